@@ -1,0 +1,141 @@
+//! `phantomdb`: the PhantomDB shell.
+
+mod output;
+mod shell;
+mod slt;
+mod split;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::output::Format;
+
+/// PhantomDB: an embeddable SQL database with plugins.
+///
+/// With no DB_PATH the database lives in memory. SQL comes from -c options, from standard
+/// input when it is not a terminal, or from the interactive prompt.
+#[derive(Debug, Parser)]
+#[command(name = "phantomdb", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    /// Database file (created if missing). Omit for an in-memory database.
+    db_path: Option<PathBuf>,
+    /// Run this SQL and exit (repeatable; runs in order, stops at the first error).
+    #[arg(short = 'c', long = "command", value_name = "SQL")]
+    commands: Vec<String>,
+    /// Output format of query results.
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run sqllogictest (.slt) files, each against a fresh file-backed database.
+    Test {
+        /// The .slt files (directories are searched for *.slt).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber_init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("Error: cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Some(Command::Test { files }) => {
+                let files = expand_slt(&files)?;
+                let failed = slt::run_files(
+                    &files,
+                    &slt::TestOptions {
+                        plugin_dirs: Vec::new(),
+                    },
+                )
+                .await?;
+                Ok(if failed == 0 {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                })
+            }
+            None => shell::run(cli.db_path, cli.commands, cli.format).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Files as given; directories contribute their `*.slt` files, sorted.
+fn expand_slt(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(p)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "slt"))
+                .collect();
+            found.sort();
+            out.extend(found);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn tracing_subscriber_init() {
+    // Logging goes through `tracing`; a subscriber is installed only when PHANTOMDB_LOG is set.
+    if std::env::var_os("PHANTOMDB_LOG").is_some() {
+        let _ = tracing::subscriber::set_global_default(SimpleSubscriber);
+    }
+}
+
+/// A minimal stderr subscriber (keeps the CLI's dependency list short).
+struct SimpleSubscriber;
+
+impl tracing::Subscriber for SimpleSubscriber {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct V(String);
+        impl tracing::field::Visit for V {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!(" {}={:?}", field.name(), value));
+            }
+        }
+        let mut v = V(String::new());
+        event.record(&mut v);
+        eprintln!(
+            "{} {}:{}",
+            event.metadata().level(),
+            event.metadata().target(),
+            v.0
+        );
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}

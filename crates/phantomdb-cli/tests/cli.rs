@@ -1,0 +1,298 @@
+//! End-to-end tests of the `phantomdb` binary: the shell, the sqllogictest suite, and
+//! durability across a SIGKILL. They run the real binary as a child process.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn phantomdb() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_phantomdb"))
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn run(args: &[&str]) -> Output {
+    phantomdb().args(args).output().expect("phantomdb runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn sql_suite_passes_on_the_file_backed_engine() {
+    let out = run(&["test", workspace_root().join("tests/slt").to_str().unwrap()]);
+    let text = stdout(&out);
+    assert!(
+        out.status.success(),
+        "slt suite failed:\n{text}\n{}",
+        stderr(&out)
+    );
+    assert!(text.contains(" passed, 0 failed"), "{text}");
+    assert!(!text.contains("\n0 passed"), "ran no test files: {text}");
+}
+
+#[test]
+fn test_command_reports_failures_and_exits_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.slt");
+    std::fs::write(&bad, "query I\nSELECT 1 + 1\n----\n3\n").unwrap();
+    let good = dir.path().join("good.slt");
+    std::fs::write(&good, "query I\nSELECT 1 + 1\n----\n2\n").unwrap();
+    let out = run(&["test", bad.to_str().unwrap(), good.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        stdout(&out).trim_end().ends_with("1 passed, 1 failed"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn two_processes_share_a_database_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("x.db");
+    let db = db.to_str().unwrap();
+    let out = run(&[
+        db,
+        "-c",
+        "CREATE TABLE t(id INT PRIMARY KEY, v TEXT)",
+        "-c",
+        "INSERT INTO t VALUES (1,'a'),(2,'b')",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&[db, "--format", "csv", "-c", "SELECT count(*) FROM t"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "header and one data row: {lines:?}");
+    assert_eq!(lines[1], "2");
+}
+
+#[test]
+fn formats_csv_and_json() {
+    let out = run(&["--format", "json", "-c", "SELECT 1 AS a, 'x' AS b"]);
+    assert_eq!(stdout(&out).trim(), r#"[{"a":1,"b":"x"}]"#);
+    let out = run(&["--format", "csv", "-c", "SELECT 1 AS a, 'x' AS b"]);
+    assert_eq!(stdout(&out), "a,b\n1,x\n");
+    let out = run(&["-c", "SELECT 41 + 1 AS answer"]);
+    let table = stdout(&out);
+    assert!(
+        table.contains("| answer |") && table.contains("| 42     |"),
+        "{table}"
+    );
+}
+
+#[test]
+fn commands_stop_at_the_first_error_with_a_clear_message() {
+    let out = run(&[
+        "--format",
+        "csv",
+        "-c",
+        "SELECT 1 AS a",
+        "-c",
+        "SELEC 2",
+        "-c",
+        "SELECT 3 AS c",
+    ]);
+    assert!(!out.status.success());
+    assert_eq!(stdout(&out), "a\n1\n", "the third command must not run");
+    let err = stderr(&out);
+    assert!(err.starts_with("Error: "), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn rollback_and_duplicate_key_leave_the_table_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let db = db.to_str().unwrap();
+    let out = run(&[
+        db,
+        "-c",
+        "CREATE TABLE t(id INT PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a')",
+        "-c",
+        "BEGIN; INSERT INTO t VALUES (2, 'b'); ROLLBACK;",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&[db, "-c", "INSERT INTO t VALUES (3, 'c'), (1, 'again')"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("duplicate primary key"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&[db, "--format", "csv", "-c", "SELECT id FROM t ORDER BY id"]);
+    assert_eq!(stdout(&out), "id\n1\n");
+}
+
+#[test]
+fn scripts_on_stdin_report_errors_and_go_on() {
+    let mut child = phantomdb()
+        .args(["--format", "csv"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"CREATE TABLE t (s TEXT);\nINSERT INTO t VALUES ('a;b');\nSELEC oops;\n.tables\nSELECT s FROM t;\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        !out.status.success(),
+        "an error makes the exit status non-zero"
+    );
+    assert_eq!(stdout(&out), "t\ns\na;b\n");
+    assert_eq!(
+        stderr(&out)
+            .lines()
+            .filter(|l| l.starts_with("Error: "))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn explain_shows_a_key_lookup() {
+    let out = run(&[
+        "-c",
+        "CREATE TABLE t(id INT PRIMARY KEY, v TEXT)",
+        "-c",
+        "EXPLAIN SELECT * FROM t WHERE id = 1",
+    ]);
+    let text = stdout(&out);
+    assert!(text.contains("PhantomKeyLookupExec"), "{text}");
+    assert!(!text.contains("PhantomScanExec"), "{text}");
+}
+
+/// Feeds `script` to a shell on `db` and SIGKILLs it once `marker` has been printed (plus a
+/// moment, so that the next statements are being written). Returns every line read.
+fn run_and_kill(db: &str, script: String, marker: &str) -> Vec<String> {
+    let mut child = phantomdb()
+        .args([db, "--format", "csv"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(script.as_bytes());
+    });
+    let mut seen = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let done = line == marker;
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let _ = writer.join();
+    assert!(
+        seen.iter().any(|l| l == marker),
+        "child ended before {marker}: {seen:?}"
+    );
+    seen
+}
+
+/// `(batch, rows)` per batch of table t.
+fn batches(db: &str) -> Vec<(i64, i64)> {
+    let out = run(&[
+        db,
+        "--format",
+        "csv",
+        "-c",
+        "SELECT batch, count(*) AS n FROM t GROUP BY batch ORDER BY batch",
+    ]);
+    assert!(out.status.success(), "reopen after kill: {}", stderr(&out));
+    stdout(&out)
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (b, n) = l.split_once(',').unwrap();
+            (b.parse().unwrap(), n.parse().unwrap())
+        })
+        .collect()
+}
+
+/// Rows committed before a SIGKILL are all there afterwards, each commit whole; a transaction
+/// that was open when the process died leaves no trace.
+#[test]
+fn committed_data_survives_kill_9() {
+    const BATCH: i64 = 2000;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kill.db");
+    let db = db.to_str().unwrap();
+    let out = run(&[
+        db,
+        "-c",
+        "CREATE TABLE t (id BIGINT PRIMARY KEY, batch INT NOT NULL)",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let insert = |b: i64| {
+        format!(
+            "INSERT INTO t SELECT value, {b} FROM generate_series({}, {});\nSELECT 'committed {b}' AS m;\n",
+            b * BATCH,
+            b * BATCH + BATCH - 1
+        )
+    };
+
+    // 1. Autocommit inserts, killed while later ones are being written.
+    let script: String = (0..400).map(insert).collect();
+    let seen = run_and_kill(db, script, "committed 12");
+    let acknowledged = seen.iter().filter(|l| l.starts_with("committed ")).count() as i64;
+    let after_first = batches(db);
+    for b in 0..acknowledged {
+        assert!(
+            after_first.contains(&(b, BATCH)),
+            "acknowledged batch {b} missing: {after_first:?}"
+        );
+    }
+    for (b, n) in &after_first {
+        assert_eq!(*n, BATCH, "batch {b} is partial: {after_first:?}");
+    }
+
+    // 2. An open transaction with many rows written, killed before COMMIT.
+    let mut script = String::from("BEGIN;\n");
+    for b in 1000..1200 {
+        script.push_str(&insert(b));
+    }
+    script.push_str("COMMIT;\n");
+    run_and_kill(db, script, "committed 1005");
+    assert_eq!(
+        batches(db),
+        after_first,
+        "an uncommitted transaction left rows behind"
+    );
+
+    // The primary key index agrees with the data after recovery.
+    let out = run(&[
+        db,
+        "--format",
+        "csv",
+        "-c",
+        "SELECT batch FROM t WHERE id = 5",
+    ]);
+    assert_eq!(stdout(&out), "batch\n0\n");
+    let out = run(&[db, "-c", "INSERT INTO t VALUES (5, 1)"]);
+    assert!(
+        stderr(&out).contains("duplicate primary key"),
+        "{}",
+        stderr(&out)
+    );
+}

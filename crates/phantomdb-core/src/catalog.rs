@@ -1,0 +1,181 @@
+//! PhantomDB's catalog: the tables and views of a database, as stored in its file.
+//!
+//! The catalog is versioned together with the data (it lives in the same redb file), so a
+//! transaction sees the catalog and the rows of one consistent snapshot.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::datatypes::{Schema, SchemaRef};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Name of the built-in storage engine every table uses unless told otherwise.
+pub const DEFAULT_ENGINE: &str = "redb";
+
+/// A stored table definition.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TableDef {
+    /// Stable identifier; data and indexes are keyed by it, so renames are cheap.
+    pub id: u64,
+    /// The table name (lower-case unless quoted at creation).
+    pub name: String,
+    /// Column names, types and nullability (NOT NULL = non-nullable field).
+    #[serde(with = "schema_serde")]
+    pub schema: Schema,
+    /// Positions of the primary key columns in `schema`, in key order; empty when none.
+    pub primary_key: Vec<usize>,
+    /// `DEFAULT` expressions as SQL text, by column name.
+    pub defaults: BTreeMap<String, String>,
+    /// Storage engine name.
+    pub engine: String,
+    /// For columns added by `ALTER TABLE ADD COLUMN`: the value (SQL literal text) that rows
+    /// written before the column existed read as. Keyed by column position.
+    #[serde(default)]
+    pub backfill: BTreeMap<usize, String>,
+}
+
+impl TableDef {
+    /// The Arrow schema of the table.
+    pub fn schema_ref(&self) -> SchemaRef {
+        Arc::new(self.schema.clone())
+    }
+
+    /// Names of the primary key columns.
+    pub fn primary_key_names(&self) -> Vec<&str> {
+        self.primary_key
+            .iter()
+            .map(|&i| self.schema.field(i).name().as_str())
+            .collect()
+    }
+}
+
+/// A stored view definition.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ViewDef {
+    /// The view name.
+    pub name: String,
+    /// The view's query, as SQL text.
+    pub query: String,
+}
+
+/// One catalog entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum CatalogEntry {
+    /// A table.
+    Table(Arc<TableDef>),
+    /// A view.
+    View(Arc<ViewDef>),
+}
+
+impl CatalogEntry {
+    /// Serializes the entry for storage.
+    pub(crate) fn encode(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec(self).map_err(Error::storage)
+    }
+
+    /// Decodes a stored entry.
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self> {
+        serde_json::from_slice(bytes)
+            .map_err(|e| Error::Storage(format!("corrupt catalog entry: {e}")))
+    }
+}
+
+/// An immutable view of all catalog entries at one version.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    entries: BTreeMap<String, CatalogEntry>,
+}
+
+impl Catalog {
+    pub(crate) fn from_entries(entries: BTreeMap<String, CatalogEntry>) -> Self {
+        Self { entries }
+    }
+
+    /// Looks an entry up by name.
+    pub fn get(&self, name: &str) -> Option<&CatalogEntry> {
+        self.entries.get(name)
+    }
+
+    /// Looks a table up by name.
+    pub fn table(&self, name: &str) -> Option<&Arc<TableDef>> {
+        match self.entries.get(name) {
+            Some(CatalogEntry::Table(t)) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Looks a table up by id.
+    pub fn table_by_id(&self, id: u64) -> Option<&Arc<TableDef>> {
+        self.tables().find(|t| t.id == id)
+    }
+
+    /// All tables, by name.
+    pub fn tables(&self) -> impl Iterator<Item = &Arc<TableDef>> {
+        self.entries.values().filter_map(|e| match e {
+            CatalogEntry::Table(t) => Some(t),
+            _ => None,
+        })
+    }
+
+    /// All views, by name.
+    pub fn views(&self) -> impl Iterator<Item = &Arc<ViewDef>> {
+        self.entries.values().filter_map(|e| match e {
+            CatalogEntry::View(v) => Some(v),
+            _ => None,
+        })
+    }
+
+    /// All entry names, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &String> {
+        self.entries.keys()
+    }
+
+    pub(crate) fn insert(&mut self, name: String, entry: CatalogEntry) {
+        self.entries.insert(name, entry);
+    }
+
+    pub(crate) fn remove(&mut self, name: &str) -> Option<CatalogEntry> {
+        self.entries.remove(name)
+    }
+}
+
+/// Stores a schema as a list of `{name, type, nullable}`, the type in Arrow's text form.
+mod schema_serde {
+    use arrow::datatypes::{DataType, Field, Schema};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Column {
+        name: String,
+        #[serde(rename = "type")]
+        data_type: String,
+        nullable: bool,
+    }
+
+    pub fn serialize<S: Serializer>(schema: &Schema, s: S) -> Result<S::Ok, S::Error> {
+        let cols: Vec<Column> = schema
+            .fields()
+            .iter()
+            .map(|f| Column {
+                name: f.name().clone(),
+                data_type: f.data_type().to_string(),
+                nullable: f.is_nullable(),
+            })
+            .collect();
+        cols.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Schema, D::Error> {
+        let cols = Vec::<Column>::deserialize(d)?;
+        let fields = cols
+            .into_iter()
+            .map(|c| {
+                let ty: DataType = c.data_type.parse().map_err(serde::de::Error::custom)?;
+                Ok(Field::new(c.name, ty, c.nullable))
+            })
+            .collect::<Result<Vec<_>, D::Error>>()?;
+        Ok(Schema::new(fields))
+    }
+}

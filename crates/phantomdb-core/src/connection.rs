@@ -1,0 +1,1087 @@
+//! Connections: sessions that run SQL, with their own transaction state.
+
+use std::any::Any;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{Array, ArrayRef, RecordBatch, UInt64Array};
+use arrow::compute::{cast, concat_batches};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use async_trait::async_trait;
+use datafusion::catalog::{MemoryCatalogProvider, SchemaProvider, TableProvider};
+use datafusion::common::{DFSchema, ScalarValue, TableReference};
+use datafusion::dataframe::DataFrame;
+use datafusion::datasource::ViewTable;
+use datafusion::error::Result as DfResult;
+use datafusion::execution::context::{SessionConfig, SessionContext, SessionState};
+use datafusion::logical_expr::{DdlStatement, DmlStatement, Expr, LogicalPlan, WriteOp};
+use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions};
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{
+    AlterTableOperation, ColumnOption, FromTable, ObjectName, RenameTableNameKind,
+    Statement as SqlStatement, TableFactor, TableObject,
+};
+use parking_lot::Mutex;
+
+use crate::catalog::{CatalogEntry, TableDef, ViewDef, DEFAULT_ENGINE};
+use crate::database::DatabaseShared;
+use crate::error::{Error, Result};
+use crate::provider::{PhantomTable, TableRole, ROW_ID_COLUMN};
+use crate::sql::{self, normalize_ident, CopyFrom, Statement};
+use crate::storage::{encode_keys, DataView, ReadView, RowId, WriteTxn};
+
+/// The catalog and schema names every connection uses.
+pub const CATALOG_NAME: &str = "phantomdb";
+/// The default schema.
+pub const SCHEMA_NAME: &str = "public";
+
+/// The result of a statement: a schema and zero or more batches.
+#[derive(Debug, Clone)]
+pub struct ResultSet {
+    /// Column names and types.
+    pub schema: SchemaRef,
+    /// The rows.
+    pub batches: Vec<RecordBatch>,
+    /// For INSERT, UPDATE, DELETE and COPY FROM: how many rows the statement changed.
+    pub rows_affected: Option<usize>,
+}
+
+impl ResultSet {
+    fn empty() -> Self {
+        Self {
+            schema: Arc::new(Schema::empty()),
+            batches: Vec::new(),
+            rows_affected: None,
+        }
+    }
+
+    fn count(n: usize) -> Result<Self> {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "count",
+            DataType::UInt64,
+            false,
+        )]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(UInt64Array::from(vec![n as u64]))],
+        )?;
+        Ok(Self {
+            schema,
+            batches: vec![batch],
+            rows_affected: Some(n),
+        })
+    }
+
+    /// Total number of rows.
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(|b| b.num_rows()).sum()
+    }
+
+    /// All rows in one batch.
+    pub fn concat(&self) -> Result<RecordBatch> {
+        Ok(concat_batches(&self.schema, &self.batches)?)
+    }
+}
+
+/// What a statement reads through, and how DataFusion reaches it while planning.
+struct StatementContext {
+    view: Arc<dyn DataView>,
+    /// The table the statement writes to, and how.
+    target: Option<(String, TableRole)>,
+    state: SessionState,
+}
+
+/// The schema provider of a connection: resolves names against the current statement's view.
+#[derive(Clone)]
+struct PhantomSchema {
+    current: Arc<Mutex<Option<Arc<StatementContext>>>>,
+}
+
+impl std::fmt::Debug for PhantomSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PhantomSchema")
+    }
+}
+
+impl PhantomSchema {
+    fn context(&self) -> Option<Arc<StatementContext>> {
+        self.current.lock().clone()
+    }
+}
+
+/// Parses the stored DEFAULT expressions of a table.
+fn parse_defaults(state: &SessionState, def: &TableDef) -> DfResult<HashMap<String, Expr>> {
+    let df_schema = DFSchema::try_from(def.schema.clone())?;
+    def.defaults
+        .iter()
+        .map(|(col, sql)| Ok((col.clone(), state.create_logical_expr(sql, &df_schema)?)))
+        .collect()
+}
+
+#[async_trait]
+impl SchemaProvider for PhantomSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.context()
+            .map(|c| c.view.catalog().names().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        let Some(ctx) = self.context() else {
+            return Ok(None);
+        };
+        let catalog = ctx.view.catalog();
+        match catalog.get(name) {
+            Some(CatalogEntry::Table(def)) => {
+                let role = match &ctx.target {
+                    Some((t, role)) if t == name => *role,
+                    _ => TableRole::Read,
+                };
+                let defaults = parse_defaults(&ctx.state, def)?;
+                Ok(Some(Arc::new(PhantomTable::new(
+                    def.clone(),
+                    ctx.view.clone(),
+                    role,
+                    defaults,
+                ))))
+            }
+            Some(CatalogEntry::View(view)) => {
+                let plan = ctx.state.create_logical_plan(&view.query).await?;
+                Ok(Some(Arc::new(ViewTable::new(
+                    plan,
+                    Some(view.query.clone()),
+                ))))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.context()
+            .is_some_and(|c| c.view.catalog().get(name).is_some())
+    }
+}
+
+/// A connection's transaction state.
+enum TxnState {
+    /// Every statement is its own transaction.
+    Autocommit,
+    /// Inside `BEGIN ... COMMIT`: reads see `snapshot` until the first write, which opens
+    /// the write transaction (failing if someone committed since `snapshot`).
+    Explicit {
+        snapshot: Arc<ReadView>,
+        write: Option<Arc<Mutex<WriteTxn>>>,
+    },
+}
+
+/// A session with a PhantomDB database. Cheap to create; use one per thread or task.
+///
+/// Statements on one connection run one at a time; connections run concurrently, with
+/// snapshot reads and a single writer at a time.
+pub struct Connection {
+    shared: Arc<DatabaseShared>,
+    ctx: SessionContext,
+    schema: PhantomSchema,
+    txn: tokio::sync::Mutex<TxnState>,
+    busy_timeout: Duration,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").finish_non_exhaustive()
+    }
+}
+
+/// Clears the statement context when a statement ends, however it ends.
+struct ContextGuard<'a>(&'a PhantomSchema);
+
+impl Drop for ContextGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.current.lock() = None;
+    }
+}
+
+impl Connection {
+    pub(crate) fn new(shared: Arc<DatabaseShared>) -> Result<Self> {
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_default_catalog_and_schema(CATALOG_NAME, SCHEMA_NAME)
+            .with_create_default_catalog_and_schema(false);
+        let ctx = SessionContext::new_with_config(config);
+        let schema = PhantomSchema {
+            current: Arc::new(Mutex::new(None)),
+        };
+        let catalog = MemoryCatalogProvider::new();
+        datafusion::catalog::CatalogProvider::register_schema(
+            &catalog,
+            SCHEMA_NAME,
+            Arc::new(schema.clone()),
+        )?;
+        ctx.register_catalog(CATALOG_NAME, Arc::new(catalog));
+        Ok(Self {
+            shared,
+            ctx,
+            schema,
+            txn: tokio::sync::Mutex::new(TxnState::Autocommit),
+            busy_timeout: Duration::from_secs(5),
+        })
+    }
+
+    /// The DataFusion session behind this connection (to register functions and the like).
+    pub fn session(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// How long a write waits for another connection's transaction to finish.
+    pub fn set_busy_timeout(&mut self, timeout: Duration) {
+        self.busy_timeout = timeout;
+    }
+
+    /// Whether an explicit transaction is open.
+    pub async fn in_transaction(&self) -> bool {
+        matches!(*self.txn.lock().await, TxnState::Explicit { .. })
+    }
+
+    /// Runs one or more `;`-separated statements and returns the result of the last one.
+    ///
+    /// Blocks on PhantomDB's runtime; from async code use [`Connection::execute_async`].
+    pub fn execute(&self, sql: &str) -> Result<ResultSet> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(Error::Unsupported(
+                "Connection::execute blocks; inside an async runtime call execute_async".into(),
+            ));
+        }
+        crate::database::runtime().block_on(self.execute_async(sql))
+    }
+
+    /// Runs one or more `;`-separated statements and returns the result of the last one.
+    pub async fn execute_async(&self, sql: &str) -> Result<ResultSet> {
+        let statements = sql::parse(sql)?;
+        let mut last = ResultSet::empty();
+        for stmt in statements {
+            last = self.run(stmt).await?;
+        }
+        Ok(last)
+    }
+
+    /// Runs one statement parsed with [`crate::sql::parse`].
+    pub async fn execute_statement(&self, stmt: Statement) -> Result<ResultSet> {
+        self.run(stmt).await
+    }
+
+    /// The catalog as this connection currently sees it.
+    pub async fn catalog(&self) -> Result<Arc<crate::catalog::Catalog>> {
+        Ok(self.read_view().await?.catalog())
+    }
+
+    async fn run(&self, stmt: Statement) -> Result<ResultSet> {
+        match stmt {
+            Statement::CopyFrom(copy) => self.write(|c, w| Box::pin(c.copy_from(w, copy))).await,
+            Statement::DataFusion(df) => self.run_df(*df).await,
+        }
+    }
+
+    async fn run_df(&self, stmt: DfStatement) -> Result<ResultSet> {
+        if let DfStatement::Statement(s) = &stmt {
+            match s.as_ref() {
+                SqlStatement::StartTransaction { .. } => return self.begin().await,
+                SqlStatement::Commit { .. } => return self.commit().await,
+                SqlStatement::Rollback {
+                    savepoint: None, ..
+                } => return self.rollback().await,
+                SqlStatement::AlterTable(_) => {
+                    let s = (**s).clone();
+                    return self.write(|c, w| Box::pin(c.alter_table(w, s))).await;
+                }
+                _ => {}
+            }
+        }
+        if let DfStatement::CreateExternalTable(_) = stmt {
+            return Err(Error::Unsupported(
+                "CREATE EXTERNAL TABLE; create a table and load it with COPY t FROM 'file'".into(),
+            ));
+        }
+        if is_write(&stmt) {
+            let target = dml_target(&stmt);
+            self.write(|c, w| Box::pin(c.run_write(w, stmt, target)))
+                .await
+        } else {
+            let view = self.read_view().await?;
+            let (plan, _guard) = self.plan(view, stmt, None).await?;
+            let df = self.ctx.execute_logical_plan(plan).await?;
+            collect(df).await
+        }
+    }
+
+    /// The view a reading statement uses.
+    async fn read_view(&self) -> Result<Arc<dyn DataView>> {
+        let state = self.txn.lock().await;
+        Ok(match &*state {
+            TxnState::Autocommit => self.shared.store.read_view()?,
+            TxnState::Explicit { write: Some(w), .. } => w.clone(),
+            TxnState::Explicit { snapshot, .. } => snapshot.clone(),
+        })
+    }
+
+    /// Plans `stmt` against `view`. The returned guard keeps the view current until dropped.
+    async fn plan(
+        &self,
+        view: Arc<dyn DataView>,
+        stmt: DfStatement,
+        target: Option<(String, TableRole)>,
+    ) -> Result<(LogicalPlan, ContextGuard<'_>)> {
+        let state = self.ctx.state();
+        *self.schema.current.lock() = Some(Arc::new(StatementContext {
+            view,
+            target,
+            state: state.clone(),
+        }));
+        let guard = ContextGuard(&self.schema);
+        let plan = state.statement_to_plan(stmt).await?;
+        Ok((plan, guard))
+    }
+
+    /// Runs `body` in the write transaction: the open explicit one, or a new one that commits
+    /// when `body` succeeds and rolls back when it fails.
+    async fn write<F>(&self, body: F) -> Result<ResultSet>
+    where
+        F: for<'a> FnOnce(
+            &'a Self,
+            Arc<Mutex<WriteTxn>>,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<ResultSet>> + Send + 'a>,
+        >,
+    {
+        let mut state = self.txn.lock().await;
+        match &mut *state {
+            TxnState::Autocommit => {
+                drop(state);
+                let w = Arc::new(Mutex::new(
+                    self.shared
+                        .store
+                        .begin_write(self.busy_timeout, None)
+                        .await?,
+                ));
+                let result = body(self, w.clone()).await;
+                let w = Arc::try_unwrap(w)
+                    .map_err(|_| Error::Transaction("write transaction still in use".into()))?
+                    .into_inner();
+                match result {
+                    Ok(r) => {
+                        w.commit()?;
+                        Ok(r)
+                    }
+                    Err(e) => {
+                        w.rollback()?;
+                        Err(e)
+                    }
+                }
+            }
+            TxnState::Explicit { snapshot, write } => {
+                let w = match write {
+                    Some(w) => w.clone(),
+                    None => {
+                        let version = snapshot.data_version();
+                        let w = Arc::new(Mutex::new(
+                            self.shared
+                                .store
+                                .begin_write(self.busy_timeout, Some(version))
+                                .await?,
+                        ));
+                        *write = Some(w.clone());
+                        w
+                    }
+                };
+                drop(state);
+                body(self, w).await
+            }
+        }
+    }
+
+    async fn begin(&self) -> Result<ResultSet> {
+        let mut state = self.txn.lock().await;
+        if let TxnState::Explicit { .. } = *state {
+            return Err(Error::Transaction(
+                "a transaction is already in progress".into(),
+            ));
+        }
+        *state = TxnState::Explicit {
+            snapshot: self.shared.store.read_view()?,
+            write: None,
+        };
+        Ok(ResultSet::empty())
+    }
+
+    fn take_txn(state: &mut TxnState, verb: &str) -> Result<Option<WriteTxn>> {
+        match std::mem::replace(state, TxnState::Autocommit) {
+            TxnState::Autocommit => Err(Error::Transaction(format!(
+                "cannot {verb}: no transaction is in progress"
+            ))),
+            TxnState::Explicit { write: None, .. } => Ok(None),
+            TxnState::Explicit { write: Some(w), .. } => Arc::try_unwrap(w)
+                .map(|m| Some(m.into_inner()))
+                .map_err(|_| Error::Transaction("write transaction still in use".into())),
+        }
+    }
+
+    async fn commit(&self) -> Result<ResultSet> {
+        let mut state = self.txn.lock().await;
+        if let Some(w) = Self::take_txn(&mut state, "COMMIT")? {
+            w.commit()?;
+        }
+        Ok(ResultSet::empty())
+    }
+
+    async fn rollback(&self) -> Result<ResultSet> {
+        let mut state = self.txn.lock().await;
+        if let Some(w) = Self::take_txn(&mut state, "ROLLBACK")? {
+            w.rollback()?;
+        }
+        Ok(ResultSet::empty())
+    }
+
+    /// Plans and applies a writing statement (DDL or DML) in write transaction `w`.
+    async fn run_write(
+        &self,
+        w: Arc<Mutex<WriteTxn>>,
+        stmt: DfStatement,
+        target: Option<(String, TableRole)>,
+    ) -> Result<ResultSet> {
+        let view: Arc<dyn DataView> = w.clone();
+        let (plan, _guard) = self.plan(view, stmt, target).await?;
+        match plan {
+            LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) => {
+                let name = local_name(&create.name)?;
+                let exists = w.lock().catalog().get(&name).is_some();
+                if exists {
+                    if create.if_not_exists {
+                        return Ok(ResultSet::empty());
+                    }
+                    if !create.or_replace {
+                        return Err(Error::Catalog(format!("table \"{name}\" already exists")));
+                    }
+                    w.lock().remove_entry(&name)?;
+                }
+                let mut fields: Vec<Field> = create
+                    .input
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.as_ref().clone())
+                    .collect();
+                let mut primary_key = Vec::new();
+                for c in create.constraints.iter() {
+                    match c {
+                        datafusion::common::Constraint::PrimaryKey(cols) => {
+                            primary_key = cols.clone()
+                        }
+                        datafusion::common::Constraint::Unique(_) => {
+                            return Err(Error::Unsupported(
+                                "UNIQUE constraints (only PRIMARY KEY)".into(),
+                            ))
+                        }
+                    }
+                }
+                for &i in &primary_key {
+                    fields[i] = fields[i].clone().with_nullable(false);
+                }
+                let mut defaults = std::collections::BTreeMap::new();
+                for (col, expr) in &create.column_defaults {
+                    let sql = datafusion::sql::unparser::expr_to_sql(expr)?.to_string();
+                    defaults.insert(col.clone(), sql);
+                }
+                let def = {
+                    let mut wl = w.lock();
+                    let def = Arc::new(TableDef {
+                        id: wl.allocate_table_id(),
+                        name: name.clone(),
+                        schema: Schema::new(fields),
+                        primary_key,
+                        defaults,
+                        engine: DEFAULT_ENGINE.to_string(),
+                        backfill: Default::default(),
+                    });
+                    wl.create_storage(&def)?;
+                    wl.put_entry(&name, CatalogEntry::Table(def.clone()))?;
+                    def
+                };
+                if !matches!(create.input.as_ref(), LogicalPlan::EmptyRelation(_)) {
+                    let df = DataFrame::new(self.ctx.state(), create.input.as_ref().clone());
+                    let batches = df.collect().await?;
+                    let n = insert_batches(&w, &def, batches)?;
+                    return ResultSet::count(n);
+                }
+                Ok(ResultSet::empty())
+            }
+            LogicalPlan::Ddl(DdlStatement::DropTable(drop)) => {
+                let name = local_name(&drop.name)?;
+                let mut wl = w.lock();
+                match wl.catalog().get(&name) {
+                    Some(CatalogEntry::Table(_)) => wl.remove_entry(&name)?,
+                    Some(CatalogEntry::View(_)) => {
+                        return Err(Error::Catalog(format!(
+                            "\"{name}\" is a view; use DROP VIEW"
+                        )))
+                    }
+                    None if drop.if_exists => {}
+                    None => return Err(Error::Catalog(format!("table \"{name}\" does not exist"))),
+                }
+                Ok(ResultSet::empty())
+            }
+            LogicalPlan::Ddl(DdlStatement::CreateView(create)) => {
+                let name = local_name(&create.name)?;
+                let query = create
+                    .definition
+                    .as_deref()
+                    .map(view_query_text)
+                    .ok_or_else(|| Error::Sql("CREATE VIEW without a definition".into()))?;
+                let mut wl = w.lock();
+                match wl.catalog().get(&name) {
+                    Some(CatalogEntry::View(_)) if create.or_replace => {}
+                    Some(_) => return Err(Error::Catalog(format!("\"{name}\" already exists"))),
+                    None => {}
+                }
+                wl.put_entry(
+                    &name,
+                    CatalogEntry::View(Arc::new(ViewDef {
+                        name: name.clone(),
+                        query,
+                    })),
+                )?;
+                Ok(ResultSet::empty())
+            }
+            LogicalPlan::Ddl(DdlStatement::DropView(drop)) => {
+                let name = local_name(&drop.name)?;
+                let mut wl = w.lock();
+                match wl.catalog().get(&name) {
+                    Some(CatalogEntry::View(_)) => wl.remove_entry(&name)?,
+                    Some(CatalogEntry::Table(_)) => {
+                        return Err(Error::Catalog(format!(
+                            "\"{name}\" is a table; use DROP TABLE"
+                        )))
+                    }
+                    None if drop.if_exists => {}
+                    None => return Err(Error::Catalog(format!("view \"{name}\" does not exist"))),
+                }
+                Ok(ResultSet::empty())
+            }
+            LogicalPlan::Dml(dml) => self.run_dml(&w, dml).await,
+            other => Err(Error::Unsupported(format!("statement {}", other.display()))),
+        }
+    }
+
+    async fn run_dml(&self, w: &Arc<Mutex<WriteTxn>>, dml: DmlStatement) -> Result<ResultSet> {
+        let name = local_name(&dml.table_name)?;
+        let def = w
+            .lock()
+            .catalog()
+            .table(&name)
+            .cloned()
+            .ok_or_else(|| Error::Catalog(format!("table \"{name}\" does not exist")))?;
+        let df = DataFrame::new(self.ctx.state(), dml.input.as_ref().clone());
+        let batches = df.collect().await?;
+        match dml.op {
+            WriteOp::Insert(_) => ResultSet::count(insert_batches(w, &def, batches)?),
+            WriteOp::Delete => {
+                let (ids, _) = split_row_ids(&def, batches)?;
+                let mut wl = w.lock();
+                let keys = old_keys(&wl, &def, &ids)?;
+                wl.delete(&def, &ids, &keys)?;
+                ResultSet::count(ids.len())
+            }
+            WriteOp::Update => {
+                let (ids, new_rows) = split_row_ids(&def, batches)?;
+                let mut wl = w.lock();
+                let old = old_keys(&wl, &def, &ids)?;
+                let replaced: HashSet<Vec<u8>> = old.iter().cloned().collect();
+                let new_keys = wl.check_insert(&def, &new_rows, &replaced)?;
+                wl.delete(&def, &ids, &old)?;
+                wl.append(&def, new_rows, &new_keys)?;
+                ResultSet::count(ids.len())
+            }
+            WriteOp::Truncate => {
+                let view: Arc<dyn DataView> = w.clone();
+                let segments = view.segments(&def)?;
+                let mut ids = Vec::new();
+                for s in &segments {
+                    ids.extend(s.live_with_row_ids()?.1);
+                }
+                let mut wl = w.lock();
+                let keys = old_keys(&wl, &def, &ids)?;
+                wl.delete(&def, &ids, &keys)?;
+                ResultSet::count(ids.len())
+            }
+            other => Err(Error::Unsupported(format!("{other}"))),
+        }
+    }
+
+    async fn copy_from(&self, w: Arc<Mutex<WriteTxn>>, copy: CopyFrom) -> Result<ResultSet> {
+        let def = w
+            .lock()
+            .catalog()
+            .table(&copy.table)
+            .cloned()
+            .ok_or_else(|| Error::Catalog(format!("table \"{}\" does not exist", copy.table)))?;
+        let format = copy.format.clone().unwrap_or_else(|| {
+            let lower = copy.path.to_lowercase();
+            if lower.ends_with(".parquet") {
+                "parquet".into()
+            } else if lower.ends_with(".json") || lower.ends_with(".ndjson") {
+                "json".into()
+            } else {
+                "csv".into()
+            }
+        });
+        if !std::path::Path::new(&copy.path).exists() {
+            return Err(Error::Io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("COPY FROM: file {} does not exist", copy.path),
+            )));
+        }
+        // The file's columns: the named ones, or all of the table's.
+        let target_cols: Vec<usize> = if copy.columns.is_empty() {
+            (0..def.schema.fields().len()).collect()
+        } else {
+            copy.columns
+                .iter()
+                .map(|c| {
+                    def.schema.index_of(c).map_err(|_| {
+                        Error::Catalog(format!(
+                            "column \"{c}\" of table \"{}\" does not exist",
+                            def.name
+                        ))
+                    })
+                })
+                .collect::<Result<_>>()?
+        };
+        let file_schema = Schema::new(
+            target_cols
+                .iter()
+                .map(|&i| def.schema.field(i).clone().with_nullable(true))
+                .collect::<Vec<_>>(),
+        );
+        let df = match format.as_str() {
+            "csv" => {
+                let mut opts = CsvReadOptions::new()
+                    .has_header(copy.header.unwrap_or(true))
+                    .schema(&file_schema)
+                    .file_extension("");
+                if let Some(d) = copy.delimiter {
+                    opts = opts.delimiter(d as u8);
+                }
+                self.ctx.read_csv(&copy.path, opts).await?
+            }
+            "parquet" => {
+                self.ctx
+                    .read_parquet(&copy.path, ParquetReadOptions::default().file_extension(""))
+                    .await?
+            }
+            "json" => {
+                self.ctx
+                    .read_json(
+                        &copy.path,
+                        JsonReadOptions::default()
+                            .schema(&file_schema)
+                            .file_extension(""),
+                    )
+                    .await?
+            }
+            other => {
+                return Err(Error::Unsupported(format!(
+                    "COPY FORMAT {other} (use csv, parquet or json)"
+                )))
+            }
+        };
+        let batches = df.collect().await?;
+        // Place the file's columns in table order; absent columns take their DEFAULT or NULL.
+        let mut full = Vec::with_capacity(batches.len());
+        for b in batches {
+            if b.num_columns() != target_cols.len() {
+                return Err(Error::Sql(format!(
+                    "COPY FROM: file has {} columns, table \"{}\" expects {}",
+                    b.num_columns(),
+                    def.name,
+                    target_cols.len()
+                )));
+            }
+            let mut cols: Vec<Option<ArrayRef>> = vec![None; def.schema.fields().len()];
+            for (j, &i) in target_cols.iter().enumerate() {
+                cols[i] = Some(b.column(j).clone());
+            }
+            let cols = cols
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| match c {
+                    Some(c) => Ok(c),
+                    None => self.default_array(&def, i, b.num_rows()),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            full.push(cols);
+        }
+        let batches = full
+            .into_iter()
+            .map(|cols| table_batch(&def, cols))
+            .collect::<Result<Vec<_>>>()?;
+        ResultSet::count(insert_batches(&w, &def, batches)?)
+    }
+
+    /// A column of `rows` copies of column `i`'s default (or NULL).
+    fn default_array(&self, def: &TableDef, i: usize, rows: usize) -> Result<ArrayRef> {
+        let field = def.schema.field(i);
+        let value = match def.defaults.get(field.name()) {
+            Some(sql) => self.eval_constant(sql, field.data_type())?,
+            None => ScalarValue::try_from(field.data_type())?,
+        };
+        Ok(value.to_array_of_size(rows)?)
+    }
+
+    /// Evaluates a constant SQL expression to a value of type `ty`.
+    fn eval_constant(&self, sql: &str, ty: &DataType) -> Result<ScalarValue> {
+        let expr = self.ctx.parse_sql_expr(sql, &DFSchema::empty())?;
+        let state = self.ctx.state();
+        let physical = state.create_physical_expr(expr, &DFSchema::empty())?;
+        let one = RecordBatch::try_new_with_options(
+            Arc::new(Schema::empty()),
+            vec![],
+            &arrow::array::RecordBatchOptions::new().with_row_count(Some(1)),
+        )?;
+        let value = physical.evaluate(&one)?.into_array(1)?;
+        let value = cast(&value, ty)?;
+        Ok(ScalarValue::try_from_array(&value, 0)?)
+    }
+
+    async fn alter_table(&self, w: Arc<Mutex<WriteTxn>>, stmt: SqlStatement) -> Result<ResultSet> {
+        let SqlStatement::AlterTable(alter) = stmt else {
+            return Err(Error::Sql("expected ALTER TABLE".into()));
+        };
+        let name = object_name(&alter.name)?;
+        let def = w
+            .lock()
+            .catalog()
+            .table(&name)
+            .cloned()
+            .ok_or_else(|| Error::Catalog(format!("table \"{name}\" does not exist")))?;
+        let mut new = (*def).clone();
+        let mut new_name = name.clone();
+        for op in alter.operations {
+            match op {
+                AlterTableOperation::AddColumn {
+                    column_def,
+                    if_not_exists,
+                    ..
+                } => {
+                    let col = normalize_ident(&column_def.name);
+                    if new.schema.index_of(&col).is_ok() {
+                        if if_not_exists {
+                            continue;
+                        }
+                        return Err(Error::Catalog(format!(
+                            "column \"{col}\" of table \"{name}\" already exists"
+                        )));
+                    }
+                    let ty = sql_type_to_arrow(&self.ctx, &column_def.data_type.to_string())?;
+                    let mut nullable = true;
+                    let mut default = None;
+                    for opt in &column_def.options {
+                        match &opt.option {
+                            ColumnOption::NotNull => nullable = false,
+                            ColumnOption::Null => nullable = true,
+                            ColumnOption::Default(e) => default = Some(e.to_string()),
+                            other => {
+                                return Err(Error::Unsupported(format!(
+                                    "ADD COLUMN option {other}"
+                                )))
+                            }
+                        }
+                    }
+                    let backfill = match &default {
+                        Some(sql) => Some(self.eval_constant(sql, &ty)?),
+                        None => None,
+                    };
+                    let has_rows = {
+                        let view: Arc<dyn DataView> = w.clone();
+                        crate::storage::live_row_count(&view.segments(&new)?) > 0
+                    };
+                    if !nullable && backfill.as_ref().is_none_or(|v| v.is_null()) && has_rows {
+                        return Err(Error::Constraint(format!(
+                            "cannot add NOT NULL column \"{col}\" without a DEFAULT to non-empty table \"{name}\""
+                        )));
+                    }
+                    let position = new.schema.fields().len();
+                    let mut fields: Vec<Field> = new
+                        .schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.as_ref().clone())
+                        .collect();
+                    fields.push(Field::new(&col, ty, nullable));
+                    new.schema = Schema::new(fields);
+                    if let Some(v) = backfill.filter(|v| !v.is_null()) {
+                        new.backfill.insert(position, v.to_string());
+                    }
+                    if let Some(sql) = default {
+                        new.defaults.insert(col, sql);
+                    }
+                }
+                AlterTableOperation::RenameColumn {
+                    old_column_name,
+                    new_column_name,
+                } => {
+                    let old = normalize_ident(&old_column_name);
+                    let to = normalize_ident(&new_column_name);
+                    let i = new.schema.index_of(&old).map_err(|_| {
+                        Error::Catalog(format!(
+                            "column \"{old}\" of table \"{name}\" does not exist"
+                        ))
+                    })?;
+                    if new.schema.index_of(&to).is_ok() {
+                        return Err(Error::Catalog(format!(
+                            "column \"{to}\" of table \"{name}\" already exists"
+                        )));
+                    }
+                    let mut fields: Vec<Field> = new
+                        .schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.as_ref().clone())
+                        .collect();
+                    fields[i] = fields[i].clone().with_name(&to);
+                    new.schema = Schema::new(fields);
+                    if let Some(d) = new.defaults.remove(&old) {
+                        new.defaults.insert(to, d);
+                    }
+                }
+                AlterTableOperation::RenameTable { table_name } => {
+                    let target = match table_name {
+                        RenameTableNameKind::As(n) | RenameTableNameKind::To(n) => object_name(&n)?,
+                    };
+                    if w.lock().catalog().get(&target).is_some() {
+                        return Err(Error::Catalog(format!("\"{target}\" already exists")));
+                    }
+                    new_name = target;
+                }
+                other => return Err(Error::Unsupported(format!("ALTER TABLE ... {other}"))),
+            }
+        }
+        new.name = new_name.clone();
+        let mut wl = w.lock();
+        wl.flush_table(&def)?;
+        if new_name != name {
+            wl.rename_entry(&name, &new_name, CatalogEntry::Table(Arc::new(new)))?;
+        } else {
+            wl.put_entry(&name, CatalogEntry::Table(Arc::new(new)))?;
+        }
+        Ok(ResultSet::empty())
+    }
+}
+
+/// Converts a SQL type name to the Arrow type DataFusion uses for it.
+fn sql_type_to_arrow(ctx: &SessionContext, sql_type: &str) -> Result<DataType> {
+    let expr = ctx.parse_sql_expr(&format!("CAST(NULL AS {sql_type})"), &DFSchema::empty())?;
+    match expr {
+        Expr::Cast(c) => Ok(c.field.data_type().clone()),
+        Expr::TryCast(c) => Ok(c.field.data_type().clone()),
+        other => Err(Error::Sql(format!("unknown type {sql_type} ({other})"))),
+    }
+}
+
+/// Strips `CREATE [OR REPLACE] VIEW name [(cols)] AS` from a view definition.
+fn view_query_text(definition: &str) -> String {
+    if let Ok(stmts) = datafusion::sql::parser::DFParser::parse_sql(definition) {
+        if let Some(DfStatement::Statement(s)) = stmts.front() {
+            if let SqlStatement::CreateView(cv) = s.as_ref() {
+                return cv.query.to_string();
+            }
+        }
+    }
+    definition.to_string()
+}
+
+/// Whether a statement changes the database (and so needs the write transaction).
+fn is_write(stmt: &DfStatement) -> bool {
+    match stmt {
+        DfStatement::Statement(s) => matches!(
+            s.as_ref(),
+            SqlStatement::Insert(_)
+                | SqlStatement::Update(_)
+                | SqlStatement::Delete(_)
+                | SqlStatement::CreateTable(_)
+                | SqlStatement::CreateView(_)
+                | SqlStatement::Drop { .. }
+                | SqlStatement::Truncate(_)
+        ),
+        _ => false,
+    }
+}
+
+/// The table an INSERT, UPDATE or DELETE writes to, and its role while planning.
+fn dml_target(stmt: &DfStatement) -> Option<(String, TableRole)> {
+    let DfStatement::Statement(s) = stmt else {
+        return None;
+    };
+    let relation = match s.as_ref() {
+        SqlStatement::Delete(d) => match &d.from {
+            FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => {
+                t.first().map(|t| &t.relation)
+            }
+        },
+        SqlStatement::Update(u) => Some(&u.table.relation),
+        SqlStatement::Insert(i) => {
+            return match &i.table {
+                TableObject::TableName(name) => {
+                    object_name(name).ok().map(|n| (n, TableRole::InsertTarget))
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }?;
+    match relation {
+        TableFactor::Table { name, .. } => object_name(name)
+            .ok()
+            .map(|n| (n, TableRole::UpdateOrDeleteTarget)),
+        _ => None,
+    }
+}
+
+fn object_name(name: &ObjectName) -> Result<String> {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .map(|p| {
+            p.as_ident()
+                .map(normalize_ident)
+                .ok_or_else(|| Error::Sql(format!("bad name {name}")))
+        })
+        .collect::<Result<_>>()?;
+    match parts.as_slice() {
+        [t] => Ok(t.clone()),
+        [s, t] if s == SCHEMA_NAME => Ok(t.clone()),
+        [c, s, t] if c == CATALOG_NAME && s == SCHEMA_NAME => Ok(t.clone()),
+        _ => Err(Error::Unsupported(format!(
+            "schema-qualified name {name} (only {SCHEMA_NAME})"
+        ))),
+    }
+}
+
+fn local_name(name: &TableReference) -> Result<String> {
+    match name.schema() {
+        None => Ok(name.table().to_string()),
+        Some(s) if s == SCHEMA_NAME => Ok(name.table().to_string()),
+        Some(s) => Err(Error::Unsupported(format!(
+            "schema \"{s}\" (only \"{SCHEMA_NAME}\")"
+        ))),
+    }
+}
+
+/// Builds a batch in `def`'s schema from columns in table order, casting where types differ
+/// and reporting NOT NULL violations clearly.
+fn table_batch(def: &TableDef, cols: Vec<ArrayRef>) -> Result<RecordBatch> {
+    let rows = cols.first().map_or(0, |c| c.len());
+    let mut out = Vec::with_capacity(cols.len());
+    for (field, col) in def.schema.fields().iter().zip(cols) {
+        if !field.is_nullable() && col.null_count() > 0 {
+            return Err(Error::Constraint(format!(
+                "NULL value in column \"{}\" of table \"{}\" violates NOT NULL",
+                field.name(),
+                def.name
+            )));
+        }
+        out.push(if col.data_type() == field.data_type() {
+            col
+        } else {
+            cast(&col, field.data_type())?
+        });
+    }
+    Ok(RecordBatch::try_new_with_options(
+        def.schema_ref(),
+        out,
+        &arrow::array::RecordBatchOptions::new().with_row_count(Some(rows)),
+    )?)
+}
+
+/// Checks and appends rows produced by a query (in table column order).
+fn insert_batches(w: &Mutex<WriteTxn>, def: &TableDef, batches: Vec<RecordBatch>) -> Result<usize> {
+    let batches = batches
+        .into_iter()
+        .map(|b| table_batch(def, b.columns().to_vec()))
+        .collect::<Result<Vec<_>>>()?;
+    let all = concat_batches(&def.schema_ref(), &batches)?;
+    let n = all.num_rows();
+    if n == 0 {
+        return Ok(0);
+    }
+    let mut wl = w.lock();
+    let keys = wl.check_insert(def, &all, &HashSet::new())?;
+    wl.append(def, all, &keys)?;
+    Ok(n)
+}
+
+/// Splits UPDATE/DELETE input (table columns + row id column) into row ids and new rows.
+fn split_row_ids(def: &TableDef, batches: Vec<RecordBatch>) -> Result<(Vec<RowId>, RecordBatch)> {
+    let mut ids = Vec::new();
+    let mut rows = Vec::with_capacity(batches.len());
+    let n = def.schema.fields().len();
+    for b in batches {
+        let idx = b
+            .schema()
+            .index_of(ROW_ID_COLUMN)
+            .map_err(|_| Error::Sql("internal: row id column missing from DML input".into()))?;
+        let col = b
+            .column(idx)
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .ok_or_else(|| Error::Sql("internal: row id column has the wrong type".into()))?;
+        ids.extend(col.values().iter().copied());
+        let cols: Vec<ArrayRef> = (0..b.num_columns())
+            .filter(|&i| i != idx)
+            .take(n)
+            .map(|i| b.column(i).clone())
+            .collect();
+        rows.push(table_batch(def, cols)?);
+    }
+    let all = concat_batches(&def.schema_ref(), &rows)?;
+    // A row can appear twice when a join in the filter matches it twice; write it once.
+    let mut seen = HashSet::with_capacity(ids.len());
+    let keep: Vec<bool> = ids.iter().map(|id| seen.insert(*id)).collect();
+    if keep.iter().all(|k| *k) {
+        return Ok((ids, all));
+    }
+    let mask = arrow::array::BooleanArray::from(keep.clone());
+    let all = arrow::compute::filter_record_batch(&all, &mask)?;
+    let ids = ids
+        .into_iter()
+        .zip(keep)
+        .filter(|(_, k)| *k)
+        .map(|(id, _)| id)
+        .collect();
+    Ok((ids, all))
+}
+
+/// The encoded primary keys of the stored rows `ids` (empty when the table has no key).
+fn old_keys(w: &WriteTxn, def: &TableDef, ids: &[RowId]) -> Result<Vec<Vec<u8>>> {
+    if def.primary_key.is_empty() || ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = w.fetch(def, ids)?;
+    encode_keys(def, &rows)
+}
+
+async fn collect(df: DataFrame) -> Result<ResultSet> {
+    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await?;
+    let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
+    Ok(ResultSet {
+        schema,
+        batches,
+        rows_affected: None,
+    })
+}
+
+#[allow(dead_code)]
+fn assert_send(c: &Connection) {
+    fn is<T: Send>(_: T) {}
+    is(c.execute_async("SELECT 1"));
+    let _ = |a: &dyn Any| a.type_id();
+}

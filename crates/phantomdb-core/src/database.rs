@@ -1,0 +1,91 @@
+//! [`Database`]: the entry point of the embedding API.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use crate::connection::{Connection, ResultSet};
+use crate::error::{Error, Result};
+use crate::storage::Store;
+
+/// State shared by all connections of one database.
+#[derive(Debug)]
+pub(crate) struct DatabaseShared {
+    pub(crate) store: Arc<Store>,
+    pub(crate) path: Option<PathBuf>,
+}
+
+/// An open PhantomDB database: a file, or memory only.
+///
+/// `Database` is cheap to clone and can be shared between threads; each thread (or task)
+/// usually opens its own [`Connection`].
+///
+/// ```no_run
+/// let db = phantomdb::Database::open("app.db")?;
+/// let conn = db.connect()?;
+/// conn.execute("CREATE TABLE t(id INT PRIMARY KEY, v TEXT)")?;
+/// conn.execute("INSERT INTO t VALUES (1, 'a')")?;
+/// let rows = conn.execute("SELECT v FROM t WHERE id = 1")?;
+/// assert_eq!(rows.num_rows(), 1);
+/// # Ok::<(), phantomdb::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Database {
+    shared: Arc<DatabaseShared>,
+}
+
+impl Database {
+    /// Opens the database file at `path`, creating it if it does not exist.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        if path.is_dir() {
+            return Err(Error::Storage(format!(
+                "{} is a directory, not a database file",
+                path.display()
+            )));
+        }
+        Ok(Self {
+            shared: Arc::new(DatabaseShared {
+                store: Store::open(path)?,
+                path: Some(path.to_path_buf()),
+            }),
+        })
+    }
+
+    /// Creates a database that lives in memory and disappears when dropped.
+    pub fn open_in_memory() -> Result<Self> {
+        Ok(Self {
+            shared: Arc::new(DatabaseShared {
+                store: Store::open_in_memory()?,
+                path: None,
+            }),
+        })
+    }
+
+    /// The file behind the database, or `None` for an in-memory one.
+    pub fn path(&self) -> Option<&Path> {
+        self.shared.path.as_deref()
+    }
+
+    /// Opens a new connection.
+    pub fn connect(&self) -> Result<Connection> {
+        Connection::new(self.shared.clone())
+    }
+
+    /// Runs SQL on a new connection (autocommit). Handy for one-off statements.
+    pub fn execute(&self, sql: &str) -> Result<ResultSet> {
+        self.connect()?.execute(sql)
+    }
+}
+
+/// The runtime the blocking API runs queries on. Never dropped, so it can be used from any
+/// thread, including while another PhantomDB call is in progress.
+pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .thread_name("phantomdb")
+            .enable_all()
+            .build()
+            .expect("cannot start the tokio runtime")
+    })
+}

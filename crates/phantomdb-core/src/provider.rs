@@ -1,0 +1,334 @@
+//! How PhantomDB tables appear to DataFusion: a [`TableProvider`] per table and statement, and
+//! the scan operator it plans (a segment scan, or a primary-key lookup).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use async_trait::async_trait;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{Constraint, Constraints, ScalarValue};
+use datafusion::datasource::TableType;
+use datafusion::error::Result as DfResult;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
+use datafusion::physical_expr::EquivalenceProperties;
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+};
+
+use crate::catalog::TableDef;
+use crate::error::Error;
+use crate::storage::{encode_key_columns, DataView};
+
+/// Name of the hidden column that carries row ids into UPDATE and DELETE plans.
+pub const ROW_ID_COLUMN: &str = "__phantomdb_rowid";
+
+/// What a statement does with a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableRole {
+    /// Read from.
+    Read,
+    /// Written by INSERT (or COPY): NOT NULL is checked by PhantomDB, not by the plan.
+    InsertTarget,
+    /// Written by UPDATE or DELETE: the table also exposes [`ROW_ID_COLUMN`], last.
+    UpdateOrDeleteTarget,
+}
+
+/// A PhantomDB table bound to the snapshot (or write transaction) of one statement.
+#[derive(Debug)]
+pub struct PhantomTable {
+    def: Arc<TableDef>,
+    view: Arc<dyn DataView>,
+    schema: SchemaRef,
+    with_row_id: bool,
+    constraints: Option<Constraints>,
+    defaults: HashMap<String, Expr>,
+}
+
+impl PhantomTable {
+    /// Binds `def` to `view` for a statement in role `role`.
+    pub fn new(
+        def: Arc<TableDef>,
+        view: Arc<dyn DataView>,
+        role: TableRole,
+        defaults: HashMap<String, Expr>,
+    ) -> Self {
+        let with_row_id = role == TableRole::UpdateOrDeleteTarget;
+        let mut fields: Vec<Arc<Field>> = def
+            .schema
+            .fields()
+            .iter()
+            .map(|f| match role {
+                // PhantomDB checks NOT NULL itself, with a clear message naming the column.
+                TableRole::InsertTarget => Arc::new(f.as_ref().clone().with_nullable(true)),
+                _ => f.clone(),
+            })
+            .collect();
+        if with_row_id {
+            fields.push(Arc::new(Field::new(ROW_ID_COLUMN, DataType::UInt64, false)));
+        }
+        let schema = Arc::new(Schema::new(fields));
+        let constraints = (!def.primary_key.is_empty()).then(|| {
+            Constraints::new_unverified(vec![Constraint::PrimaryKey(def.primary_key.clone())])
+        });
+        Self {
+            def,
+            view,
+            schema,
+            with_row_id,
+            constraints,
+            defaults,
+        }
+    }
+
+    /// If `expr` is `pk = literal` or `pk IN (literals)` on a single-column primary key,
+    /// the key values it selects.
+    fn key_values(&self, expr: &Expr) -> Option<Vec<ScalarValue>> {
+        if self.def.primary_key.len() != 1 {
+            return None;
+        }
+        let pk_field = self.def.schema.field(self.def.primary_key[0]);
+        let is_pk = |e: &Expr| matches!(e, Expr::Column(c) if c.name == *pk_field.name());
+        let literal = |e: &Expr| match e {
+            Expr::Literal(v, _) if !v.is_null() => v.cast_to(pk_field.data_type()).ok(),
+            _ => None,
+        };
+        match expr {
+            Expr::BinaryExpr(b) if b.op == Operator::Eq => {
+                if is_pk(&b.left) {
+                    literal(&b.right).map(|v| vec![v])
+                } else if is_pk(&b.right) {
+                    literal(&b.left).map(|v| vec![v])
+                } else {
+                    None
+                }
+            }
+            Expr::InList(l) if !l.negated && is_pk(&l.expr) => {
+                l.list.iter().map(literal).collect::<Option<Vec<_>>>()
+            }
+            _ => None,
+        }
+    }
+
+    fn add_row_ids(&self, batch: RecordBatch, ids: Vec<u64>) -> DfResult<RecordBatch> {
+        let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
+        cols.push(Arc::new(UInt64Array::from(ids)));
+        Ok(RecordBatch::try_new(self.schema.clone(), cols)?)
+    }
+}
+
+#[async_trait]
+impl TableProvider for PhantomTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn constraints(&self) -> Option<&Constraints> {
+        self.constraints.as_ref()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn get_column_default(&self, column: &str) -> Option<&Expr> {
+        self.defaults.get(column)
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        // Only the first key predicate is used for the lookup; others are re-checked.
+        let mut used = self.with_row_id;
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if !used && self.key_values(f).is_some() {
+                    used = true;
+                    TableProviderFilterPushDown::Exact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let projected = match projection {
+            Some(p) => Arc::new(self.schema.project(p)?),
+            None => self.schema.clone(),
+        };
+        let project = |b: RecordBatch| -> DfResult<RecordBatch> {
+            match projection {
+                Some(p) => Ok(b.project(p)?),
+                None => Ok(b),
+            }
+        };
+        // Keyed lookup when a filter pins the primary key.
+        if !self.with_row_id {
+            if let Some((filter, keys)) = filters
+                .iter()
+                .find_map(|f| self.key_values(f).map(|k| (f, k)))
+            {
+                let array = ScalarValue::iter_to_array(keys.clone())?;
+                let encoded = encode_key_columns(&self.def, &[array]).map_err(Error::from)?;
+                let rows = self.view.lookup(&self.def, &encoded).map_err(Error::from)?;
+                let rows = project(rows)?;
+                let description = format!("table={}, key=[{filter}]", self.def.name);
+                return Ok(Arc::new(PhantomScanExec::new(
+                    ScanKind::KeyLookup,
+                    description,
+                    projected,
+                    vec![vec![rows]],
+                )));
+            }
+        }
+        let segments = self.view.segments(&self.def).map_err(Error::from)?;
+        let partitions_wanted = state.config().target_partitions().max(1);
+        let mut partitions: Vec<Vec<RecordBatch>> =
+            vec![Vec::new(); partitions_wanted.min(segments.len()).max(1)];
+        let mut remaining = limit.unwrap_or(usize::MAX);
+        let batch_size = state.config().batch_size().max(1);
+        for (i, seg) in segments.iter().enumerate() {
+            if remaining == 0 {
+                break;
+            }
+            let batch = if self.with_row_id {
+                let (live, ids) = seg.live_with_row_ids().map_err(Error::from)?;
+                self.add_row_ids(live, ids)?
+            } else {
+                seg.live().map_err(Error::from)?
+            };
+            let batch = project(batch)?;
+            let n = batch.num_rows().min(remaining);
+            remaining -= n;
+            let part = i % partitions.len();
+            let mut offset = 0;
+            while offset < n {
+                let len = batch_size.min(n - offset);
+                partitions[part].push(batch.slice(offset, len));
+                offset += len;
+            }
+        }
+        let description = format!("table={}, segments={}", self.def.name, segments.len());
+        Ok(Arc::new(PhantomScanExec::new(
+            ScanKind::Full,
+            description,
+            projected,
+            partitions,
+        )))
+    }
+}
+
+/// How a [`PhantomScanExec`] found its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanKind {
+    /// Every live row of every segment.
+    Full,
+    /// Only the rows whose primary key was asked for, found through the index.
+    KeyLookup,
+}
+
+/// Leaf operator producing a table's rows, already read from the snapshot.
+#[derive(Debug)]
+pub struct PhantomScanExec {
+    kind: ScanKind,
+    description: String,
+    partitions: Vec<Vec<RecordBatch>>,
+    properties: Arc<PlanProperties>,
+}
+
+impl PhantomScanExec {
+    fn new(
+        kind: ScanKind,
+        description: String,
+        schema: SchemaRef,
+        partitions: Vec<Vec<RecordBatch>>,
+    ) -> Self {
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(schema),
+            Partitioning::UnknownPartitioning(partitions.len()),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        ));
+        Self {
+            kind,
+            description,
+            partitions,
+            properties,
+        }
+    }
+
+    /// How this scan finds its rows.
+    pub fn kind(&self) -> ScanKind {
+        self.kind
+    }
+}
+
+impl DisplayAs for PhantomScanExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        match self.kind {
+            ScanKind::Full => write!(f, "PhantomScanExec: {}", self.description),
+            ScanKind::KeyLookup => write!(f, "PhantomKeyLookupExec: {}", self.description),
+        }
+    }
+}
+
+impl ExecutionPlan for PhantomScanExec {
+    fn name(&self) -> &str {
+        match self.kind {
+            ScanKind::Full => "PhantomScanExec",
+            ScanKind::KeyLookup => "PhantomKeyLookupExec",
+        }
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        Vec::new()
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(
+            &Arc<dyn datafusion::physical_expr::PhysicalExpr>,
+        ) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _ctx: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        let batches = self.partitions.get(partition).cloned().unwrap_or_default();
+        let stream = futures::stream::iter(batches.into_iter().map(Ok));
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema(),
+            stream,
+        )))
+    }
+}

@@ -1,0 +1,992 @@
+//! The default storage engine: one redb file per database.
+//!
+//! # Layout
+//! Rows are stored column-wise, in *segments* of up to [`SEGMENT_ROWS`] rows, each one an Arrow
+//! IPC stream in the `segments` redb table keyed by `(table id, segment id)`. Scans hand the
+//! decoded Arrow batches to DataFusion without any per-row decoding, and decoded segments are
+//! cached in memory (segment ids are never reused, so a cached segment never goes stale).
+//!
+//! Deleting rows does not rewrite a segment: it sets bits in the segment's *deletion bitmap*
+//! (`deletes` table). An update is a delete plus an insert. Small and mostly-deleted segments are
+//! merged when a transaction commits.
+//!
+//! A table with a primary key has an index table `pk_<table id>` mapping the key (Arrow's
+//! order-preserving row encoding of the key columns) to a row id (`segment << 32 | row`), used
+//! to enforce uniqueness and to answer `WHERE pk = ...` without a scan.
+//!
+//! # Transactions
+//! redb gives ACID commits and MVCC snapshots. A read uses a redb read transaction (a consistent
+//! snapshot, never blocked by writers). Writes go through one redb write transaction at a time;
+//! rows inserted by the open transaction are buffered in memory until they fill a segment or the
+//! transaction commits. Commits are durable (fsync) before `COMMIT` returns.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Cursor;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions, UInt32Array};
+use arrow::compute::{concat_batches, filter_record_batch, take_record_batch};
+use arrow::datatypes::SchemaRef;
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::StreamWriter;
+use arrow::row::{RowConverter, SortField};
+use datafusion::common::ScalarValue;
+use parking_lot::Mutex;
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::catalog::{Catalog, CatalogEntry, TableDef};
+use crate::error::{Error, Result};
+
+/// Maximum number of rows in one stored segment.
+pub const SEGMENT_ROWS: usize = 65_536;
+/// A segment with fewer live rows than this is merged with its peers at commit.
+const SMALL_SEGMENT_ROWS: usize = SEGMENT_ROWS / 4;
+/// How many small segments a table may have before they are merged.
+const MAX_SMALL_SEGMENTS: usize = 16;
+/// Default budget of the decoded-segment cache.
+const DEFAULT_CACHE_BYTES: usize = 4 << 30;
+
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const CATALOG: TableDefinition<&str, &[u8]> = TableDefinition::new("catalog");
+const SEGMENTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("segments");
+const DELETES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("deletes");
+
+const META_NEXT_TABLE: &str = "next_table_id";
+const META_NEXT_SEGMENT: &str = "next_segment_id";
+const META_CATALOG_VERSION: &str = "catalog_version";
+const META_DATA_VERSION: &str = "data_version";
+const META_FORMAT: &str = "format_version";
+const FORMAT_VERSION: u64 = 1;
+
+/// A row's address: `segment id << 32 | row index in the segment`.
+pub type RowId = u64;
+
+fn row_id(segment: u64, row: usize) -> RowId {
+    (segment << 32) | row as u64
+}
+
+fn split_row_id(id: RowId) -> (u64, usize) {
+    (id >> 32, (id & 0xffff_ffff) as usize)
+}
+
+fn pk_table_name(table_id: u64) -> String {
+    format!("pk_{table_id}")
+}
+
+/// Decoded segments shared by every reader, keyed by `(table id, segment id)`.
+struct SegmentCache {
+    entries: Mutex<(HashMap<(u64, u64), RecordBatch>, usize)>,
+    budget: usize,
+}
+
+impl SegmentCache {
+    fn get(&self, key: (u64, u64)) -> Option<RecordBatch> {
+        self.entries.lock().0.get(&key).cloned()
+    }
+
+    fn put(&self, key: (u64, u64), batch: RecordBatch) {
+        let size = batch.get_array_memory_size();
+        let mut guard = self.entries.lock();
+        let (map, used) = &mut *guard;
+        while *used + size > self.budget && !map.is_empty() {
+            let Some(victim) = map.keys().next().copied() else {
+                break;
+            };
+            if let Some(old) = map.remove(&victim) {
+                *used = used.saturating_sub(old.get_array_memory_size());
+            }
+        }
+        if let Some(old) = map.insert(key, batch) {
+            *used = used.saturating_sub(old.get_array_memory_size());
+        }
+        *used += size;
+    }
+}
+
+/// The storage of one database file (or of an in-memory database).
+pub struct Store {
+    db: redb::Database,
+    next_segment: AtomicU64,
+    next_table: AtomicU64,
+    catalog_cache: Mutex<Option<(u64, Arc<Catalog>)>>,
+    cache: SegmentCache,
+    write_gate: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database file at `path`.
+    pub fn open(path: &Path) -> Result<Arc<Self>> {
+        let db = redb::Database::create(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => Error::Storage(format!(
+                "database {} is already open in another process",
+                path.display()
+            )),
+            other => Error::Storage(format!("cannot open {}: {other}", path.display())),
+        })?;
+        Self::init(db)
+    }
+
+    /// Creates a database that lives in memory only.
+    pub fn open_in_memory() -> Result<Arc<Self>> {
+        let db = redb::Builder::new()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(Error::storage)?;
+        Self::init(db)
+    }
+
+    fn init(db: redb::Database) -> Result<Arc<Self>> {
+        let txn = db.begin_write()?;
+        let (next_segment, next_table) = {
+            let mut meta = txn.open_table(META)?;
+            let format = meta.get(META_FORMAT)?.map(|v| v.value());
+            match format {
+                None => {
+                    meta.insert(META_FORMAT, FORMAT_VERSION)?;
+                }
+                Some(FORMAT_VERSION) => {}
+                Some(other) => {
+                    return Err(Error::Storage(format!(
+                        "database file format {other} is not supported (this build reads format {FORMAT_VERSION})"
+                    )))
+                }
+            }
+            let seg = meta.get(META_NEXT_SEGMENT)?.map(|v| v.value()).unwrap_or(1);
+            let tab = meta.get(META_NEXT_TABLE)?.map(|v| v.value()).unwrap_or(1);
+            txn.open_table(CATALOG)?;
+            txn.open_table(SEGMENTS)?;
+            txn.open_table(DELETES)?;
+            (seg, tab)
+        };
+        txn.commit()?;
+        Ok(Arc::new(Self {
+            db,
+            next_segment: AtomicU64::new(next_segment),
+            next_table: AtomicU64::new(next_table),
+            catalog_cache: Mutex::new(None),
+            cache: SegmentCache {
+                entries: Mutex::new((HashMap::new(), 0)),
+                budget: DEFAULT_CACHE_BYTES,
+            },
+            write_gate: Arc::new(tokio::sync::Mutex::new(())),
+        }))
+    }
+
+    /// Takes a consistent read snapshot of the committed state.
+    pub fn read_view(self: &Arc<Self>) -> Result<Arc<ReadView>> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        let catalog_version = meta
+            .get(META_CATALOG_VERSION)?
+            .map(|v| v.value())
+            .unwrap_or(0);
+        let data_version = meta.get(META_DATA_VERSION)?.map(|v| v.value()).unwrap_or(0);
+        let cached = self
+            .catalog_cache
+            .lock()
+            .as_ref()
+            .filter(|(v, _)| *v == catalog_version)
+            .map(|(_, c)| c.clone());
+        let catalog = match cached {
+            Some(c) => c,
+            None => {
+                let c = Arc::new(load_catalog(&txn.open_table(CATALOG)?)?);
+                *self.catalog_cache.lock() = Some((catalog_version, c.clone()));
+                c
+            }
+        };
+        Ok(Arc::new(ReadView {
+            store: self.clone(),
+            txn,
+            catalog,
+            data_version,
+        }))
+    }
+
+    /// Starts the (single) write transaction, waiting at most `timeout` for another writer.
+    ///
+    /// When `expected_version` is given, fails if anything was committed since the snapshot
+    /// with that data version was taken (the transaction read stale data).
+    pub async fn begin_write(
+        self: &Arc<Self>,
+        timeout: std::time::Duration,
+        expected_version: Option<u64>,
+    ) -> Result<WriteTxn> {
+        let gate = match tokio::time::timeout(timeout, self.write_gate.clone().lock_owned()).await {
+            Ok(g) => g,
+            Err(_) => {
+                return Err(Error::Transaction(format!(
+                    "database is locked: another transaction is writing (waited {} ms)",
+                    timeout.as_millis()
+                )))
+            }
+        };
+        let txn = self.db.begin_write()?;
+        let (catalog_version, data_version) = {
+            let meta = txn.open_table(META)?;
+            let c = meta
+                .get(META_CATALOG_VERSION)?
+                .map(|v| v.value())
+                .unwrap_or(0);
+            let d = meta.get(META_DATA_VERSION)?.map(|v| v.value()).unwrap_or(0);
+            (c, d)
+        };
+        if let Some(expected) = expected_version {
+            if expected != data_version {
+                return Err(Error::Transaction(
+                    "could not serialize access: the database changed since this transaction \
+                     began; ROLLBACK and retry"
+                        .into(),
+                ));
+            }
+        }
+        let catalog = Arc::new(load_catalog(&txn.open_table(CATALOG)?)?);
+        Ok(WriteTxn {
+            store: self.clone(),
+            txn: Some(txn),
+            catalog,
+            catalog_version,
+            catalog_changed: false,
+            data_version,
+            pending: HashMap::new(),
+            touched: HashSet::new(),
+            _gate: gate,
+        })
+    }
+
+    fn allocate_segment(&self) -> u64 {
+        self.next_segment.fetch_add(1, Ordering::SeqCst)
+    }
+
+    /// Returns the decoded segment, from the cache or by decoding `bytes`.
+    fn segment(
+        &self,
+        table: u64,
+        seg: u64,
+        bytes: impl FnOnce() -> Result<Vec<u8>>,
+    ) -> Result<RecordBatch> {
+        if let Some(b) = self.cache.get((table, seg)) {
+            return Ok(b);
+        }
+        let batch = decode_segment(&bytes()?)?;
+        self.cache.put((table, seg), batch.clone());
+        Ok(batch)
+    }
+}
+
+fn load_catalog<T: ReadableTable<&'static str, &'static [u8]>>(table: &T) -> Result<Catalog> {
+    let mut entries = BTreeMap::new();
+    for item in table.iter()? {
+        let (k, v) = item?;
+        entries.insert(k.value().to_string(), CatalogEntry::decode(v.value())?);
+    }
+    Ok(Catalog::from_entries(entries))
+}
+
+fn encode_segment(batch: &RecordBatch) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(batch.get_array_memory_size() + 1024);
+    {
+        let mut w = StreamWriter::try_new(&mut out, batch.schema_ref())?;
+        w.write(batch)?;
+        w.finish()?;
+    }
+    Ok(out)
+}
+
+fn decode_segment(bytes: &[u8]) -> Result<RecordBatch> {
+    let reader = StreamReader::try_new(Cursor::new(bytes), None)
+        .map_err(|e| Error::Storage(format!("corrupt segment: {e}")))?;
+    let schema = reader.schema();
+    let batches = reader
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::Storage(format!("corrupt segment: {e}")))?;
+    Ok(concat_batches(&schema, &batches)?)
+}
+
+/// A deletion bitmap: bit `i` set = row `i` of the segment is deleted.
+#[derive(Debug, Clone, Default)]
+pub struct Bitmap(Vec<u64>);
+
+impl Bitmap {
+    fn decode(bytes: &[u8]) -> Self {
+        Bitmap(
+            bytes
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+                .collect(),
+        )
+    }
+    fn encode(&self) -> Vec<u8> {
+        self.0.iter().flat_map(|w| w.to_le_bytes()).collect()
+    }
+    fn set(&mut self, i: usize) {
+        let w = i / 64;
+        if self.0.len() <= w {
+            self.0.resize(w + 1, 0);
+        }
+        self.0[w] |= 1 << (i % 64);
+    }
+    /// Whether row `i` is deleted.
+    pub fn get(&self, i: usize) -> bool {
+        self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+    /// Number of deleted rows.
+    pub fn count(&self) -> usize {
+        self.0.iter().map(|w| w.count_ones() as usize).sum()
+    }
+    fn keep_mask(&self, rows: usize) -> BooleanArray {
+        (0..rows).map(|i| Some(!self.get(i))).collect()
+    }
+}
+
+/// One segment of a table as a scan sees it: all stored rows, and which are deleted.
+#[derive(Debug, Clone)]
+pub struct SegmentSnapshot {
+    /// Segment id.
+    pub id: u64,
+    /// Rows, already in the table's current schema.
+    pub batch: RecordBatch,
+    /// Deleted rows, if any.
+    pub deleted: Option<Bitmap>,
+}
+
+impl SegmentSnapshot {
+    /// The live rows.
+    pub fn live(&self) -> Result<RecordBatch> {
+        match &self.deleted {
+            None => Ok(self.batch.clone()),
+            Some(bm) => Ok(filter_record_batch(
+                &self.batch,
+                &bm.keep_mask(self.batch.num_rows()),
+            )?),
+        }
+    }
+
+    /// The live rows with their row ids.
+    pub fn live_with_row_ids(&self) -> Result<(RecordBatch, Vec<RowId>)> {
+        let ids: Vec<RowId> = (0..self.batch.num_rows())
+            .filter(|&i| !self.deleted.as_ref().is_some_and(|b| b.get(i)))
+            .map(|i| row_id(self.id, i))
+            .collect();
+        Ok((self.live()?, ids))
+    }
+}
+
+/// Re-labels a stored batch with the table's current schema: renamed columns take their new
+/// names, and columns added after the segment was written read as their backfill value.
+fn conform(table: &TableDef, batch: &RecordBatch) -> Result<RecordBatch> {
+    let schema = table.schema_ref();
+    let rows = batch.num_rows();
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for (i, field) in schema.fields().iter().enumerate() {
+        if i < batch.num_columns() {
+            columns.push(batch.column(i).clone());
+        } else {
+            let value = match table.backfill.get(&i) {
+                Some(text) => ScalarValue::try_from_string(text.clone(), field.data_type())?,
+                None => ScalarValue::try_from(field.data_type())?,
+            };
+            columns.push(value.to_array_of_size(rows)?);
+        }
+    }
+    Ok(RecordBatch::try_new_with_options(
+        schema,
+        columns,
+        &RecordBatchOptions::new().with_row_count(Some(rows)),
+    )?)
+}
+
+/// Encodes the primary key of every row of `batch` (in table schema) for the index.
+pub fn encode_keys(table: &TableDef, batch: &RecordBatch) -> Result<Vec<Vec<u8>>> {
+    let fields = table
+        .primary_key
+        .iter()
+        .map(|&i| SortField::new(table.schema.field(i).data_type().clone()))
+        .collect();
+    let converter = RowConverter::new(fields)?;
+    let cols: Vec<ArrayRef> = table
+        .primary_key
+        .iter()
+        .map(|&i| batch.column(i).clone())
+        .collect();
+    let rows = converter.convert_columns(&cols)?;
+    Ok(rows.iter().map(|r| r.as_ref().to_vec()).collect())
+}
+
+/// Encodes one key given as one array per key column (each of length 1 or more).
+pub fn encode_key_columns(table: &TableDef, cols: &[ArrayRef]) -> Result<Vec<Vec<u8>>> {
+    let fields = table
+        .primary_key
+        .iter()
+        .map(|&i| SortField::new(table.schema.field(i).data_type().clone()))
+        .collect();
+    let converter = RowConverter::new(fields)?;
+    let rows = converter.convert_columns(cols)?;
+    Ok(rows.iter().map(|r| r.as_ref().to_vec()).collect())
+}
+
+/// Read access to tables, implemented by read snapshots and by the open write transaction.
+pub trait DataView: Send + Sync + std::fmt::Debug {
+    /// The catalog as of this view.
+    fn catalog(&self) -> Arc<Catalog>;
+    /// Every segment of the table (stored and, in a write transaction, buffered).
+    fn segments(&self, table: &TableDef) -> Result<Vec<SegmentSnapshot>>;
+    /// Rows whose primary key is one of `keys` (encoded with [`encode_keys`]).
+    fn lookup(&self, table: &TableDef, keys: &[Vec<u8>]) -> Result<RecordBatch>;
+}
+
+/// A committed snapshot.
+pub struct ReadView {
+    store: Arc<Store>,
+    txn: redb::ReadTransaction,
+    catalog: Arc<Catalog>,
+    data_version: u64,
+}
+
+impl std::fmt::Debug for ReadView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadView")
+            .field("data_version", &self.data_version)
+            .finish()
+    }
+}
+
+impl ReadView {
+    /// The version of the data this snapshot sees; changes with every commit.
+    pub fn data_version(&self) -> u64 {
+        self.data_version
+    }
+}
+
+fn read_segments<S, D>(
+    store: &Store,
+    table: &TableDef,
+    segments: &S,
+    deletes: &D,
+) -> Result<Vec<SegmentSnapshot>>
+where
+    S: ReadableTable<(u64, u64), &'static [u8]>,
+    D: ReadableTable<(u64, u64), &'static [u8]>,
+{
+    let mut out = Vec::new();
+    for item in segments.range((table.id, 0)..=(table.id, u64::MAX))? {
+        let (k, v) = item?;
+        let (_, seg) = k.value();
+        let stored = store.segment(table.id, seg, || Ok(v.value().to_vec()))?;
+        let deleted = deletes
+            .get((table.id, seg))?
+            .map(|b| Bitmap::decode(b.value()));
+        out.push(SegmentSnapshot {
+            id: seg,
+            batch: conform(table, &stored)?,
+            deleted,
+        });
+    }
+    Ok(out)
+}
+
+fn lookup_rows<S, P>(
+    store: &Store,
+    table: &TableDef,
+    keys: &[Vec<u8>],
+    index: &P,
+    segments: &S,
+    pending: Option<&Pending>,
+) -> Result<RecordBatch>
+where
+    S: ReadableTable<(u64, u64), &'static [u8]>,
+    P: ReadableTable<&'static [u8], u64>,
+{
+    // Group the hits by segment, keeping key order within a segment.
+    let mut by_segment: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+    for key in keys {
+        if let Some(id) = index.get(key.as_slice())? {
+            let (seg, row) = split_row_id(id.value());
+            by_segment.entry(seg).or_default().push(row as u32);
+        }
+    }
+    let schema = table.schema_ref();
+    let mut parts = Vec::new();
+    for (seg, rows) in by_segment {
+        let batch = match pending.filter(|p| p.segment == seg) {
+            Some(p) => p.batch(&schema)?,
+            None => {
+                let stored = store.segment(table.id, seg, || {
+                    segments
+                        .get((table.id, seg))?
+                        .map(|v| v.value().to_vec())
+                        .ok_or_else(|| {
+                            Error::Storage(format!("index points to missing segment {seg}"))
+                        })
+                })?;
+                conform(table, &stored)?
+            }
+        };
+        parts.push(take_record_batch(&batch, &UInt32Array::from(rows))?);
+    }
+    Ok(concat_batches(&schema, &parts)?)
+}
+
+impl DataView for ReadView {
+    fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.clone()
+    }
+
+    fn segments(&self, table: &TableDef) -> Result<Vec<SegmentSnapshot>> {
+        read_segments(
+            &self.store,
+            table,
+            &self.txn.open_table(SEGMENTS)?,
+            &self.txn.open_table(DELETES)?,
+        )
+    }
+
+    fn lookup(&self, table: &TableDef, keys: &[Vec<u8>]) -> Result<RecordBatch> {
+        let name = pk_table_name(table.id);
+        let def: TableDefinition<&[u8], u64> = TableDefinition::new(&name);
+        let index = self.txn.open_table(def)?;
+        lookup_rows(
+            &self.store,
+            table,
+            keys,
+            &index,
+            &self.txn.open_table(SEGMENTS)?,
+            None,
+        )
+    }
+}
+
+/// Rows inserted by the open transaction that do not fill a segment yet.
+#[derive(Debug)]
+struct Pending {
+    segment: u64,
+    batches: Vec<RecordBatch>,
+    rows: usize,
+}
+
+impl Pending {
+    fn batch(&self, schema: &SchemaRef) -> Result<RecordBatch> {
+        Ok(concat_batches(schema, &self.batches)?)
+    }
+}
+
+/// The open write transaction. At most one exists per database at a time.
+pub struct WriteTxn {
+    store: Arc<Store>,
+    txn: Option<redb::WriteTransaction>,
+    catalog: Arc<Catalog>,
+    catalog_version: u64,
+    catalog_changed: bool,
+    data_version: u64,
+    pending: HashMap<u64, Pending>,
+    touched: HashSet<u64>,
+    _gate: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl std::fmt::Debug for WriteTxn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteTxn")
+            .field("data_version", &self.data_version)
+            .finish()
+    }
+}
+
+impl WriteTxn {
+    fn txn(&self) -> Result<&redb::WriteTransaction> {
+        self.txn
+            .as_ref()
+            .ok_or_else(|| Error::Transaction("transaction already finished".into()))
+    }
+
+    /// The catalog including this transaction's changes.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.clone()
+    }
+
+    /// Allocates a new table id.
+    pub fn allocate_table_id(&self) -> u64 {
+        self.store.next_table.fetch_add(1, Ordering::SeqCst)
+    }
+
+    /// Writes (creates or replaces) a catalog entry.
+    pub fn put_entry(&mut self, name: &str, entry: CatalogEntry) -> Result<()> {
+        let bytes = entry.encode()?;
+        self.txn()?
+            .open_table(CATALOG)?
+            .insert(name, bytes.as_slice())?;
+        let mut cat = (*self.catalog).clone();
+        cat.insert(name.to_string(), entry);
+        self.catalog = Arc::new(cat);
+        self.catalog_changed = true;
+        Ok(())
+    }
+
+    /// Removes a catalog entry (and, for a table, all its data).
+    pub fn remove_entry(&mut self, name: &str) -> Result<()> {
+        let removed = {
+            let mut cat = (*self.catalog).clone();
+            let removed = cat.remove(name);
+            self.catalog = Arc::new(cat);
+            removed
+        };
+        self.txn()?.open_table(CATALOG)?.remove(name)?;
+        self.catalog_changed = true;
+        if let Some(CatalogEntry::Table(t)) = removed {
+            self.drop_data(t.id)?;
+        }
+        Ok(())
+    }
+
+    /// Renames a catalog entry, keeping its data.
+    pub fn rename_entry(&mut self, from: &str, to: &str, entry: CatalogEntry) -> Result<()> {
+        {
+            let mut cat = (*self.catalog).clone();
+            cat.remove(from);
+            self.catalog = Arc::new(cat);
+        }
+        self.txn()?.open_table(CATALOG)?.remove(from)?;
+        self.put_entry(to, entry)
+    }
+
+    /// Creates the primary-key index of a new table.
+    pub fn create_storage(&mut self, table: &TableDef) -> Result<()> {
+        if !table.primary_key.is_empty() {
+            let name = pk_table_name(table.id);
+            let def: TableDefinition<&[u8], u64> = TableDefinition::new(&name);
+            self.txn()?.open_table(def)?;
+        }
+        Ok(())
+    }
+
+    fn drop_data(&mut self, table_id: u64) -> Result<()> {
+        self.pending.remove(&table_id);
+        let txn = self.txn()?;
+        {
+            let mut segs = txn.open_table(SEGMENTS)?;
+            segs.retain_in((table_id, 0)..=(table_id, u64::MAX), |_, _| false)?;
+            let mut dels = txn.open_table(DELETES)?;
+            dels.retain_in((table_id, 0)..=(table_id, u64::MAX), |_, _| false)?;
+        }
+        let name = pk_table_name(table_id);
+        let def: TableDefinition<&[u8], u64> = TableDefinition::new(&name);
+        txn.delete_table(def)?;
+        self.touched.remove(&table_id);
+        Ok(())
+    }
+
+    /// Checks `batch` (in table schema) against NOT NULL and primary key constraints, treating
+    /// the keys in `replaced` as free (their rows are being deleted by the same statement).
+    pub fn check_insert(
+        &self,
+        table: &TableDef,
+        batch: &RecordBatch,
+        replaced: &HashSet<Vec<u8>>,
+    ) -> Result<Vec<Vec<u8>>> {
+        for (i, field) in table.schema.fields().iter().enumerate() {
+            if !field.is_nullable() && batch.column(i).null_count() > 0 {
+                return Err(Error::Constraint(format!(
+                    "NULL value in column \"{}\" of table \"{}\" violates NOT NULL",
+                    field.name(),
+                    table.name
+                )));
+            }
+        }
+        if table.primary_key.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = encode_keys(table, batch)?;
+        let name = pk_table_name(table.id);
+        let def: TableDefinition<&[u8], u64> = TableDefinition::new(&name);
+        let index = self.txn()?.open_table(def)?;
+        let mut seen = HashSet::with_capacity(keys.len());
+        for (row, key) in keys.iter().enumerate() {
+            let dup_in_statement = !seen.insert(key.as_slice());
+            let dup_in_table = !replaced.contains(key) && index.get(key.as_slice())?.is_some();
+            if dup_in_statement || dup_in_table {
+                let shown = table
+                    .primary_key
+                    .iter()
+                    .map(|&c| {
+                        arrow::util::display::array_value_to_string(batch.column(c), row)
+                            .unwrap_or_default()
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(Error::Constraint(format!(
+                    "duplicate primary key ({}) = ({shown}) in table \"{}\"",
+                    table.primary_key_names().join(", "),
+                    table.name
+                )));
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Appends rows (already checked with [`Self::check_insert`], whose keys are `keys`).
+    pub fn append(&mut self, table: &TableDef, batch: RecordBatch, keys: &[Vec<u8>]) -> Result<()> {
+        self.touched.insert(table.id);
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let store = self.store.clone();
+            let pending = self.pending.entry(table.id).or_insert_with(|| Pending {
+                segment: store.allocate_segment(),
+                batches: Vec::new(),
+                rows: 0,
+            });
+            let take = (SEGMENT_ROWS - pending.rows).min(batch.num_rows() - offset);
+            let part = batch.slice(offset, take);
+            let segment = pending.segment;
+            let first_row = pending.rows;
+            pending.batches.push(part);
+            pending.rows += take;
+            let full = pending.rows >= SEGMENT_ROWS;
+            if !keys.is_empty() {
+                let name = pk_table_name(table.id);
+                let def: TableDefinition<&[u8], u64> = TableDefinition::new(&name);
+                let mut index = self.txn()?.open_table(def)?;
+                for (i, key) in keys[offset..offset + take].iter().enumerate() {
+                    index.insert(key.as_slice(), row_id(segment, first_row + i))?;
+                }
+            }
+            if full {
+                self.flush(table)?;
+            }
+            offset += take;
+        }
+        Ok(())
+    }
+
+    /// Writes the table's buffered rows as a segment.
+    fn flush(&mut self, table: &TableDef) -> Result<()> {
+        let Some(p) = self.pending.remove(&table.id) else {
+            return Ok(());
+        };
+        let batch = p.batch(&table.schema_ref())?;
+        let bytes = encode_segment(&batch)?;
+        self.txn()?
+            .open_table(SEGMENTS)?
+            .insert((table.id, p.segment), bytes.as_slice())?;
+        self.store.cache.put((table.id, p.segment), batch);
+        Ok(())
+    }
+
+    /// Marks rows deleted and removes their index entries (`keys`: their encoded primary keys).
+    pub fn delete(&mut self, table: &TableDef, rows: &[RowId], keys: &[Vec<u8>]) -> Result<()> {
+        self.touched.insert(table.id);
+        let mut by_segment: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+        for &id in rows {
+            let (seg, row) = split_row_id(id);
+            by_segment.entry(seg).or_default().push(row);
+        }
+        let txn = self.txn()?;
+        {
+            let mut dels = txn.open_table(DELETES)?;
+            for (seg, rows) in by_segment {
+                let mut bm = dels
+                    .get((table.id, seg))?
+                    .map(|b| Bitmap::decode(b.value()))
+                    .unwrap_or_default();
+                for r in rows {
+                    bm.set(r);
+                }
+                dels.insert((table.id, seg), bm.encode().as_slice())?;
+            }
+        }
+        if !keys.is_empty() {
+            let name = pk_table_name(table.id);
+            let def: TableDefinition<&[u8], u64> = TableDefinition::new(&name);
+            let mut index = txn.open_table(def)?;
+            for key in keys {
+                index.remove(key.as_slice())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes everything durable and visible to new readers.
+    pub fn commit(mut self) -> Result<()> {
+        let touched: Vec<u64> = self.touched.iter().copied().collect();
+        for id in touched {
+            let Some(table) = self.catalog.table_by_id(id).cloned() else {
+                continue;
+            };
+            self.flush(&table)?;
+            self.compact(&table)?;
+        }
+        let txn = self
+            .txn
+            .take()
+            .ok_or_else(|| Error::Transaction("transaction already finished".into()))?;
+        {
+            let mut meta = txn.open_table(META)?;
+            meta.insert(
+                META_NEXT_SEGMENT,
+                self.store.next_segment.load(Ordering::SeqCst),
+            )?;
+            meta.insert(
+                META_NEXT_TABLE,
+                self.store.next_table.load(Ordering::SeqCst),
+            )?;
+            meta.insert(META_DATA_VERSION, self.data_version + 1)?;
+            if self.catalog_changed {
+                meta.insert(META_CATALOG_VERSION, self.catalog_version + 1)?;
+            }
+        }
+        txn.commit()?;
+        if self.catalog_changed {
+            *self.store.catalog_cache.lock() =
+                Some((self.catalog_version + 1, self.catalog.clone()));
+        }
+        Ok(())
+    }
+
+    /// Discards the transaction.
+    pub fn rollback(mut self) -> Result<()> {
+        if let Some(txn) = self.txn.take() {
+            txn.abort()?;
+        }
+        Ok(())
+    }
+
+    /// Merges small and mostly-deleted segments of the table.
+    fn compact(&mut self, table: &TableDef) -> Result<()> {
+        let segments = self.segments(table)?;
+        let is_candidate = |s: &SegmentSnapshot| {
+            let deleted = s.deleted.as_ref().map_or(0, Bitmap::count);
+            let live = s.batch.num_rows() - deleted;
+            live < SMALL_SEGMENT_ROWS || deleted * 2 > s.batch.num_rows()
+        };
+        let candidates: Vec<&SegmentSnapshot> =
+            segments.iter().filter(|s| is_candidate(s)).collect();
+        let small = candidates.len();
+        let heavily_deleted = candidates
+            .iter()
+            .any(|s| s.deleted.as_ref().map_or(0, Bitmap::count) * 2 > s.batch.num_rows());
+        if small <= MAX_SMALL_SEGMENTS && !heavily_deleted {
+            return Ok(());
+        }
+        let mut live = Vec::with_capacity(candidates.len());
+        for s in &candidates {
+            live.push(s.live()?);
+        }
+        let merged = concat_batches(&table.schema_ref(), &live)?;
+        let txn = self.txn()?;
+        {
+            let mut segs = txn.open_table(SEGMENTS)?;
+            let mut dels = txn.open_table(DELETES)?;
+            for s in &candidates {
+                segs.remove((table.id, s.id))?;
+                dels.remove((table.id, s.id))?;
+            }
+        }
+        let keys = if table.primary_key.is_empty() {
+            Vec::new()
+        } else {
+            encode_keys(table, &merged)?
+        };
+        self.append(table, merged, &keys)?;
+        self.flush(table)?;
+        tracing::debug!(table = %table.name, merged = small, "compacted segments");
+        Ok(())
+    }
+}
+
+impl WriteTxn {
+    /// Writes the table's buffered rows out (before its schema changes).
+    pub fn flush_table(&mut self, table: &TableDef) -> Result<()> {
+        self.flush(table)
+    }
+
+    /// The stored rows with the given ids, in segment order.
+    pub fn fetch(&self, table: &TableDef, ids: &[RowId]) -> Result<RecordBatch> {
+        let mut by_segment: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+        for &id in ids {
+            let (seg, row) = split_row_id(id);
+            by_segment.entry(seg).or_default().push(row as u32);
+        }
+        let segments: HashMap<u64, SegmentSnapshot> = self
+            .segments(table)?
+            .into_iter()
+            .map(|s| (s.id, s))
+            .collect();
+        let mut parts = Vec::with_capacity(by_segment.len());
+        for (seg, rows) in by_segment {
+            let s = segments
+                .get(&seg)
+                .ok_or_else(|| Error::Storage(format!("row id points to missing segment {seg}")))?;
+            parts.push(take_record_batch(&s.batch, &UInt32Array::from(rows))?);
+        }
+        Ok(concat_batches(&table.schema_ref(), &parts)?)
+    }
+}
+
+impl DataView for parking_lot::Mutex<WriteTxn> {
+    fn catalog(&self) -> Arc<Catalog> {
+        self.lock().catalog.clone()
+    }
+
+    fn segments(&self, table: &TableDef) -> Result<Vec<SegmentSnapshot>> {
+        self.lock().segments(table)
+    }
+
+    fn lookup(&self, table: &TableDef, keys: &[Vec<u8>]) -> Result<RecordBatch> {
+        let w = self.lock();
+        let txn = w.txn()?;
+        let name = pk_table_name(table.id);
+        let def: TableDefinition<&[u8], u64> = TableDefinition::new(&name);
+        let index = txn.open_table(def)?;
+        let segments = txn.open_table(SEGMENTS)?;
+        let rows = lookup_rows(
+            &w.store,
+            table,
+            keys,
+            &index,
+            &segments,
+            w.pending.get(&table.id),
+        );
+        rows
+    }
+}
+
+impl WriteTxn {
+    /// Every segment of the table as this transaction sees it.
+    pub fn segments(&self, table: &TableDef) -> Result<Vec<SegmentSnapshot>> {
+        let txn = self.txn()?;
+        let deletes = txn.open_table(DELETES)?;
+        let mut out = read_segments(&self.store, table, &txn.open_table(SEGMENTS)?, &deletes)?;
+        if let Some(p) = self.pending.get(&table.id) {
+            let deleted = deletes
+                .get((table.id, p.segment))?
+                .map(|b| Bitmap::decode(b.value()));
+            out.push(SegmentSnapshot {
+                id: p.segment,
+                batch: p.batch(&table.schema_ref())?,
+                deleted,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Rows of a table, for statistics.
+pub fn live_row_count(segments: &[SegmentSnapshot]) -> usize {
+    segments
+        .iter()
+        .map(|s| s.batch.num_rows() - s.deleted.as_ref().map_or(0, Bitmap::count))
+        .sum()
+}
+
+#[allow(dead_code)]
+fn assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<ReadView>();
+    is::<parking_lot::Mutex<WriteTxn>>();
+    let _ = |a: &dyn Array| a.len();
+}

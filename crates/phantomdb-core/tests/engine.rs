@@ -1,0 +1,250 @@
+//! Integration tests of the embedding API: transactions, constraints, concurrency, storage.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use phantomdb::arrow::array::{Array, AsArray};
+use phantomdb::arrow::datatypes::Int64Type;
+use phantomdb::{Database, Error};
+
+/// The single i64 value of a one-row, one-column result.
+fn scalar(db: &phantomdb::Connection, sql: &str) -> i64 {
+    let rs = db.execute(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let batch = rs.concat().unwrap();
+    assert_eq!(batch.num_rows(), 1, "{sql}");
+    let col = phantomdb::arrow::compute::cast(
+        batch.column(0),
+        &phantomdb::arrow::datatypes::DataType::Int64,
+    )
+    .unwrap();
+    col.as_primitive::<Int64Type>().value(0)
+}
+
+#[test]
+fn rollback_undoes_changes_to_several_tables() {
+    let db = Database::open_in_memory().unwrap();
+    let c = db.connect().unwrap();
+    c.execute("CREATE TABLE a (id INT PRIMARY KEY, v INT); CREATE TABLE b (x INT)")
+        .unwrap();
+    c.execute("INSERT INTO a VALUES (1, 10), (2, 20)").unwrap();
+    c.execute(
+        "BEGIN; UPDATE a SET v = 0; DELETE FROM a WHERE id = 2; INSERT INTO b VALUES (1), (2)",
+    )
+    .unwrap();
+    assert_eq!(
+        scalar(&c, "SELECT sum(v) FROM a"),
+        0,
+        "the transaction sees its own writes"
+    );
+    let other = db.connect().unwrap();
+    assert_eq!(scalar(&other, "SELECT sum(v) FROM a"), 30, "others do not");
+    c.execute("ROLLBACK").unwrap();
+    assert_eq!(scalar(&c, "SELECT sum(v) FROM a"), 30);
+    assert_eq!(scalar(&c, "SELECT count(*) FROM b"), 0);
+}
+
+#[test]
+fn constraint_violations_are_errors_that_change_nothing() {
+    let db = Database::open_in_memory().unwrap();
+    let c = db.connect().unwrap();
+    c.execute("CREATE TABLE t (id INT PRIMARY KEY, name TEXT NOT NULL)")
+        .unwrap();
+    c.execute("INSERT INTO t VALUES (1, 'a')").unwrap();
+    let dup = c
+        .execute("INSERT INTO t VALUES (2, 'b'), (1, 'c')")
+        .unwrap_err();
+    assert!(matches!(dup, Error::Constraint(_)), "{dup:?}");
+    assert!(
+        dup.to_string().contains("duplicate primary key (id) = (1)"),
+        "{dup}"
+    );
+    let null = c.execute("INSERT INTO t VALUES (3, NULL)").unwrap_err();
+    assert!(matches!(null, Error::Constraint(_)), "{null:?}");
+    let upd = c.execute("UPDATE t SET name = NULL").unwrap_err();
+    assert!(matches!(upd, Error::Constraint(_)), "{upd:?}");
+    assert_eq!(scalar(&c, "SELECT count(*) FROM t"), 1);
+    assert_eq!(scalar(&c, "SELECT count(*) FROM t WHERE name = 'a'"), 1);
+}
+
+#[test]
+fn bad_statements_give_errors_and_the_connection_goes_on() {
+    let db = Database::open_in_memory().unwrap();
+    let c = db.connect().unwrap();
+    for bad in [
+        "SELEC 1",
+        "SELECT * FROM nowhere",
+        "SELECT 1 +",
+        "CREATE TABLE",
+        "INSERT INTO nowhere VALUES (1)",
+    ] {
+        let e = c.execute(bad).unwrap_err().to_string();
+        assert!(!e.is_empty() && !e.contains('\n'), "{bad}: {e:?}");
+    }
+    assert_eq!(scalar(&c, "SELECT 1"), 1);
+}
+
+/// Money moves between accounts in transactions while readers check the total: a reader
+/// must never see a half-done transfer.
+#[test]
+fn readers_see_consistent_snapshots_while_a_writer_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path().join("bank.db")).unwrap();
+    let setup = db.connect().unwrap();
+    setup
+        .execute("CREATE TABLE acct (id INT PRIMARY KEY, balance BIGINT NOT NULL)")
+        .unwrap();
+    setup
+        .execute("INSERT INTO acct SELECT value, 100 FROM generate_series(1, 50)")
+        .unwrap();
+    let total = scalar(&setup, "SELECT sum(balance) FROM acct");
+    assert_eq!(total, 5000);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let db = db.clone();
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let c = db.connect().unwrap();
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) && i < 200 {
+                let from = 1 + i % 50;
+                let to = 1 + (i * 7 + 3) % 50;
+                c.execute(&format!(
+                    "BEGIN; UPDATE acct SET balance = balance - 5 WHERE id = {from}; \
+                     UPDATE acct SET balance = balance + 5 WHERE id = {to}; COMMIT"
+                ))
+                .unwrap();
+                i += 1;
+            }
+            i
+        })
+    };
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                let c = db.connect().unwrap();
+                let mut checks = 0;
+                for _ in 0..60 {
+                    assert_eq!(scalar(&c, "SELECT sum(balance) FROM acct"), 5000);
+                    assert_eq!(scalar(&c, "SELECT count(*) FROM acct"), 50);
+                    checks += 1;
+                }
+                checks
+            })
+        })
+        .collect();
+    for r in readers {
+        assert_eq!(r.join().unwrap(), 60);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let transfers = writer.join().unwrap();
+    assert!(transfers > 0);
+    assert_eq!(scalar(&setup, "SELECT sum(balance) FROM acct"), 5000);
+}
+
+#[test]
+fn a_stale_transaction_cannot_write_and_a_busy_one_times_out() {
+    let db = Database::open_in_memory().unwrap();
+    let a = db.connect().unwrap();
+    let mut b = db.connect().unwrap();
+    a.execute("CREATE TABLE t (id INT PRIMARY KEY)").unwrap();
+    a.execute("BEGIN").unwrap();
+    assert_eq!(scalar(&a, "SELECT count(*) FROM t"), 0);
+    b.execute("INSERT INTO t VALUES (1)").unwrap();
+    assert_eq!(
+        scalar(&a, "SELECT count(*) FROM t"),
+        0,
+        "a reads its snapshot"
+    );
+    let e = a.execute("INSERT INTO t VALUES (2)").unwrap_err();
+    assert!(e.to_string().contains("could not serialize"), "{e}");
+    a.execute("ROLLBACK").unwrap();
+
+    a.execute("BEGIN; INSERT INTO t VALUES (3)").unwrap();
+    b.set_busy_timeout(Duration::from_millis(100));
+    let e = b.execute("INSERT INTO t VALUES (4)").unwrap_err();
+    assert!(e.to_string().contains("database is locked"), "{e}");
+    assert_eq!(
+        scalar(&b, "SELECT count(*) FROM t"),
+        1,
+        "readers are not blocked by the writer"
+    );
+    a.execute("COMMIT").unwrap();
+    b.execute("INSERT INTO t VALUES (4)").unwrap();
+    assert_eq!(scalar(&b, "SELECT count(*) FROM t"), 3);
+}
+
+#[test]
+fn data_spanning_many_segments_persists_and_stays_indexed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.db");
+    {
+        let db = Database::open(&path).unwrap();
+        let c = db.connect().unwrap();
+        c.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT)")
+            .unwrap();
+        c.execute("INSERT INTO t SELECT value, value * 2 FROM generate_series(1, 200000)")
+            .unwrap();
+        // Many small commits, then deletes, exercise compaction.
+        for i in 0..40 {
+            c.execute(&format!("INSERT INTO t VALUES ({}, 0)", 300000 + i))
+                .unwrap();
+        }
+        c.execute("DELETE FROM t WHERE id % 2 = 0 AND id < 150000")
+            .unwrap();
+        c.execute("UPDATE t SET v = -1 WHERE id BETWEEN 199990 AND 200000")
+            .unwrap();
+    }
+    let db = Database::open(&path).unwrap();
+    let c = db.connect().unwrap();
+    assert_eq!(scalar(&c, "SELECT count(*) FROM t"), 200000 + 40 - 74999);
+    assert_eq!(scalar(&c, "SELECT v FROM t WHERE id = 123457"), 246914);
+    assert_eq!(scalar(&c, "SELECT count(*) FROM t WHERE id = 123456"), 0);
+    assert_eq!(scalar(&c, "SELECT v FROM t WHERE id = 200000"), -1);
+    assert_eq!(scalar(&c, "SELECT v FROM t WHERE id = 300039"), 0);
+    assert_eq!(scalar(&c, "SELECT count(*) FROM t WHERE v = -1"), 11);
+    let e = c.execute("INSERT INTO t VALUES (300001, 1)").unwrap_err();
+    assert!(e.to_string().contains("duplicate primary key"), "{e}");
+    c.execute("INSERT INTO t VALUES (123456, 1)").unwrap();
+}
+
+#[test]
+fn key_lookups_do_not_scan() {
+    let db = Database::open_in_memory().unwrap();
+    let c = db.connect().unwrap();
+    c.execute("CREATE TABLE t (id INT PRIMARY KEY, v TEXT)")
+        .unwrap();
+    let plan = c
+        .execute("EXPLAIN SELECT v FROM t WHERE id = 7")
+        .unwrap()
+        .concat()
+        .unwrap();
+    let text = phantomdb::arrow::util::pretty::pretty_format_batches(&[plan])
+        .unwrap()
+        .to_string();
+    assert!(text.contains("PhantomKeyLookupExec"), "{text}");
+    assert!(!text.contains("PhantomScanExec"), "{text}");
+    let plan = c
+        .execute("EXPLAIN SELECT v FROM t WHERE v = 'x'")
+        .unwrap()
+        .concat()
+        .unwrap();
+    let text = phantomdb::arrow::util::pretty::pretty_format_batches(&[plan])
+        .unwrap()
+        .to_string();
+    assert!(text.contains("PhantomScanExec"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_api_works_inside_a_runtime() {
+    let db = Database::open_in_memory().unwrap();
+    let c = db.connect().unwrap();
+    assert!(
+        c.execute("SELECT 1").is_err(),
+        "the blocking call refuses to run inside a runtime"
+    );
+    let rs = c.execute_async("SELECT 40 + 2 AS x").await.unwrap();
+    assert_eq!(rs.concat().unwrap().column(0).len(), 1);
+}
