@@ -23,7 +23,6 @@ use datafusion::physical_plan::{
 };
 
 use crate::catalog::TableDef;
-use crate::error::Error;
 use crate::storage::{encode_key_columns, DataView};
 
 /// Name of the hidden column that carries row ids into UPDATE and DELETE plans.
@@ -184,8 +183,8 @@ impl TableProvider for PhantomTable {
                 .find_map(|f| self.key_values(f).map(|k| (f, k)))
             {
                 let array = ScalarValue::iter_to_array(keys.clone())?;
-                let encoded = encode_key_columns(&self.def, &[array]).map_err(Error::from)?;
-                let rows = self.view.lookup(&self.def, &encoded).map_err(Error::from)?;
+                let encoded = encode_key_columns(&self.def, &[array])?;
+                let rows = self.view.lookup(&self.def, &encoded)?;
                 let rows = project(rows)?;
                 let description = format!("table={}, key=[{filter}]", self.def.name);
                 return Ok(Arc::new(PhantomScanExec::new(
@@ -196,7 +195,7 @@ impl TableProvider for PhantomTable {
                 )));
             }
         }
-        let segments = self.view.segments(&self.def).map_err(Error::from)?;
+        let segments = self.view.segments(&self.def)?;
         let partitions_wanted = state.config().target_partitions().max(1);
         let mut partitions: Vec<Vec<RecordBatch>> =
             vec![Vec::new(); partitions_wanted.min(segments.len()).max(1)];
@@ -207,10 +206,10 @@ impl TableProvider for PhantomTable {
                 break;
             }
             let batch = if self.with_row_id {
-                let (live, ids) = seg.live_with_row_ids().map_err(Error::from)?;
+                let (live, ids) = seg.live_with_row_ids()?;
                 self.add_row_ids(live, ids)?
             } else {
-                seg.live().map_err(Error::from)?
+                seg.live()?
             };
             let batch = project(batch)?;
             let n = batch.num_rows().min(remaining);

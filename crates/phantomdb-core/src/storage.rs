@@ -75,9 +75,12 @@ fn pk_table_name(table_id: u64) -> String {
     format!("pk_{table_id}")
 }
 
-/// Decoded segments shared by every reader, keyed by `(table id, segment id)`.
+/// Decoded segments by `(table id, segment id)`, and their total size in bytes.
+type SegmentMap = (HashMap<(u64, u64), RecordBatch>, usize);
+
+/// Decoded segments shared by every reader.
 struct SegmentCache {
-    entries: Mutex<(HashMap<(u64, u64), RecordBatch>, usize)>,
+    entries: Mutex<SegmentMap>,
     budget: usize,
 }
 
