@@ -35,7 +35,19 @@ pub async fn run(
     };
     if !commands.is_empty() {
         for sql in &commands {
-            if !shell.run_sql(sql).await {
+            let ok = if sql.trim_start().starts_with('.') {
+                match shell.meta(sql.trim()).await {
+                    Ok(true) => true,
+                    Ok(false) => return Ok(ExitCode::SUCCESS),
+                    Err(e) => {
+                        eprintln!("Error: {e}");
+                        false
+                    }
+                }
+            } else {
+                shell.run_sql(sql).await
+            };
+            if !ok {
                 return Ok(ExitCode::FAILURE);
             }
         }
@@ -162,7 +174,7 @@ impl Shell {
                         .fields()
                         .iter()
                         .map(|f| {
-                            let mut s = format!("{} {}", f.name(), f.data_type());
+                            let mut s = format!("{} {}", f.name(), sql_type_name(f.data_type()));
                             if !f.is_nullable() {
                                 s.push_str(" NOT NULL");
                             }
@@ -252,5 +264,27 @@ impl Shell {
             let _ = editor.save_history(h);
         }
         Ok(())
+    }
+}
+
+/// The SQL spelling of an Arrow type, for `.schema`.
+fn sql_type_name(ty: &phantomdb::arrow::datatypes::DataType) -> String {
+    use phantomdb::arrow::datatypes::DataType as T;
+    match ty {
+        T::Boolean => "BOOLEAN".into(),
+        T::Int8 => "TINYINT".into(),
+        T::Int16 => "SMALLINT".into(),
+        T::Int32 => "INT".into(),
+        T::Int64 => "BIGINT".into(),
+        T::UInt8 | T::UInt16 | T::UInt32 | T::UInt64 => format!("{ty} /* unsigned */"),
+        T::Float32 => "REAL".into(),
+        T::Float64 => "DOUBLE".into(),
+        T::Utf8 | T::Utf8View | T::LargeUtf8 => "TEXT".into(),
+        T::Binary | T::BinaryView | T::LargeBinary => "BYTEA".into(),
+        T::Date32 | T::Date64 => "DATE".into(),
+        T::Timestamp(_, None) => "TIMESTAMP".into(),
+        T::Timestamp(_, Some(_)) => "TIMESTAMPTZ".into(),
+        T::Decimal128(p, s) | T::Decimal256(p, s) => format!("DECIMAL({p}, {s})"),
+        other => other.to_string(),
     }
 }
