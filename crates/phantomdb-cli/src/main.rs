@@ -27,6 +27,9 @@ struct Cli {
     /// Output format of query results.
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
+    /// Load every plugin library found under DIR (recursively) at start (repeatable).
+    #[arg(long = "plugin-dir", value_name = "DIR")]
+    plugin_dirs: Vec<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -35,6 +38,9 @@ struct Cli {
 enum Command {
     /// Run sqllogictest (.slt) files, each against a fresh file-backed database.
     Test {
+        /// Load every plugin library found under DIR into each test database (repeatable).
+        #[arg(long = "plugin-dir", value_name = "DIR")]
+        plugin_dirs: Vec<PathBuf>,
         /// The .slt files (directories are searched for *.slt).
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -56,22 +62,16 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Some(Command::Test { files }) => {
+            Some(Command::Test { files, plugin_dirs }) => {
                 let files = expand_slt(&files)?;
-                let failed = slt::run_files(
-                    &files,
-                    &slt::TestOptions {
-                        plugin_dirs: Vec::new(),
-                    },
-                )
-                .await?;
+                let failed = slt::run_files(&files, &slt::TestOptions { plugin_dirs }).await?;
                 Ok(if failed == 0 {
                     ExitCode::SUCCESS
                 } else {
                     ExitCode::FAILURE
                 })
             }
-            None => shell::run(cli.db_path, cli.commands, cli.format).await,
+            None => shell::run(cli.db_path, cli.commands, cli.format, &cli.plugin_dirs).await,
         }
     });
     match result {
@@ -81,6 +81,20 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Loads the plugins under each directory into `db`, reporting each failure on stderr.
+/// Returns false if any plugin failed to load.
+pub fn load_plugin_dirs(db: &phantomdb::Database, dirs: &[PathBuf]) -> anyhow::Result<bool> {
+    let mut ok = true;
+    for dir in dirs {
+        let (_, failed) = db.plugins().load_plugins_from_directory(dir)?;
+        for (_, e) in failed {
+            eprintln!("Error: {e}");
+            ok = false;
+        }
+    }
+    Ok(ok)
 }
 
 /// Files as given; directories contribute their `*.slt` files, sorted.

@@ -71,7 +71,9 @@ pub async fn run_files(files: &[PathBuf], options: &TestOptions) -> Result<usize
 async fn run_file(file: &Path, options: &TestOptions) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let db = Database::open(dir.path().join("test.db"))?;
-    let _ = &options.plugin_dirs;
+    if !crate::load_plugin_dirs(&db, &options.plugin_dirs)? {
+        anyhow::bail!("some plugins failed to load");
+    }
     let mut runner = sqllogictest::Runner::new(move || {
         let db = db.clone();
         async move {

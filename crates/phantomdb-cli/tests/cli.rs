@@ -296,3 +296,258 @@ fn committed_data_survives_kill_9() {
         stderr(&out)
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Plugins, loaded from the built shared libraries (not linked in).
+
+const BUNDLED: &[&str] = &["math_functions", "string_functions"];
+const FIXTURES: &[&str] = &[
+    "panicking_plugin",
+    "wrong_abi_plugin",
+    "failing_init_plugin",
+    "garbage_plugin",
+];
+
+/// The directory cargo put this test's `phantomdb` binary in, where the plugin libraries of
+/// the same profile land too.
+fn profile_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_phantomdb"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn library(name: &str) -> PathBuf {
+    profile_dir().join(format!(
+        "{}{name}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ))
+}
+
+/// Builds the plugin crates once (same target dir and profile as this test) and returns a
+/// directory holding only the bundled plugins, as a user would lay it out.
+fn plugin_dir() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let profile = profile_dir();
+        let target = profile.parent().unwrap();
+        let profile_name = match profile.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => "dev".to_string(),
+            Some(other) => other.to_string(),
+        };
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.current_dir(workspace_root())
+            .args(["build", "--profile", &profile_name, "--target-dir"])
+            .arg(target);
+        for p in BUNDLED.iter().chain(FIXTURES) {
+            cmd.args(["-p", p]);
+        }
+        assert!(
+            cmd.status().unwrap().success(),
+            "building the plugins failed"
+        );
+        let dir =
+            std::env::temp_dir().join(format!("phantomdb-cli-test-plugins-{}", std::process::id()));
+        let dir = dir.join("function_extensions");
+        std::fs::create_dir_all(&dir).unwrap();
+        for p in BUNDLED {
+            let lib = library(p);
+            std::fs::copy(&lib, dir.join(lib.file_name().unwrap())).unwrap();
+        }
+        dir.parent().unwrap().to_path_buf()
+    })
+}
+
+#[test]
+fn plugin_functions_from_a_plugin_directory() {
+    let dir = plugin_dir().to_str().unwrap();
+    let out = run(&[
+        "--plugin-dir",
+        dir,
+        "--format",
+        "csv",
+        "-c",
+        "SELECT gcd(12, 18), levenshtein('kitten','sitting')",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().nth(1), Some("6,3"), "{}", stdout(&out));
+}
+
+#[test]
+fn show_plugins_and_unload() {
+    let dir = plugin_dir().to_str().unwrap();
+    let out = run(&["--plugin-dir", dir, "--format", "csv", "-c", "SHOW PLUGINS"]);
+    let text = stdout(&out);
+    for (name, version) in [
+        ("builtin", "0.1.0"),
+        ("math_functions", "0.1.0"),
+        ("string_functions", "0.1.0"),
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&format!("{name},{version},function_extension,active"))),
+            "{name} missing: {text}"
+        );
+    }
+    let out = run(&[
+        "--plugin-dir",
+        dir,
+        "--format",
+        "csv",
+        "-c",
+        "SELECT gcd(2, 4) AS g",
+        "-c",
+        "UNLOAD PLUGIN math_functions",
+        "-c",
+        "SELECT gcd(1, 1)",
+    ]);
+    assert!(!out.status.success());
+    assert_eq!(stdout(&out), "g\n2\n");
+    assert!(
+        stderr(&out).starts_with("Error: function not found: gcd"),
+        "{}",
+        stderr(&out)
+    );
+    // Other plugins keep working after an unload, and the plugin can be loaded again.
+    let math = library("math_functions");
+    let out = run(&[
+        "--plugin-dir",
+        dir,
+        "--format",
+        "csv",
+        "-c",
+        "UNLOAD PLUGIN math_functions",
+        "-c",
+        "SELECT soundex('Robert') AS s",
+        "-c",
+        &format!("LOAD PLUGIN '{}'", math.display()),
+        "-c",
+        "SELECT gcd(9, 6) AS g",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).ends_with("g\n3\n"), "{}", stdout(&out));
+}
+
+#[test]
+fn bad_plugins_give_their_own_errors_and_the_shell_goes_on() {
+    plugin_dir();
+    let not_a_library =
+        std::env::temp_dir().join(format!("phantomdb-not-a-lib-{}.so", std::process::id()));
+    std::fs::write(&not_a_library, "this is text").unwrap();
+    let cases = [
+        (library("wrong_abi_plugin"), "ABI 999"),
+        (library("failing_init_plugin"), "failed to initialize"),
+        (not_a_library.clone(), "is not a shared library"),
+        (PathBuf::from("/no/such/plugin.so"), "No such file"),
+    ];
+    let mut messages = Vec::new();
+    for (path, expected) in &cases {
+        let out = run(&[
+            "--format",
+            "csv",
+            "-c",
+            &format!("LOAD PLUGIN '{}'", path.display()),
+            "-c",
+            "SELECT 1 AS still_working",
+        ]);
+        let err = stderr(&out);
+        assert!(
+            err.starts_with("Error: ") && err.contains(expected),
+            "{path:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        messages.push(err);
+        // In a script (stdin), the next statement still runs.
+        let mut child = phantomdb()
+            .args(["--format", "csv"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let script = format!(
+            "LOAD PLUGIN '{}';\nSELECT 1 AS still_working;\n",
+            path.display()
+        );
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(stdout(&out), "still_working\n1\n", "{path:?}");
+    }
+    messages.sort();
+    messages.dedup();
+    assert_eq!(
+        messages.len(),
+        cases.len(),
+        "each failure has its own message"
+    );
+    let _ = std::fs::remove_file(not_a_library);
+}
+
+#[test]
+fn a_panicking_or_lying_plugin_gives_sql_errors() {
+    plugin_dir();
+    let script = format!(
+        "LOAD PLUGIN '{}';\nLOAD PLUGIN '{}';\nSELECT boom(-1);\nSELECT boom(7) AS ok;\n\
+         SELECT wrong_length(1);\nSELECT wrong_type(1);\nSELECT * FROM bad_table();\nSELECT boom(8) AS again;\n",
+        library("panicking_plugin").display(),
+        library("garbage_plugin").display()
+    );
+    let mut child = phantomdb()
+        .args(["--format", "csv"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    let errors: Vec<&str> = err.lines().collect();
+    assert_eq!(errors.len(), 4, "{err}");
+    assert!(
+        errors[0].contains("panicked") && errors[0].contains("boom"),
+        "{err}"
+    );
+    assert!(errors[1].contains("returned 2 rows, expected 1"), "{err}");
+    assert!(errors[2].contains("declares Int64"), "{err}");
+    assert!(errors[3].contains("bad_table"), "{err}");
+    let text = stdout(&out);
+    assert!(
+        text.contains("ok\n7\n") && text.ends_with("again\n8\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn plugin_sql_suites_pass() {
+    let dir = plugin_dir().to_str().unwrap();
+    let root = workspace_root();
+    let out = run(&[
+        "test",
+        "--plugin-dir",
+        dir,
+        root.join("plugins/function_extensions/math_functions/tests")
+            .to_str()
+            .unwrap(),
+        root.join("plugins/function_extensions/string_functions/tests")
+            .to_str()
+            .unwrap(),
+    ]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).trim_end().ends_with("2 passed, 0 failed"),
+        "{}",
+        stdout(&out)
+    );
+}

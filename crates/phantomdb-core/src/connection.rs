@@ -27,6 +27,7 @@ use parking_lot::Mutex;
 use crate::catalog::{CatalogEntry, TableDef, ViewDef, DEFAULT_ENGINE};
 use crate::database::DatabaseShared;
 use crate::error::{Error, Result};
+use crate::plugins::tables::{FunctionsTable, PluginsTable};
 use crate::provider::{PhantomTable, TableRole, ROW_ID_COLUMN};
 use crate::sql::{self, normalize_ident, CopyFrom, Statement};
 use crate::storage::{encode_keys, DataView, ReadView, RowId, WriteTxn};
@@ -209,6 +210,17 @@ impl Connection {
             .with_default_catalog_and_schema(CATALOG_NAME, SCHEMA_NAME)
             .with_create_default_catalog_and_schema(false);
         let ctx = SessionContext::new_with_config(config);
+        for name in crate::plugins::PLUGIN_PROVIDED_FUNCTIONS {
+            ctx.deregister_udf(name);
+        }
+        ctx.register_udtf(
+            "phantomdb_plugins",
+            Arc::new(PluginsTable(shared.plugins.clone())),
+        );
+        ctx.register_udtf(
+            "phantomdb_functions",
+            Arc::new(FunctionsTable(shared.plugins.clone())),
+        );
         let schema = PhantomSchema {
             current: Arc::new(Mutex::new(None)),
         };
@@ -278,6 +290,27 @@ impl Connection {
     async fn run(&self, stmt: Statement) -> Result<ResultSet> {
         match stmt {
             Statement::CopyFrom(copy) => self.write(|c, w| Box::pin(c.copy_from(w, copy))).await,
+            Statement::LoadPlugin(path) => {
+                let plugins = self.shared.plugins.clone();
+                let info = tokio::task::spawn_blocking(move || plugins.load_plugin(&path, "{}"))
+                    .await
+                    .map_err(|e| Error::Plugin(format!("plugin loading failed: {e}")))??;
+                let sql = format!(
+                    "SELECT name, version, type FROM phantomdb_plugins() WHERE name = '{}'",
+                    info.name.replace('\'', "''")
+                );
+                Box::pin(self.execute_async(&sql)).await
+            }
+            Statement::UnloadPlugin(name) => {
+                self.shared.plugins.unload_plugin(&name).await?;
+                Ok(ResultSet::empty())
+            }
+            Statement::ShowPlugins => {
+                Box::pin(self.execute_async(
+                    "SELECT name, version, type, state, path, interfaces FROM phantomdb_plugins() ORDER BY name",
+                ))
+                .await
+            }
             Statement::DataFusion(df) => self.run_df(*df).await,
         }
     }
@@ -331,7 +364,8 @@ impl Connection {
         stmt: DfStatement,
         target: Option<(String, TableRole)>,
     ) -> Result<(LogicalPlan, ContextGuard<'_>)> {
-        let state = self.ctx.state();
+        let mut state = self.ctx.state();
+        self.shared.plugins.apply(&mut state)?;
         *self.schema.current.lock() = Some(Arc::new(StatementContext {
             view,
             target,

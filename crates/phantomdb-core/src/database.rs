@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use crate::connection::{Connection, ResultSet};
+use datafusion::execution::session_state::SessionStateBuilder;
+
 use crate::error::{Error, Result};
+use crate::plugins::PluginManager;
 use crate::storage::Store;
 
 /// State shared by all connections of one database.
@@ -12,6 +15,18 @@ use crate::storage::Store;
 pub(crate) struct DatabaseShared {
     pub(crate) store: Arc<Store>,
     pub(crate) path: Option<PathBuf>,
+    pub(crate) plugins: Arc<PluginManager>,
+}
+
+impl DatabaseShared {
+    fn new(store: Arc<Store>, path: Option<PathBuf>) -> Arc<Self> {
+        let base = SessionStateBuilder::new().with_default_features().build();
+        Arc::new(Self {
+            store,
+            path,
+            plugins: Arc::new(PluginManager::new(&base)),
+        })
+    }
 }
 
 /// An open PhantomDB database: a file, or memory only.
@@ -44,26 +59,25 @@ impl Database {
             )));
         }
         Ok(Self {
-            shared: Arc::new(DatabaseShared {
-                store: Store::open(path)?,
-                path: Some(path.to_path_buf()),
-            }),
+            shared: DatabaseShared::new(Store::open(path)?, Some(path.to_path_buf())),
         })
     }
 
     /// Creates a database that lives in memory and disappears when dropped.
     pub fn open_in_memory() -> Result<Self> {
         Ok(Self {
-            shared: Arc::new(DatabaseShared {
-                store: Store::open_in_memory()?,
-                path: None,
-            }),
+            shared: DatabaseShared::new(Store::open_in_memory()?, None),
         })
     }
 
     /// The file behind the database, or `None` for an in-memory one.
     pub fn path(&self) -> Option<&Path> {
         self.shared.path.as_deref()
+    }
+
+    /// The plugin manager of this database (load, list and unload plugins).
+    pub fn plugins(&self) -> &Arc<PluginManager> {
+        &self.shared.plugins
     }
 
     /// Opens a new connection.

@@ -25,6 +25,9 @@ pub enum Error {
     /// A feature PhantomDB does not (yet) support.
     #[error("not supported: {0}")]
     Unsupported(String),
+    /// Loading, unloading or calling a plugin failed.
+    #[error("plugin error: {0}")]
+    Plugin(String),
     /// The storage layer (redb) failed.
     #[error("storage error: {0}")]
     Storage(String),
@@ -32,7 +35,7 @@ pub enum Error {
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
     /// An error raised while executing a query.
-    #[error("{}", clean_datafusion_message(.0))]
+    #[error("{}", explain_datafusion_error(.0))]
     DataFusion(#[from] DataFusionError),
 }
 
@@ -40,6 +43,20 @@ impl Error {
     pub(crate) fn storage(e: impl std::fmt::Display) -> Self {
         Error::Storage(e.to_string())
     }
+}
+
+/// The one-line message of a DataFusion error, with PhantomDB's wording for common cases.
+fn explain_datafusion_error(e: &DataFusionError) -> String {
+    let msg = clean_datafusion_message(e);
+    if let Some(rest) = msg.split("Invalid function '").nth(1) {
+        if let Some(name) = rest.split('\'').next() {
+            return format!(
+                "function not found: {name} (SHOW PLUGINS lists the loaded plugins; \
+                 SELECT * FROM phantomdb_functions() lists the functions)"
+            );
+        }
+    }
+    msg
 }
 
 /// DataFusion errors nest context ("Error during planning: ..."), and errors raised by

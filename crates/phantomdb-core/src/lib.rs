@@ -16,6 +16,7 @@ pub mod catalog;
 mod connection;
 mod database;
 mod error;
+pub mod plugins;
 pub mod provider;
 pub mod sql;
 pub mod storage;

@@ -18,6 +18,12 @@ pub enum Statement {
     DataFusion(Box<DfStatement>),
     /// `COPY table [(columns)] FROM 'path' [WITH (...)]`: bulk load.
     CopyFrom(CopyFrom),
+    /// `LOAD PLUGIN 'path'`.
+    LoadPlugin(String),
+    /// `UNLOAD PLUGIN name`.
+    UnloadPlugin(String),
+    /// `SHOW PLUGINS`.
+    ShowPlugins,
 }
 
 /// A parsed `COPY ... FROM`.
@@ -68,7 +74,9 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
                 parser.parser.peek_token()
             )));
         }
-        let stmt = if is_copy_from(&parser.parser) {
+        let stmt = if let Some(stmt) = parse_plugin_statement(&mut parser.parser)? {
+            stmt
+        } else if is_copy_from(&parser.parser) {
             let parsed = parser
                 .parser
                 .parse_statement()
@@ -85,6 +93,50 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
         expecting_delimiter = true;
     }
     Ok(out)
+}
+
+/// Parses `LOAD PLUGIN 'path'`, `UNLOAD PLUGIN name` and `SHOW PLUGINS` when the parser
+/// stands at one.
+fn parse_plugin_statement(
+    p: &mut datafusion::sql::sqlparser::parser::Parser,
+) -> Result<Option<Statement>> {
+    let word = |t: &Token| match t {
+        Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+        _ => None,
+    };
+    let first = word(&p.peek_token().token);
+    let second = word(&p.peek_nth_token(1).token);
+    let stmt = match (first.as_deref(), second.as_deref()) {
+        (Some("LOAD"), Some("PLUGIN")) => {
+            p.next_token();
+            p.next_token();
+            let path = p
+                .parse_literal_string()
+                .map_err(|e| Error::Sql(format!("LOAD PLUGIN expects a quoted file path: {e}")))?;
+            Statement::LoadPlugin(path)
+        }
+        (Some("UNLOAD"), Some("PLUGIN")) => {
+            p.next_token();
+            p.next_token();
+            let name = match p.next_token().token {
+                Token::Word(w) => w.value,
+                Token::SingleQuotedString(s) => s,
+                other => {
+                    return Err(Error::Sql(format!(
+                        "UNLOAD PLUGIN expects a plugin name, found {other}"
+                    )))
+                }
+            };
+            Statement::UnloadPlugin(name)
+        }
+        (Some("SHOW"), Some("PLUGINS")) => {
+            p.next_token();
+            p.next_token();
+            Statement::ShowPlugins
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(stmt))
 }
 
 /// Whether the parser stands at `COPY <table> ... FROM`.

@@ -1,0 +1,637 @@
+//! The plugin manager: loads native plugins, keeps the registry of plugins and functions, and
+//! hands each statement the functions that are live when it starts.
+//!
+//! The registry is an immutable snapshot swapped atomically ([`arc_swap::ArcSwap`]): the query
+//! path reads it without taking any lock that loading or unloading waits on. Loads and unloads
+//! are serialized among themselves. Unloading removes the plugin's functions from the registry
+//! (new statements get "function not found"), waits until no statement holds them any more
+//! (in-flight queries finish), then calls the plugin's `shutdown`. Libraries are never
+//! `dlclose`d.
+
+mod udf;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use datafusion::catalog::TableFunctionImpl;
+use datafusion::execution::context::SessionState;
+use datafusion::execution::registry::FunctionRegistry;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
+use phantomdb_plugin_host::{FunctionKind, LoadedPlugin, PluginState};
+
+use crate::error::{Error, Result};
+use udf::{describe, PluginAggregate, PluginLease, PluginScalar, PluginTable};
+
+/// Host version plugins are checked against.
+pub const HOST_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Name of the static plugin that registers PhantomDB's built-in functions.
+pub const BUILTIN_PLUGIN: &str = "builtin";
+
+/// Built-in DataFusion functions PhantomDB leaves to its bundled plugins
+/// (`math_functions`, `string_functions`), so that those plugins can provide them.
+pub const PLUGIN_PROVIDED_FUNCTIONS: &[&str] = &["gcd", "lcm", "factorial", "levenshtein"];
+
+/// How long an unload waits for statements that still use the plugin.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The implementation of a registered function.
+#[derive(Debug, Clone)]
+pub enum FunctionImpl {
+    /// A scalar function.
+    Scalar(Arc<ScalarUDF>),
+    /// An aggregate function.
+    Aggregate(Arc<AggregateUDF>),
+    /// A table function (used in `FROM`).
+    Table(Arc<dyn TableFunctionImpl>),
+    /// Provided by the engine's base session (DataFusion built-ins): listed, not re-registered.
+    Engine,
+}
+
+/// One registered function.
+#[derive(Debug, Clone)]
+pub struct FunctionInfo {
+    /// SQL name.
+    pub name: String,
+    /// `scalar`, `aggregate`, `window` or `table`.
+    pub kind: String,
+    /// Human-readable signature.
+    pub signature: String,
+    /// Name of the plugin that provides it.
+    pub plugin: String,
+    /// The implementation.
+    pub implementation: FunctionImpl,
+}
+
+/// A plugin as the registry lists it.
+#[derive(Debug, Clone)]
+pub struct PluginInfo {
+    /// Unique plugin name.
+    pub name: String,
+    /// Semantic version.
+    pub version: String,
+    /// One-line description.
+    pub description: String,
+    /// Primary type (`function_extension`, `storage_backend`, ...).
+    pub plugin_type: String,
+    /// Lifecycle state (`active`, ...).
+    pub state: String,
+    /// The library it was loaded from; `None` for plugins compiled into the binary.
+    pub path: Option<PathBuf>,
+    /// Named, versioned interfaces it provides.
+    pub interfaces: Vec<String>,
+    /// Names of the functions it registered.
+    pub functions: Vec<String>,
+}
+
+/// A plugin compiled into the binary, registered with [`PluginManager::register_plugin`].
+#[derive(Debug, Clone)]
+pub struct StaticPlugin {
+    /// Unique plugin name.
+    pub name: String,
+    /// Semantic version.
+    pub version: String,
+    /// One-line description.
+    pub description: String,
+    /// Primary type.
+    pub plugin_type: String,
+    /// Interfaces it provides.
+    pub interfaces: Vec<String>,
+    /// Its functions.
+    pub functions: Vec<FunctionInfo>,
+}
+
+#[derive(Debug, Clone)]
+struct PluginRecord {
+    info: PluginInfo,
+    lease: Option<Arc<PluginLease>>,
+}
+
+/// An immutable snapshot of everything registered.
+#[derive(Debug, Default)]
+pub struct Registry {
+    plugins: BTreeMap<String, PluginRecord>,
+    functions: BTreeMap<String, FunctionInfo>,
+}
+
+impl Registry {
+    /// All plugins, by name.
+    pub fn plugins(&self) -> impl Iterator<Item = &PluginInfo> {
+        self.plugins.values().map(|r| &r.info)
+    }
+
+    /// All functions, by name.
+    pub fn functions(&self) -> impl Iterator<Item = &FunctionInfo> {
+        self.functions.values()
+    }
+}
+
+/// Loads, lists and unloads plugins. One per database; shared by its connections.
+#[derive(Debug)]
+pub struct PluginManager {
+    registry: ArcSwap<Registry>,
+    /// Serializes loads and unloads (never taken on the query path).
+    changes: parking_lot::Mutex<()>,
+    generation: AtomicU64,
+}
+
+impl PluginManager {
+    /// A manager with the `builtin` plugin registered from `base` (the engine's functions).
+    pub(crate) fn new(base: &SessionState) -> Self {
+        let manager = Self {
+            registry: ArcSwap::from_pointee(Registry::default()),
+            changes: parking_lot::Mutex::new(()),
+            generation: AtomicU64::new(1),
+        };
+        let mut functions = Vec::new();
+        let mut push = |name: &String, kind: &str, signature: String| {
+            if !PLUGIN_PROVIDED_FUNCTIONS.contains(&name.as_str()) {
+                functions.push(FunctionInfo {
+                    name: name.clone(),
+                    kind: kind.into(),
+                    signature,
+                    plugin: BUILTIN_PLUGIN.into(),
+                    implementation: FunctionImpl::Engine,
+                });
+            }
+        };
+        for (name, f) in base.scalar_functions() {
+            push(
+                name,
+                "scalar",
+                format!(
+                    "{name}({})",
+                    f.signature().type_signature.to_string_repr().join(" | ")
+                ),
+            );
+        }
+        for (name, f) in base.aggregate_functions() {
+            push(
+                name,
+                "aggregate",
+                format!(
+                    "{name}({})",
+                    f.signature().type_signature.to_string_repr().join(" | ")
+                ),
+            );
+        }
+        for (name, f) in base.window_functions() {
+            push(
+                name,
+                "window",
+                format!(
+                    "{name}({})",
+                    f.signature().type_signature.to_string_repr().join(" | ")
+                ),
+            );
+        }
+        for name in base.table_functions().keys() {
+            push(name, "table", format!("{name}(...)"));
+        }
+        for name in ["phantomdb_plugins", "phantomdb_functions"] {
+            push(&name.to_string(), "table", format!("{name}()"));
+        }
+        let builtin = StaticPlugin {
+            name: BUILTIN_PLUGIN.into(),
+            version: HOST_VERSION.into(),
+            description: "PhantomDB's built-in SQL functions".into(),
+            plugin_type: "function_extension".into(),
+            interfaces: vec!["phantomdb.functions/1".into()],
+            functions,
+        };
+        if let Err(e) = manager.register_plugin(builtin) {
+            tracing::error!("cannot register the builtin plugin: {e}");
+        }
+        manager
+    }
+
+    /// The current registry snapshot (lock-free).
+    pub fn snapshot(&self) -> Arc<Registry> {
+        self.registry.load_full()
+    }
+
+    /// Registers a plugin compiled into the binary.
+    pub fn register_plugin(&self, plugin: StaticPlugin) -> Result<PluginInfo> {
+        let _guard = self.changes.lock();
+        let current = self.registry.load_full();
+        if current.plugins.contains_key(&plugin.name) {
+            return Err(Error::Plugin(format!(
+                "plugin {} is already registered",
+                plugin.name
+            )));
+        }
+        check_clashes(
+            &current,
+            &plugin.name,
+            plugin.functions.iter().map(|f| f.name.as_str()),
+        )?;
+        let info = PluginInfo {
+            name: plugin.name.clone(),
+            version: plugin.version,
+            description: plugin.description,
+            plugin_type: plugin.plugin_type,
+            state: "active".into(),
+            path: None,
+            interfaces: plugin.interfaces,
+            functions: plugin.functions.iter().map(|f| f.name.clone()).collect(),
+        };
+        let mut next = clone_registry(&current);
+        for f in plugin.functions {
+            next.functions.insert(f.name.clone(), f);
+        }
+        next.plugins.insert(
+            info.name.clone(),
+            PluginRecord {
+                info: info.clone(),
+                lease: None,
+            },
+        );
+        self.registry.store(Arc::new(next));
+        Ok(info)
+    }
+
+    /// Loads the native plugin at `path`: checks its manifest (before any of its code runs),
+    /// loads it, initializes it with `config` (JSON) and registers its functions.
+    pub fn load_plugin(&self, path: impl AsRef<Path>, config: &str) -> Result<PluginInfo> {
+        let path = path.as_ref();
+        let _guard = self.changes.lock();
+        let manifest =
+            phantomdb_plugin_host::inspect(path).map_err(|e| Error::Plugin(e.to_string()))?;
+        let current = self.registry.load_full();
+        if let Some(existing) = current.plugins.get(&manifest.name) {
+            return Err(Error::Plugin(format!(
+                "plugin {} is already loaded (from {}); UNLOAD PLUGIN {} first",
+                manifest.name,
+                existing
+                    .info
+                    .path
+                    .as_deref()
+                    .map_or_else(|| "the binary".into(), |p| p.display().to_string()),
+                manifest.name
+            )));
+        }
+        let mut plugin = phantomdb_plugin_host::load(path, HOST_VERSION)
+            .map_err(|e| Error::Plugin(e.to_string()))?;
+        if plugin.state() == PluginState::ShutDown {
+            // Loaded and unloaded before: its library stays mapped, so load a fresh copy.
+            plugin = load_fresh_copy(path)?;
+        }
+        check_clashes(
+            &current,
+            plugin.name(),
+            plugin.functions().iter().map(|f| f.name.as_str()),
+        )?;
+        if plugin.state() == PluginState::Loaded {
+            plugin.initialize(config).map_err(|e| {
+                Error::Plugin(format!(
+                    "plugin {} failed to initialize: {e}",
+                    plugin.name()
+                ))
+            })?;
+        }
+        let lease = Arc::new(PluginLease {
+            plugin: plugin.clone(),
+            generation: self.generation.fetch_add(1, Ordering::Relaxed),
+        });
+        let functions: Vec<FunctionInfo> = plugin
+            .functions()
+            .iter()
+            .map(|decl| {
+                let implementation = match decl.kind {
+                    FunctionKind::Scalar => FunctionImpl::Scalar(Arc::new(
+                        ScalarUDF::new_from_impl(PluginScalar::new(lease.clone(), decl.clone())),
+                    )),
+                    FunctionKind::Aggregate => {
+                        FunctionImpl::Aggregate(Arc::new(AggregateUDF::new_from_impl(
+                            PluginAggregate::new(lease.clone(), decl.clone()),
+                        )))
+                    }
+                    FunctionKind::Table => {
+                        FunctionImpl::Table(Arc::new(PluginTable::new(lease.clone(), decl.clone())))
+                    }
+                };
+                FunctionInfo {
+                    name: decl.name.clone(),
+                    kind: match decl.kind {
+                        FunctionKind::Scalar => "scalar",
+                        FunctionKind::Aggregate => "aggregate",
+                        FunctionKind::Table => "table",
+                    }
+                    .into(),
+                    signature: describe(decl),
+                    plugin: plugin.name().to_string(),
+                    implementation,
+                }
+            })
+            .collect();
+        let m = plugin.manifest();
+        let info = PluginInfo {
+            name: m.name.clone(),
+            version: m.version.to_string(),
+            description: m.description.clone(),
+            plugin_type: "function_extension".into(),
+            state: "active".into(),
+            path: Some(path.to_path_buf()),
+            interfaces: plugin
+                .interface_names()
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            functions: functions.iter().map(|f| f.name.clone()).collect(),
+        };
+        let mut next = clone_registry(&current);
+        for f in functions {
+            next.functions.insert(f.name.clone(), f);
+        }
+        next.plugins.insert(
+            info.name.clone(),
+            PluginRecord {
+                info: info.clone(),
+                lease: Some(lease),
+            },
+        );
+        self.registry.store(Arc::new(next));
+        tracing::info!(plugin = %info.name, version = %info.version, path = %path.display(), "plugin loaded");
+        Ok(info)
+    }
+
+    /// Loads every plugin library under `dir` (recursively). A file that fails is reported in
+    /// the second list and skipped; the others load.
+    pub fn load_plugins_from_directory(
+        &self,
+        dir: impl AsRef<Path>,
+    ) -> Result<(Vec<PluginInfo>, Vec<(PathBuf, Error)>)> {
+        let dir = dir.as_ref();
+        if !dir.is_dir() {
+            return Err(Error::Plugin(format!(
+                "plugin directory {} does not exist",
+                dir.display()
+            )));
+        }
+        let mut files = Vec::new();
+        collect_libraries(dir, &mut files)?;
+        files.sort();
+        let mut loaded = Vec::new();
+        let mut failed = Vec::new();
+        for f in files {
+            match self.load_plugin(&f, "{}") {
+                Ok(info) => loaded.push(info),
+                Err(e) => failed.push((f, e)),
+            }
+        }
+        Ok((loaded, failed))
+    }
+
+    /// Unloads a plugin: new statements no longer see its functions; statements already
+    /// running finish; then the plugin is shut down.
+    pub async fn unload_plugin(&self, name: &str) -> Result<()> {
+        let lease = {
+            let _guard = self.changes.lock();
+            let current = self.registry.load_full();
+            let record = current
+                .plugins
+                .get(name)
+                .ok_or_else(|| Error::Plugin(format!("plugin {name} is not loaded")))?;
+            let Some(lease) = record.lease.clone() else {
+                return Err(Error::Plugin(format!(
+                    "plugin {name} is compiled into PhantomDB and cannot be unloaded"
+                )));
+            };
+            let mut next = clone_registry(&current);
+            next.plugins.remove(name);
+            next.functions.retain(|_, f| f.plugin != name);
+            self.registry.store(Arc::new(next));
+            lease
+        };
+        // Drain: every function wrapper holds a clone of the lease.
+        let start = Instant::now();
+        while Arc::strong_count(&lease) > 1 && start.elapsed() < DRAIN_TIMEOUT {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        if Arc::strong_count(&lease) > 1 {
+            tracing::warn!(
+                plugin = name,
+                "statements still use the plugin after the drain timeout; shutting it down"
+            );
+        }
+        lease
+            .plugin
+            .shutdown()
+            .map_err(|e| Error::Plugin(format!("plugin {name} failed to shut down: {e}")))?;
+        tracing::info!(plugin = name, "plugin unloaded");
+        Ok(())
+    }
+
+    /// The plugin named `name`, if loaded.
+    pub fn get_plugin(&self, name: &str) -> Option<PluginInfo> {
+        self.registry
+            .load()
+            .plugins
+            .get(name)
+            .map(|r| r.info.clone())
+    }
+
+    /// All plugins.
+    pub fn plugins(&self) -> Vec<PluginInfo> {
+        self.registry.load().plugins().cloned().collect()
+    }
+
+    /// Plugins whose primary type is `plugin_type`.
+    pub fn plugins_by_type(&self, plugin_type: &str) -> Vec<PluginInfo> {
+        self.registry
+            .load()
+            .plugins()
+            .filter(|p| p.plugin_type == plugin_type)
+            .cloned()
+            .collect()
+    }
+
+    /// Whether a plugin named `name` is loaded.
+    pub fn is_loaded(&self, name: &str) -> bool {
+        self.registry.load().plugins.contains_key(name)
+    }
+
+    /// Number of plugins (including `builtin`).
+    pub fn plugin_count(&self) -> usize {
+        self.registry.load().plugins.len()
+    }
+
+    /// Registers every plugin function of the current snapshot in `state` (one statement's
+    /// session). Engine built-ins are already there.
+    pub(crate) fn apply(&self, state: &mut SessionState) -> Result<()> {
+        let registry = self.registry.load();
+        for f in registry.functions.values() {
+            match &f.implementation {
+                FunctionImpl::Scalar(u) => {
+                    state.register_udf(u.clone())?;
+                }
+                FunctionImpl::Aggregate(u) => {
+                    state.register_udaf(u.clone())?;
+                }
+                FunctionImpl::Table(t) => state.register_udtf(&f.name, t.clone()),
+                FunctionImpl::Engine => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+fn clone_registry(r: &Registry) -> Registry {
+    Registry {
+        plugins: r.plugins.clone(),
+        functions: r.functions.clone(),
+    }
+}
+
+/// Refuses a plugin whose function names are already taken (no silent shadowing).
+fn check_clashes<'a>(
+    registry: &Registry,
+    plugin: &str,
+    names: impl Iterator<Item = &'a str>,
+) -> Result<()> {
+    for name in names {
+        if let Some(existing) = registry.functions.get(name) {
+            return Err(Error::Plugin(format!(
+                "plugin {plugin}: function {name} clashes with function {name} of plugin {}",
+                existing.plugin
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn collect_libraries(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_libraries(&path, out)?;
+        } else if path
+            .extension()
+            .is_some_and(|e| e == std::env::consts::DLL_EXTENSION)
+        {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Copies a plugin library to a unique path and loads that copy (a new generation).
+fn load_fresh_copy(path: &Path) -> Result<LoadedPlugin> {
+    static COPIES: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!("phantomdb-plugins-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("plugin");
+    let copy = dir.join(format!(
+        "{stem}-{}.{}",
+        COPIES.fetch_add(1, Ordering::Relaxed),
+        std::env::consts::DLL_EXTENSION
+    ));
+    std::fs::copy(path, &copy)?;
+    phantomdb_plugin_host::load(&copy, HOST_VERSION).map_err(|e| Error::Plugin(e.to_string()))
+}
+
+/// `phantomdb_plugins()` and `phantomdb_functions()`: the registry as tables.
+pub(crate) mod tables {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::catalog::{TableFunctionImpl, TableProvider};
+    use datafusion::common::plan_err;
+    use datafusion::datasource::MemTable;
+    use datafusion::error::Result;
+    use datafusion::logical_expr::Expr;
+
+    use super::PluginManager;
+
+    fn table(columns: &[&str], rows: Vec<Vec<String>>) -> Result<Arc<dyn TableProvider>> {
+        let schema = Arc::new(Schema::new(
+            columns
+                .iter()
+                .map(|c| Field::new(*c, DataType::Utf8, true))
+                .collect::<Vec<_>>(),
+        ));
+        let arrays: Vec<ArrayRef> = (0..columns.len())
+            .map(|i| {
+                Arc::new(StringArray::from_iter_values(
+                    rows.iter().map(|r| r[i].as_str()),
+                )) as ArrayRef
+            })
+            .collect();
+        let batch = RecordBatch::try_new(schema.clone(), arrays)?;
+        Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+    }
+
+    /// `phantomdb_plugins()`: name, version, type, state, path, interfaces, description.
+    #[derive(Debug)]
+    pub(crate) struct PluginsTable(pub(crate) Arc<PluginManager>);
+
+    impl TableFunctionImpl for PluginsTable {
+        fn call(&self, args: &[Expr]) -> Result<Arc<dyn TableProvider>> {
+            if !args.is_empty() {
+                return plan_err!("phantomdb_plugins() takes no arguments");
+            }
+            let rows = self
+                .0
+                .plugins()
+                .into_iter()
+                .map(|p| {
+                    vec![
+                        p.name,
+                        p.version,
+                        p.plugin_type,
+                        p.state,
+                        p.path.map(|p| p.display().to_string()).unwrap_or_default(),
+                        p.interfaces.join(", "),
+                        p.description,
+                    ]
+                })
+                .collect();
+            table(
+                &[
+                    "name",
+                    "version",
+                    "type",
+                    "state",
+                    "path",
+                    "interfaces",
+                    "description",
+                ],
+                rows,
+            )
+        }
+    }
+
+    /// `phantomdb_functions()`: name, kind, signature, plugin.
+    #[derive(Debug)]
+    pub(crate) struct FunctionsTable(pub(crate) Arc<PluginManager>);
+
+    impl TableFunctionImpl for FunctionsTable {
+        fn call(&self, args: &[Expr]) -> Result<Arc<dyn TableProvider>> {
+            if !args.is_empty() {
+                return plan_err!("phantomdb_functions() takes no arguments");
+            }
+            let rows = self
+                .0
+                .snapshot()
+                .functions()
+                .map(|f| {
+                    vec![
+                        f.name.clone(),
+                        f.kind.clone(),
+                        f.signature.clone(),
+                        f.plugin.clone(),
+                    ]
+                })
+                .collect();
+            table(&["name", "kind", "signature", "plugin"], rows)
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! DataFusion wrappers around native plugin functions: one boundary crossing per batch.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use arrow::array::{new_null_array, ArrayRef};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::catalog::{TableFunctionImpl, TableProvider};
+use datafusion::common::{plan_err, ScalarValue};
+use datafusion::datasource::MemTable;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDFImpl, ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDFImpl,
+    Signature, Volatility,
+};
+use phantomdb_plugin_host::{CallError, FunctionDecl, LoadedPlugin, PluginAccumulator};
+
+/// What every wrapper of one plugin generation shares; the manager waits for all clones
+/// to be dropped (no statement uses the plugin any more) before it shuts the plugin down.
+#[derive(Debug)]
+pub(crate) struct PluginLease {
+    pub(crate) plugin: LoadedPlugin,
+    pub(crate) generation: u64,
+}
+
+fn call_error(e: CallError) -> DataFusionError {
+    DataFusionError::Execution(e.to_string())
+}
+
+fn signature(decl: &FunctionDecl) -> Signature {
+    let volatility = match decl.volatility {
+        phantomdb_plugin_host::Volatility::Immutable => Volatility::Immutable,
+        phantomdb_plugin_host::Volatility::Stable => Volatility::Stable,
+        phantomdb_plugin_host::Volatility::Volatile => Volatility::Volatile,
+    };
+    if decl.variadic && decl.arg_types.len() == 1 {
+        Signature::variadic(decl.arg_types.clone(), volatility)
+    } else {
+        Signature::exact(decl.arg_types.clone(), volatility)
+    }
+}
+
+/// Casts arguments to the declared types (e.g. `Utf8View` columns to the ABI's `Utf8`).
+fn conform_args(decl: &FunctionDecl, args: Vec<ArrayRef>) -> Result<Vec<ArrayRef>> {
+    args.into_iter()
+        .enumerate()
+        .map(|(i, a)| match decl.arg_type(i) {
+            Some(t) if a.data_type() == &DataType::Null => Ok(new_null_array(t, a.len())),
+            Some(t) if a.data_type() != t => Ok(cast(&a, t)?),
+            _ => Ok(a),
+        })
+        .collect()
+}
+
+/// Human-readable signature, e.g. `gcd(Int64, Int64) -> Int64`.
+pub(crate) fn describe(decl: &FunctionDecl) -> String {
+    let mut args: Vec<String> = decl.arg_types.iter().map(|t| t.to_string()).collect();
+    if decl.variadic {
+        args.push("...".into());
+    }
+    match &decl.return_type {
+        Some(r) => format!("{}({}) -> {r}", decl.name, args.join(", ")),
+        None => format!("{}({}) -> TABLE", decl.name, args.join(", ")),
+    }
+}
+
+/// A scalar function of a native plugin.
+#[derive(Debug)]
+pub(crate) struct PluginScalar {
+    lease: Arc<PluginLease>,
+    decl: FunctionDecl,
+    signature: Signature,
+}
+
+impl PluginScalar {
+    pub(crate) fn new(lease: Arc<PluginLease>, decl: FunctionDecl) -> Self {
+        let signature = signature(&decl);
+        Self {
+            lease,
+            decl,
+            signature,
+        }
+    }
+}
+
+impl PartialEq for PluginScalar {
+    fn eq(&self, other: &Self) -> bool {
+        self.lease.generation == other.lease.generation && self.decl.index == other.decl.index
+    }
+}
+impl Eq for PluginScalar {}
+impl Hash for PluginScalar {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.lease.generation.hash(state);
+        self.decl.index.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for PluginScalar {
+    fn name(&self) -> &str {
+        &self.decl.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        self.decl.return_type.clone().ok_or_else(|| {
+            DataFusionError::Plan(format!("{} is not a scalar function", self.decl.name))
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let arrays = args
+            .args
+            .into_iter()
+            .map(|a| a.into_array(rows))
+            .collect::<Result<Vec<_>>>()?;
+        let arrays = conform_args(&self.decl, arrays)?;
+        let out = self
+            .lease
+            .plugin
+            .call_scalar(self.decl.index, &arrays, rows)
+            .map_err(call_error)?;
+        Ok(ColumnarValue::Array(out))
+    }
+}
+
+/// An aggregate function of a native plugin.
+#[derive(Debug)]
+pub(crate) struct PluginAggregate {
+    lease: Arc<PluginLease>,
+    decl: FunctionDecl,
+    signature: Signature,
+}
+
+impl PluginAggregate {
+    pub(crate) fn new(lease: Arc<PluginLease>, decl: FunctionDecl) -> Self {
+        let signature = signature(&decl);
+        Self {
+            lease,
+            decl,
+            signature,
+        }
+    }
+}
+
+impl PartialEq for PluginAggregate {
+    fn eq(&self, other: &Self) -> bool {
+        self.lease.generation == other.lease.generation && self.decl.index == other.decl.index
+    }
+}
+impl Eq for PluginAggregate {}
+impl Hash for PluginAggregate {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.lease.generation.hash(state);
+        self.decl.index.hash(state);
+    }
+}
+
+impl AggregateUDFImpl for PluginAggregate {
+    fn name(&self) -> &str {
+        &self.decl.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        self.decl
+            .return_type
+            .clone()
+            .ok_or_else(|| DataFusionError::Plan(format!("{} has no return type", self.decl.name)))
+    }
+
+    fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let inner = self
+            .lease
+            .plugin
+            .create_accumulator(self.decl.index)
+            .map_err(call_error)?;
+        Ok(Box::new(PluginAccumulatorAdapter {
+            inner,
+            decl: self.decl.clone(),
+            _lease: self.lease.clone(),
+        }))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(self
+            .decl
+            .state_types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                Arc::new(Field::new(
+                    format!("{}[state{i}]", args.name),
+                    t.clone(),
+                    true,
+                ))
+            })
+            .collect())
+    }
+}
+
+/// DataFusion's accumulator interface over a plugin accumulator handle.
+#[derive(Debug)]
+struct PluginAccumulatorAdapter {
+    inner: PluginAccumulator,
+    decl: FunctionDecl,
+    _lease: Arc<PluginLease>,
+}
+
+impl Accumulator for PluginAccumulatorAdapter {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let values = conform_args(&self.decl, values.to_vec())?;
+        self.inner.update(&values).map_err(call_error)
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.inner.merge(states).map_err(call_error)
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        self.inner
+            .state()
+            .map_err(call_error)?
+            .iter()
+            .map(|a| ScalarValue::try_from_array(a, 0))
+            .collect()
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        let out = self.inner.evaluate().map_err(call_error)?;
+        ScalarValue::try_from_array(&out, 0)
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+    }
+}
+
+/// A table function of a native plugin (constant arguments, result materialized).
+#[derive(Debug)]
+pub(crate) struct PluginTable {
+    lease: Arc<PluginLease>,
+    decl: FunctionDecl,
+}
+
+impl PluginTable {
+    pub(crate) fn new(lease: Arc<PluginLease>, decl: FunctionDecl) -> Self {
+        Self { lease, decl }
+    }
+}
+
+impl TableFunctionImpl for PluginTable {
+    fn call(&self, exprs: &[Expr]) -> Result<Arc<dyn TableProvider>> {
+        if !self.decl.accepts_arity(exprs.len()) {
+            return plan_err!(
+                "{} takes {} argument(s), got {}",
+                self.decl.name,
+                self.decl.arg_types.len(),
+                exprs.len()
+            );
+        }
+        let mut args = Vec::with_capacity(exprs.len());
+        for e in exprs {
+            match e {
+                Expr::Literal(v, _) => args.push(v.to_array_of_size(1)?),
+                other => {
+                    return plan_err!(
+                        "arguments of table function {} must be constants, got {other}",
+                        self.decl.name
+                    )
+                }
+            }
+        }
+        let args = conform_args(&self.decl, args)?;
+        let (schema, batches) = self
+            .lease
+            .plugin
+            .call_table(self.decl.index, &args)
+            .map_err(call_error)?;
+        Ok(Arc::new(MemTable::try_new(schema, vec![batches])?))
+    }
+}
