@@ -88,8 +88,8 @@ fn main() -> ExitCode {
 pub fn load_plugin_dirs(db: &phantomdb::Database, dirs: &[PathBuf]) -> anyhow::Result<bool> {
     let mut ok = true;
     for dir in dirs {
-        let (_, failed) = db.plugins().load_plugins_from_directory(dir)?;
-        for (_, e) in failed {
+        let result = db.plugins().load_plugins_from_directory(dir)?;
+        for (_, e) in result.failed {
             eprintln!("Error: {e}");
             ok = false;
         }

@@ -88,6 +88,15 @@ pub struct PluginInfo {
     pub functions: Vec<String>,
 }
 
+/// What [`PluginManager::load_plugins_from_directory`] did.
+#[derive(Debug)]
+pub struct DirectoryLoad {
+    /// The plugins that loaded.
+    pub loaded: Vec<PluginInfo>,
+    /// The files that failed, each with its error.
+    pub failed: Vec<(PathBuf, Error)>,
+}
+
 /// A plugin compiled into the binary, registered with [`PluginManager::register_plugin`].
 #[derive(Debug, Clone)]
 pub struct StaticPlugin {
@@ -383,7 +392,7 @@ impl PluginManager {
                 Err(e) => failed.push((f, e)),
             }
         }
-        Ok((loaded, failed))
+        Ok(DirectoryLoad { loaded, failed })
     }
 
     /// Unloads a plugin: new statements no longer see its functions; statements already
