@@ -370,10 +370,7 @@ impl PluginManager {
 
     /// Loads every plugin library under `dir` (recursively). A file that fails is reported in
     /// the second list and skipped; the others load.
-    pub fn load_plugins_from_directory(
-        &self,
-        dir: impl AsRef<Path>,
-    ) -> Result<(Vec<PluginInfo>, Vec<(PathBuf, Error)>)> {
+    pub fn load_plugins_from_directory(&self, dir: impl AsRef<Path>) -> Result<DirectoryLoad> {
         let dir = dir.as_ref();
         if !dir.is_dir() {
             return Err(Error::Plugin(format!(
