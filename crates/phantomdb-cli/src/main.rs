@@ -1,6 +1,7 @@
 //! `phantomdb`: the PhantomDB shell.
 
 mod output;
+mod scaffold;
 mod shell;
 mod slt;
 mod split;
@@ -36,6 +37,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Plugin development tools.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
     /// Run sqllogictest (.slt) files, each against a fresh file-backed database.
     Test {
         /// Load every plugin library found under DIR into each test database (repeatable).
@@ -45,6 +49,31 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Write a new, buildable plugin crate (with a .slt test) in ./NAME.
+    New {
+        /// Plugin (and crate) name: lower-case letters, digits and '_'.
+        name: String,
+        /// Kind of plugin to generate.
+        #[arg(long = "type", value_enum, default_value = "function")]
+        plugin_type: ScaffoldType,
+        /// Directory to create the crate in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Path of the phantomdb-plugin-sdk crate.
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+}
+
+/// Plugin kinds the scaffold can generate.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ScaffoldType {
+    /// SQL functions (scalar, aggregate, table).
+    Function,
 }
 
 fn main() -> ExitCode {
@@ -62,6 +91,17 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
+            Some(Command::Plugin(PluginCommand::New {
+                name,
+                plugin_type: ScaffoldType::Function,
+                dir,
+                sdk,
+            })) => {
+                let sdk = sdk.unwrap_or_else(scaffold::default_sdk_path);
+                let created = scaffold::new_function_plugin(&name, &dir, &sdk)?;
+                println!("created {}", created.display());
+                Ok(ExitCode::SUCCESS)
+            }
             Some(Command::Test { files, plugin_dirs }) => {
                 let files = expand_slt(&files)?;
                 let failed = slt::run_files(&files, &slt::TestOptions { plugin_dirs }).await?;

@@ -17,6 +17,23 @@ fn run(args: &[&str]) -> Output {
     phantomdb().args(args).output().expect("phantomdb runs")
 }
 
+/// Runs `phantomdb ARGS` with `script` on standard input.
+fn run_stdin(args: &[&str], script: &str) -> Output {
+    let mut child = phantomdb()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("phantomdb runs");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(script.as_bytes())
+            .expect("write the script");
+    }
+    child.wait_with_output().expect("phantomdb finishes")
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -135,20 +152,7 @@ fn rollback_and_duplicate_key_leave_the_table_unchanged() {
 
 #[test]
 fn scripts_on_stdin_report_errors_and_go_on() {
-    let mut child = phantomdb()
-        .args(["--format", "csv"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"CREATE TABLE t (s TEXT);\nINSERT INTO t VALUES ('a;b');\nSELEC oops;\n.tables\nSELECT s FROM t;\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_stdin(&["--format", "csv"], "CREATE TABLE t (s TEXT);\nINSERT INTO t VALUES ('a;b');\nSELEC oops;\n.tables\nSELECT s FROM t;\n");
     assert!(
         !out.status.success(),
         "an error makes the exit status non-zero"
@@ -459,24 +463,11 @@ fn bad_plugins_give_their_own_errors_and_the_shell_goes_on() {
         assert!(!err.contains("panicked"), "{err}");
         messages.push(err);
         // In a script (stdin), the next statement still runs.
-        let mut child = phantomdb()
-            .args(["--format", "csv"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
         let script = format!(
             "LOAD PLUGIN '{}';\nSELECT 1 AS still_working;\n",
             path.display()
         );
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(script.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = run_stdin(&["--format", "csv"], &script);
         assert_eq!(stdout(&out), "still_working\n1\n", "{path:?}");
     }
     messages.sort();
@@ -498,20 +489,7 @@ fn a_panicking_or_lying_plugin_gives_sql_errors() {
         library("panicking_plugin").display(),
         library("garbage_plugin").display()
     );
-    let mut child = phantomdb()
-        .args(["--format", "csv"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_stdin(&["--format", "csv"], &script);
     let err = stderr(&out);
     let errors: Vec<&str> = err.lines().collect();
     assert_eq!(errors.len(), 4, "{err}");
@@ -550,4 +528,64 @@ fn plugin_sql_suites_pass() {
         "{}",
         stdout(&out)
     );
+}
+
+/// `phantomdb plugin new` writes a crate that builds, loads and passes its own .slt file.
+#[test]
+fn scaffolded_plugin_builds_and_passes_its_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "plugin",
+        "new",
+        "demo_plugin",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let krate = dir.path().join("demo_plugin");
+    let lib_rs = std::fs::read_to_string(krate.join("src/lib.rs")).unwrap();
+    assert!(
+        lib_rs.lines().count() <= 30,
+        "hello-world plugin stays small:\n{lib_rs}"
+    );
+    // Same dependency versions as the workspace, so nothing new is downloaded.
+    std::fs::copy(
+        workspace_root().join("Cargo.lock"),
+        krate.join("Cargo.lock"),
+    )
+    .unwrap();
+    let target = profile_dir().parent().unwrap().join("scaffold-test");
+    let status = Command::new(env!("CARGO"))
+        .current_dir(&krate)
+        .args(["build", "--target-dir"])
+        .arg(&target)
+        .status()
+        .unwrap();
+    assert!(status.success(), "the scaffolded plugin does not build");
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let lib = format!(
+        "{}demo_plugin{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    );
+    std::fs::copy(target.join("debug").join(&lib), plugins.join(&lib)).unwrap();
+    let out = run(&[
+        "test",
+        "--plugin-dir",
+        plugins.to_str().unwrap(),
+        krate.join("tests/demo_plugin.slt").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).trim_end().ends_with("1 passed, 0 failed"));
+    // A second scaffold with the same name is refused.
+    let out = run(&[
+        "plugin",
+        "new",
+        "demo_plugin",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
 }

@@ -91,6 +91,8 @@ struct StatementContext {
     /// The table the statement writes to, and how.
     target: Option<(String, TableRole)>,
     state: SessionState,
+    /// Keeps the plugins this statement may call from being shut down until it ends.
+    _pins: Vec<crate::plugins::StatementPin>,
 }
 
 /// The schema provider of a connection: resolves names against the current statement's view.
@@ -365,8 +367,9 @@ impl Connection {
         target: Option<(String, TableRole)>,
     ) -> Result<(LogicalPlan, ContextGuard<'_>)> {
         let mut state = self.ctx.state();
-        self.shared.plugins.apply(&mut state)?;
+        let pins = self.shared.plugins.apply(&mut state)?;
         *self.schema.current.lock() = Some(Arc::new(StatementContext {
+            _pins: pins,
             view,
             target,
             state: state.clone(),
@@ -548,21 +551,12 @@ impl Connection {
                 }
                 Ok(ResultSet::empty())
             }
-            LogicalPlan::Ddl(DdlStatement::DropTable(drop)) => {
-                let name = local_name(&drop.name)?;
-                let mut wl = w.lock();
-                match wl.catalog().get(&name) {
-                    Some(CatalogEntry::Table(_)) => wl.remove_entry(&name)?,
-                    Some(CatalogEntry::View(_)) => {
-                        return Err(Error::Catalog(format!(
-                            "\"{name}\" is a view; use DROP VIEW"
-                        )))
-                    }
-                    None if drop.if_exists => {}
-                    None => return Err(Error::Catalog(format!("table \"{name}\" does not exist"))),
-                }
-                Ok(ResultSet::empty())
-            }
+            LogicalPlan::Ddl(DdlStatement::DropTable(drop)) => drop_entry(
+                &w,
+                &local_name(&drop.name)?,
+                drop.if_exists,
+                EntryKind::Table,
+            ),
             LogicalPlan::Ddl(DdlStatement::CreateView(create)) => {
                 let name = local_name(&create.name)?;
                 let query = create
@@ -585,21 +579,12 @@ impl Connection {
                 )?;
                 Ok(ResultSet::empty())
             }
-            LogicalPlan::Ddl(DdlStatement::DropView(drop)) => {
-                let name = local_name(&drop.name)?;
-                let mut wl = w.lock();
-                match wl.catalog().get(&name) {
-                    Some(CatalogEntry::View(_)) => wl.remove_entry(&name)?,
-                    Some(CatalogEntry::Table(_)) => {
-                        return Err(Error::Catalog(format!(
-                            "\"{name}\" is a table; use DROP TABLE"
-                        )))
-                    }
-                    None if drop.if_exists => {}
-                    None => return Err(Error::Catalog(format!("view \"{name}\" does not exist"))),
-                }
-                Ok(ResultSet::empty())
-            }
+            LogicalPlan::Ddl(DdlStatement::DropView(drop)) => drop_entry(
+                &w,
+                &local_name(&drop.name)?,
+                drop.if_exists,
+                EntryKind::View,
+            ),
             LogicalPlan::Dml(dml) => self.run_dml(&w, dml).await,
             other => Err(Error::Unsupported(format!("statement {}", other.display()))),
         }
@@ -607,12 +592,7 @@ impl Connection {
 
     async fn run_dml(&self, w: &Arc<Mutex<WriteTxn>>, dml: DmlStatement) -> Result<ResultSet> {
         let name = local_name(&dml.table_name)?;
-        let def = w
-            .lock()
-            .catalog()
-            .table(&name)
-            .cloned()
-            .ok_or_else(|| Error::Catalog(format!("table \"{name}\" does not exist")))?;
+        let def = table_def(w, &name)?;
         let df = DataFrame::new(self.ctx.state(), dml.input.as_ref().clone());
         let batches = df.collect().await?;
         match dml.op {
@@ -651,12 +631,7 @@ impl Connection {
     }
 
     async fn copy_from(&self, w: Arc<Mutex<WriteTxn>>, copy: CopyFrom) -> Result<ResultSet> {
-        let def = w
-            .lock()
-            .catalog()
-            .table(&copy.table)
-            .cloned()
-            .ok_or_else(|| Error::Catalog(format!("table \"{}\" does not exist", copy.table)))?;
+        let def = table_def(&w, &copy.table)?;
         let format = copy.format.clone().unwrap_or_else(|| {
             let lower = copy.path.to_lowercase();
             if lower.ends_with(".parquet") {
@@ -790,12 +765,7 @@ impl Connection {
             return Err(Error::Sql("expected ALTER TABLE".into()));
         };
         let name = object_name(&alter.name)?;
-        let def = w
-            .lock()
-            .catalog()
-            .table(&name)
-            .cloned()
-            .ok_or_else(|| Error::Catalog(format!("table \"{name}\" does not exist")))?;
+        let def = table_def(&w, &name)?;
         let mut new = (*def).clone();
         let mut new_name = name.clone();
         for op in alter.operations {
@@ -908,6 +878,53 @@ impl Connection {
         }
         Ok(ResultSet::empty())
     }
+}
+
+/// The definition of table `name` as the write transaction sees it.
+fn table_def(w: &Mutex<WriteTxn>, name: &str) -> Result<Arc<TableDef>> {
+    w.lock()
+        .catalog()
+        .table(name)
+        .cloned()
+        .ok_or_else(|| Error::Catalog(format!("table \"{name}\" does not exist")))
+}
+
+/// Which kind of catalog entry a DROP statement names.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum EntryKind {
+    Table,
+    View,
+}
+
+/// `DROP TABLE` / `DROP VIEW`: removes the entry if it is of the kind named.
+fn drop_entry(
+    w: &Mutex<WriteTxn>,
+    name: &str,
+    if_exists: bool,
+    kind: EntryKind,
+) -> Result<ResultSet> {
+    let mut wl = w.lock();
+    let found = match wl.catalog().get(name) {
+        Some(CatalogEntry::Table(_)) => Some(EntryKind::Table),
+        Some(CatalogEntry::View(_)) => Some(EntryKind::View),
+        None => None,
+    };
+    let (noun, other) = match kind {
+        EntryKind::Table => ("table", "view"),
+        EntryKind::View => ("view", "table"),
+    };
+    match found {
+        Some(k) if k == kind => wl.remove_entry(name)?,
+        Some(_) => {
+            return Err(Error::Catalog(format!(
+                "\"{name}\" is a {other}; use DROP {}",
+                other.to_uppercase()
+            )))
+        }
+        None if if_exists => {}
+        None => return Err(Error::Catalog(format!("{noun} \"{name}\" does not exist"))),
+    }
+    Ok(ResultSet::empty())
 }
 
 /// Converts a SQL type name to the Arrow type DataFusion uses for it.

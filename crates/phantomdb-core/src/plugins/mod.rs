@@ -117,8 +117,13 @@ pub struct StaticPlugin {
 #[derive(Debug, Clone)]
 struct PluginRecord {
     info: PluginInfo,
-    lease: Option<Arc<PluginLease>>,
+    /// For native plugins: the library, and the pin every statement that can call it holds.
+    native: Option<(Arc<PluginLease>, StatementPin)>,
 }
+
+/// Held by each statement for every native plugin whose functions it may call, from planning
+/// until the statement ends; unloading waits until only the registry's own pin is left.
+pub(crate) type StatementPin = Arc<()>;
 
 /// An immutable snapshot of everything registered.
 #[derive(Debug, Default)]
@@ -256,7 +261,7 @@ impl PluginManager {
             info.name.clone(),
             PluginRecord {
                 info: info.clone(),
-                lease: None,
+                native: None,
             },
         );
         self.registry.store(Arc::new(next));
@@ -283,25 +288,30 @@ impl PluginManager {
                 manifest.name
             )));
         }
-        let mut plugin = phantomdb_plugin_host::load(path, HOST_VERSION)
-            .map_err(|e| Error::Plugin(e.to_string()))?;
-        if plugin.state() == PluginState::ShutDown {
-            // Loaded and unloaded before: its library stays mapped, so load a fresh copy.
-            plugin = load_fresh_copy(path)?;
-        }
-        check_clashes(
-            &current,
-            plugin.name(),
-            plugin.functions().iter().map(|f| f.name.as_str()),
-        )?;
-        if plugin.state() == PluginState::Loaded {
+        let plugin = {
+            // A library instance belongs to the one manager that initialized it (its
+            // `initialize` and `shutdown` run once). If this process already uses the instance
+            // at `path` (another database, or a generation unloaded before), map a fresh copy.
+            static INSTANCES: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+            let _instances = INSTANCES.lock();
+            let mut plugin = phantomdb_plugin_host::load(path, HOST_VERSION)
+                .map_err(|e| Error::Plugin(e.to_string()))?;
+            if plugin.state() != PluginState::Loaded {
+                plugin = load_fresh_copy(path)?;
+            }
+            check_clashes(
+                &current,
+                plugin.name(),
+                plugin.functions().iter().map(|f| f.name.as_str()),
+            )?;
             plugin.initialize(config).map_err(|e| {
                 Error::Plugin(format!(
                     "plugin {} failed to initialize: {e}",
                     plugin.name()
                 ))
             })?;
-        }
+            plugin
+        };
         let lease = Arc::new(PluginLease {
             plugin: plugin.clone(),
             generation: self.generation.fetch_add(1, Ordering::Relaxed),
@@ -360,7 +370,7 @@ impl PluginManager {
             info.name.clone(),
             PluginRecord {
                 info: info.clone(),
-                lease: Some(lease),
+                native: Some((lease, Arc::new(()))),
             },
         );
         self.registry.store(Arc::new(next));
@@ -395,14 +405,14 @@ impl PluginManager {
     /// Unloads a plugin: new statements no longer see its functions; statements already
     /// running finish; then the plugin is shut down.
     pub async fn unload_plugin(&self, name: &str) -> Result<()> {
-        let lease = {
+        let (lease, pin, old) = {
             let _guard = self.changes.lock();
             let current = self.registry.load_full();
             let record = current
                 .plugins
                 .get(name)
                 .ok_or_else(|| Error::Plugin(format!("plugin {name} is not loaded")))?;
-            let Some(lease) = record.lease.clone() else {
+            let Some((lease, pin)) = record.native.clone() else {
                 return Err(Error::Plugin(format!(
                     "plugin {name} is compiled into PhantomDB and cannot be unloaded"
                 )));
@@ -411,14 +421,24 @@ impl PluginManager {
             next.plugins.remove(name);
             next.functions.retain(|_, f| f.plugin != name);
             self.registry.store(Arc::new(next));
-            lease
+            (lease, pin, current)
         };
-        // Drain: every function wrapper holds a clone of the lease.
+        // Drain. First every statement that saw the old registry has taken its pins (a
+        // statement holds the snapshot while it registers functions and pins plugins), then
+        // every statement holding a pin of this plugin has ended.
         let start = Instant::now();
-        while Arc::strong_count(&lease) > 1 && start.elapsed() < DRAIN_TIMEOUT {
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        let wait = |count: &dyn Fn() -> usize| {
+            let done = count() <= 1;
+            done || start.elapsed() >= DRAIN_TIMEOUT
+        };
+        while !wait(&|| Arc::strong_count(&old)) {
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        if Arc::strong_count(&lease) > 1 {
+        drop(old);
+        while !wait(&|| Arc::strong_count(&pin)) {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        if Arc::strong_count(&pin) > 1 {
             tracing::warn!(
                 plugin = name,
                 "statements still use the plugin after the drain timeout; shutting it down"
@@ -467,9 +487,15 @@ impl PluginManager {
     }
 
     /// Registers every plugin function of the current snapshot in `state` (one statement's
-    /// session). Engine built-ins are already there.
-    pub(crate) fn apply(&self, state: &mut SessionState) -> Result<()> {
-        let registry = self.registry.load();
+    /// session; engine built-ins are already there) and returns the statement's pins, to be
+    /// held until the statement ends.
+    pub(crate) fn apply(&self, state: &mut SessionState) -> Result<Vec<StatementPin>> {
+        let registry = self.registry.load_full();
+        let pins = registry
+            .plugins
+            .values()
+            .filter_map(|r| r.native.as_ref().map(|(_, pin)| pin.clone()))
+            .collect();
         for f in registry.functions.values() {
             match &f.implementation {
                 FunctionImpl::Scalar(u) => {
@@ -482,7 +508,7 @@ impl PluginManager {
                 FunctionImpl::Engine => {}
             }
         }
-        Ok(())
+        Ok(pins)
     }
 }
 

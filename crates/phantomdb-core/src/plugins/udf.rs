@@ -17,8 +17,7 @@ use datafusion::logical_expr::{
 };
 use phantomdb_plugin_host::{CallError, FunctionDecl, LoadedPlugin, PluginAccumulator};
 
-/// What every wrapper of one plugin generation shares; the manager waits for all clones
-/// to be dropped (no statement uses the plugin any more) before it shuts the plugin down.
+/// One loaded generation of a plugin, shared by the wrappers of its functions.
 #[derive(Debug)]
 pub(crate) struct PluginLease {
     pub(crate) plugin: LoadedPlugin,
@@ -66,16 +65,16 @@ pub(crate) fn describe(decl: &FunctionDecl) -> String {
     }
 }
 
-/// A scalar function of a native plugin.
+/// One function of one plugin generation: what the DataFusion wrappers share.
 #[derive(Debug)]
-pub(crate) struct PluginScalar {
+struct PluginFunction {
     lease: Arc<PluginLease>,
     decl: FunctionDecl,
     signature: Signature,
 }
 
-impl PluginScalar {
-    pub(crate) fn new(lease: Arc<PluginLease>, decl: FunctionDecl) -> Self {
+impl PluginFunction {
+    fn new(lease: Arc<PluginLease>, decl: FunctionDecl) -> Self {
         let signature = signature(&decl);
         Self {
             lease,
@@ -83,34 +82,50 @@ impl PluginScalar {
             signature,
         }
     }
+
+    fn return_type(&self) -> Result<DataType> {
+        self.decl
+            .return_type
+            .clone()
+            .ok_or_else(|| DataFusionError::Plan(format!("{} has no return type", self.decl.name)))
+    }
 }
 
-impl PartialEq for PluginScalar {
+/// Two wrappers are equal when they wrap the same function of the same plugin generation.
+impl PartialEq for PluginFunction {
     fn eq(&self, other: &Self) -> bool {
         self.lease.generation == other.lease.generation && self.decl.index == other.decl.index
     }
 }
-impl Eq for PluginScalar {}
-impl Hash for PluginScalar {
+impl Eq for PluginFunction {}
+impl Hash for PluginFunction {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.lease.generation.hash(state);
         self.decl.index.hash(state);
     }
 }
 
+/// A scalar function of a native plugin.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct PluginScalar(PluginFunction);
+
+impl PluginScalar {
+    pub(crate) fn new(lease: Arc<PluginLease>, decl: FunctionDecl) -> Self {
+        Self(PluginFunction::new(lease, decl))
+    }
+}
+
 impl ScalarUDFImpl for PluginScalar {
     fn name(&self) -> &str {
-        &self.decl.name
+        &self.0.decl.name
     }
 
     fn signature(&self) -> &Signature {
-        &self.signature
+        &self.0.signature
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        self.decl.return_type.clone().ok_or_else(|| {
-            DataFusionError::Plan(format!("{} is not a scalar function", self.decl.name))
-        })
+        self.0.return_type()
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -120,79 +135,57 @@ impl ScalarUDFImpl for PluginScalar {
             .into_iter()
             .map(|a| a.into_array(rows))
             .collect::<Result<Vec<_>>>()?;
-        let arrays = conform_args(&self.decl, arrays)?;
-        let out = self
+        let f = &self.0;
+        let arrays = conform_args(&f.decl, arrays)?;
+        let out = f
             .lease
             .plugin
-            .call_scalar(self.decl.index, &arrays, rows)
+            .call_scalar(f.decl.index, &arrays, rows)
             .map_err(call_error)?;
         Ok(ColumnarValue::Array(out))
     }
 }
 
 /// An aggregate function of a native plugin.
-#[derive(Debug)]
-pub(crate) struct PluginAggregate {
-    lease: Arc<PluginLease>,
-    decl: FunctionDecl,
-    signature: Signature,
-}
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct PluginAggregate(PluginFunction);
 
 impl PluginAggregate {
     pub(crate) fn new(lease: Arc<PluginLease>, decl: FunctionDecl) -> Self {
-        let signature = signature(&decl);
-        Self {
-            lease,
-            decl,
-            signature,
-        }
-    }
-}
-
-impl PartialEq for PluginAggregate {
-    fn eq(&self, other: &Self) -> bool {
-        self.lease.generation == other.lease.generation && self.decl.index == other.decl.index
-    }
-}
-impl Eq for PluginAggregate {}
-impl Hash for PluginAggregate {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.lease.generation.hash(state);
-        self.decl.index.hash(state);
+        Self(PluginFunction::new(lease, decl))
     }
 }
 
 impl AggregateUDFImpl for PluginAggregate {
     fn name(&self) -> &str {
-        &self.decl.name
+        &self.0.decl.name
     }
 
     fn signature(&self) -> &Signature {
-        &self.signature
+        &self.0.signature
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        self.decl
-            .return_type
-            .clone()
-            .ok_or_else(|| DataFusionError::Plan(format!("{} has no return type", self.decl.name)))
+        self.0.return_type()
     }
 
     fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let inner = self
+        let f = &self.0;
+        let inner = f
             .lease
             .plugin
-            .create_accumulator(self.decl.index)
+            .create_accumulator(f.decl.index)
             .map_err(call_error)?;
         Ok(Box::new(PluginAccumulatorAdapter {
             inner,
-            decl: self.decl.clone(),
-            _lease: self.lease.clone(),
+            decl: f.decl.clone(),
+            _lease: f.lease.clone(),
         }))
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         Ok(self
+            .0
             .decl
             .state_types
             .iter()
