@@ -293,6 +293,37 @@ fn load_catalog<T: ReadableTable<&'static str, &'static [u8]>>(table: &T) -> Res
     Ok(Catalog::from_entries(entries))
 }
 
+/// Copies the live bytes of string and binary *view* columns into buffers of their own.
+///
+/// A view array sliced out of a larger batch (a CSV chunk, a query result) still references
+/// that batch's whole data buffers, and Arrow IPC writes referenced buffers whole: without
+/// this, every segment would carry the data of its neighbours (a 1 GB CSV became 29 GB).
+fn compact_views(batch: RecordBatch) -> Result<RecordBatch> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::DataType;
+    if !batch
+        .columns()
+        .iter()
+        .any(|c| matches!(c.data_type(), DataType::Utf8View | DataType::BinaryView))
+    {
+        return Ok(batch);
+    }
+    let columns: Vec<ArrayRef> = batch
+        .columns()
+        .iter()
+        .map(|c| match c.data_type() {
+            DataType::Utf8View => Arc::new(c.as_string_view().gc()) as ArrayRef,
+            DataType::BinaryView => Arc::new(c.as_binary_view().gc()) as ArrayRef,
+            _ => c.clone(),
+        })
+        .collect();
+    Ok(RecordBatch::try_new_with_options(
+        batch.schema(),
+        columns,
+        &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )?)
+}
+
 fn encode_segment(batch: &RecordBatch) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(batch.get_array_memory_size() + 1024);
     {
@@ -771,7 +802,7 @@ impl WriteTxn {
         let Some(p) = self.pending.remove(&table.id) else {
             return Ok(());
         };
-        let batch = p.batch(&table.schema_ref())?;
+        let batch = compact_views(p.batch(&table.schema_ref())?)?;
         let bytes = encode_segment(&batch)?;
         self.txn()?
             .open_table(SEGMENTS)?

@@ -248,3 +248,34 @@ async fn async_api_works_inside_a_runtime() {
     let rs = c.execute_async("SELECT 40 + 2 AS x").await.unwrap();
     assert_eq!(rs.concat().unwrap().column(0).len(), 1);
 }
+
+/// Text loaded from a file takes about as much room in the database as in the file: segments
+/// do not drag along the string buffers of the batches they were cut from.
+#[test]
+fn bulk_loaded_text_is_stored_compactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("rows.csv");
+    let mut text = String::from("id,note\n");
+    for i in 0..450_000 {
+        text.push_str(&format!(
+            "{i},note number {i} with some padding text to make it longer\n"
+        ));
+    }
+    std::fs::write(&csv, &text).unwrap();
+    let path = dir.path().join("load.db");
+    {
+        let db = Database::open(&path).unwrap();
+        let c = db.connect().unwrap();
+        c.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, note TEXT)")
+            .unwrap();
+        c.execute(&format!("COPY t FROM '{}'", csv.display()))
+            .unwrap();
+        assert_eq!(scalar(&c, "SELECT count(*) FROM t"), 450_000);
+    }
+    let csv_size = std::fs::metadata(&csv).unwrap().len();
+    let db_size = std::fs::metadata(&path).unwrap().len();
+    assert!(
+        db_size < 4 * csv_size,
+        "database {db_size} bytes for a {csv_size}-byte CSV"
+    );
+}
