@@ -461,6 +461,11 @@ impl PluginManager {
             .map(|r| r.info.clone())
     }
 
+    /// The function named `name`, if registered (lock-free).
+    pub fn function(&self, name: &str) -> Option<FunctionInfo> {
+        self.registry.load().functions.get(name).cloned()
+    }
+
     /// All plugins.
     pub fn plugins(&self) -> Vec<PluginInfo> {
         self.registry.load().plugins().cloned().collect()

@@ -1,0 +1,760 @@
+#!/usr/bin/env python3
+"""Runs the same workloads on PhantomDB, DuckDB and SQLite and prints a markdown table.
+
+Workloads (see bench/README.md):
+  tpch   TPC-H data from tpchgen-cli (CSV), load time and the 22 queries
+  point  primary-key lookups and single-row inserts in one transaction
+  udf    is_prime(x) over N rows: PhantomDB plugin and built-in, DuckDB arrow UDF,
+         SQLite Python UDF
+
+The systems alternate within each step (warm-up first, then --runs timed runs, the order of
+systems rotating every run); figures are medians. PhantomDB runs in `phantomdb-bench serve`,
+a subprocess that times each operation itself, so process start-up is not in the figures.
+
+  python bench/compare.py --smoke             # tiny data, one run (CI)
+  python bench/compare.py --release --sf 1    # the reported figures
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import math
+import os
+import platform
+import random
+import re
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+QUERIES = BENCH / "tpch" / "queries"
+SCHEMA = BENCH / "tpch" / "schema.sql"
+TABLES = ["region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem"]
+SYSTEMS = ["phantomdb", "duckdb", "sqlite"]
+LABEL = {"phantomdb": "PhantomDB", "duckdb": "DuckDB", "sqlite": "SQLite"}
+
+
+class BenchError(Exception):
+    pass
+
+
+class Timeout(BenchError):
+    pass
+
+
+def is_prime(n: int) -> bool:
+    """Same trial division as the PhantomDB plugin and built-in."""
+    if n < 2:
+        return False
+    if n < 4:
+        return True
+    if n % 2 == 0 or n % 3 == 0:
+        return False
+    i = 5
+    while i * i <= n:
+        if n % i == 0 or n % (i + 2) == 0:
+            return False
+        i += 6
+    return True
+
+
+def is_prime_arrow(xs: pa.Array) -> pa.Array:
+    """DuckDB vectorized (arrow) UDF: one call per batch; the per-row test runs in Python."""
+    return pa.array([None if x is None else is_prime(x) for x in xs.to_pylist()], type=pa.bool_())
+
+
+def schema_statements() -> list[str]:
+    text = "\n".join(l for l in SCHEMA.read_text().splitlines() if not l.startswith("--"))
+    return [s.strip() for s in text.split(";") if s.strip()]
+
+
+def sqlite_dialect(sql: str) -> str:
+    """The TPC-H texts in SQLite's dialect (dates are ISO text there)."""
+    sql = re.sub(r"date\s+'(\d{4}-\d{2}-\d{2})'", r"'\1'", sql)
+    sql = re.sub(r"extract\(year from (\w+)\)", r"cast(strftime('%Y', \1) as integer)", sql)
+    sql = re.sub(r"substring\((\w+) from (\d+) for (\d+)\)", r"substr(\1, \2, \3)", sql)
+    return sql
+
+
+# --------------------------------------------------------------------------------------------
+# Systems
+
+
+class PhantomDB:
+    name = "phantomdb"
+
+    def __init__(self, exe: Path, plugin: Path, log: Path):
+        self.plugin = plugin
+        self.log = open(log, "a")
+        self.proc = subprocess.Popen(
+            [str(exe), "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=self.log, text=True, bufsize=1,
+        )
+        v = self.call(cmd="version")
+        self.version = f"{v['phantomdb']} (DataFusion {v['datafusion']}, {v['profile']} build)"
+
+    def call(self, **cmd):
+        assert self.proc.stdin and self.proc.stdout
+        try:
+            self.proc.stdin.write(json.dumps(cmd) + "\n")
+            self.proc.stdin.flush()
+            line = self.proc.stdout.readline()
+        except BrokenPipeError:
+            line = ""
+        if not line:
+            raise BenchError(f"phantomdb-bench exited (status {self.proc.poll()}); see {self.log.name}")
+        reply = json.loads(line)
+        if not reply.get("ok"):
+            err = reply.get("error", "?")
+            if err.startswith("timeout"):
+                raise Timeout(err)
+            raise BenchError(err)
+        return reply
+
+    def open(self, path: Path):
+        self.call(cmd="open", path=str(path))
+
+    def query(self, sql: str, timeout: float | None = None):
+        r = self.call(cmd="exec", sql=sql, timeout=timeout)
+        return r["secs"], r["rows"]
+
+    def load_tpch(self, csv_dir: Path) -> float:
+        start = time.perf_counter()
+        for stmt in schema_statements():
+            self.call(cmd="exec", sql=stmt)
+        for t in TABLES:
+            self.call(cmd="exec", sql=f"COPY {t} FROM '{csv_dir / (t + '.csv')}'")
+        return time.perf_counter() - start
+
+    def make_kv(self, rows: int):
+        self.call(cmd="exec", sql="CREATE TABLE kv (id BIGINT PRIMARY KEY, v TEXT, n DOUBLE)")
+        self.call(cmd="exec", sql=f"INSERT INTO kv SELECT value, 'row ' || value, value + 0.5 "
+                                  f"FROM generate_series(1, {rows})")
+
+    def lookups(self, n: int, max_key: int, seed: int) -> float:
+        r = self.call(cmd="lookups", table="kv", key="id", n=n, max_key=max_key, seed=seed,
+                      prepared=True)
+        if r["found"] != n:
+            raise BenchError(f"lookups found {r['found']} of {n}")
+        return r["secs"]
+
+    def inserts(self, n: int) -> float:
+        self.call(cmd="exec", sql="DROP TABLE IF EXISTS ins")
+        self.call(cmd="exec", sql="CREATE TABLE ins (id BIGINT PRIMARY KEY, v TEXT, n DOUBLE)")
+        # EXECUTE of a prepared INSERT is not supported by PhantomDB yet ("Insert into not
+        # implemented for this table"): each INSERT is sent as SQL text.
+        return self.call(cmd="inserts", table="ins", n=n, start=1, prepared=False)["secs"]
+
+    def make_nums(self, rows: int):
+        self.call(cmd="exec", sql=f"CREATE TABLE nums AS SELECT value AS x FROM generate_series(1, {rows})")
+        self.call(cmd="load_plugin", path=str(self.plugin))
+        self.call(cmd="register_builtin")
+
+    def close(self):
+        if self.proc.poll() is None:
+            try:
+                self.call(cmd="quit")
+            except BenchError:
+                pass
+            self.proc.wait(timeout=60)
+        self.log.close()
+
+
+class DuckDB:
+    name = "duckdb"
+    version = duckdb.__version__
+
+    def __init__(self):
+        self.con = None
+
+    def open(self, path: Path):
+        self.close()
+        self.con = duckdb.connect(str(path))
+
+    def query(self, sql: str, timeout: float | None = None):
+        timer = threading.Timer(timeout, self.con.interrupt) if timeout else None
+        start = time.perf_counter()
+        if timer:
+            timer.start()
+        try:
+            rows = len(self.con.execute(sql).fetchall())
+        except duckdb.InterruptException as e:
+            raise Timeout(f"timeout after {timeout}s") from e
+        except duckdb.Error as e:
+            raise BenchError(str(e)) from e
+        finally:
+            if timer:
+                timer.cancel()
+        return time.perf_counter() - start, rows
+
+    def load_tpch(self, csv_dir: Path) -> float:
+        start = time.perf_counter()
+        for stmt in schema_statements():
+            self.con.execute(stmt)
+        for t in TABLES:
+            self.con.execute(f"COPY {t} FROM '{csv_dir / (t + '.csv')}' (HEADER)")
+        self.con.execute("CHECKPOINT")
+        return time.perf_counter() - start
+
+    def make_kv(self, rows: int):
+        self.con.execute("CREATE TABLE kv (id BIGINT PRIMARY KEY, v TEXT, n DOUBLE)")
+        self.con.execute(f"INSERT INTO kv SELECT i, 'row ' || i, i + 0.5 FROM range(1, {rows + 1}) t(i)")
+
+    def lookups(self, n: int, max_key: int, seed: int) -> float:
+        rng = random.Random(seed)
+        keys = [rng.randint(1, max_key) for _ in range(n)]
+        sql = "SELECT * FROM kv WHERE id = ?"
+        found = 0
+        start = time.perf_counter()
+        for k in keys:
+            found += len(self.con.execute(sql, [k]).fetchall())
+        secs = time.perf_counter() - start
+        if found != n:
+            raise BenchError(f"lookups found {found} of {n}")
+        return secs
+
+    def inserts(self, n: int) -> float:
+        self.con.execute("DROP TABLE IF EXISTS ins")
+        self.con.execute("CREATE TABLE ins (id BIGINT PRIMARY KEY, v TEXT, n DOUBLE)")
+        sql = "INSERT INTO ins VALUES (?, ?, ?)"
+        start = time.perf_counter()
+        self.con.execute("BEGIN")
+        for i in range(1, n + 1):
+            self.con.execute(sql, [i, f"row {i}", i + 0.5])
+        self.con.execute("COMMIT")
+        return time.perf_counter() - start
+
+    def make_nums(self, rows: int):
+        self.con.execute(f"CREATE TABLE nums AS SELECT i AS x FROM range(1, {rows + 1}) t(i)")
+        self.con.create_function("is_prime", is_prime_arrow, ["BIGINT"], "BOOLEAN", type="arrow")
+
+    def close(self):
+        if self.con is not None:
+            self.con.close()
+            self.con = None
+
+
+class SQLite:
+    name = "sqlite"
+    version = sqlite3.sqlite_version
+
+    def __init__(self):
+        self.con = None
+        self.deadline = None
+
+    def open(self, path: Path):
+        self.close()
+        self.con = sqlite3.connect(str(path), isolation_level=None)
+        self.con.set_progress_handler(self._progress, 100_000)
+
+    def _progress(self):
+        return 1 if self.deadline is not None and time.perf_counter() > self.deadline else 0
+
+    def query(self, sql: str, timeout: float | None = None):
+        start = time.perf_counter()
+        self.deadline = start + timeout if timeout else None
+        try:
+            rows = len(self.con.execute(sqlite_dialect(sql)).fetchall())
+        except sqlite3.OperationalError as e:
+            if "interrupted" in str(e):
+                raise Timeout(f"timeout after {timeout}s") from e
+            raise BenchError(str(e)) from e
+        finally:
+            self.deadline = None
+        return time.perf_counter() - start, rows
+
+    def load_tpch(self, csv_dir: Path) -> float:
+        start = time.perf_counter()
+        for stmt in schema_statements():
+            self.con.execute(stmt)
+        self.con.execute("BEGIN")
+        for t in TABLES:
+            with open(csv_dir / f"{t}.csv", newline="") as f:
+                reader = csv.reader(f)
+                header = next(reader)
+                marks = ", ".join("?" * len(header))
+                self.con.executemany(f"INSERT INTO {t} VALUES ({marks})", reader)
+        self.con.execute("COMMIT")
+        return time.perf_counter() - start
+
+    def make_kv(self, rows: int):
+        self.con.execute("CREATE TABLE kv (id INTEGER PRIMARY KEY, v TEXT, n DOUBLE)")
+        self.con.execute(f"WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < {rows}) "
+                         "INSERT INTO kv SELECT i, 'row ' || i, i + 0.5 FROM c")
+
+    def lookups(self, n: int, max_key: int, seed: int) -> float:
+        rng = random.Random(seed)
+        keys = [rng.randint(1, max_key) for _ in range(n)]
+        sql = "SELECT * FROM kv WHERE id = ?"  # sqlite3 keeps it prepared in its statement cache
+        execute = self.con.execute
+        found = 0
+        start = time.perf_counter()
+        for k in keys:
+            found += len(execute(sql, (k,)).fetchall())
+        secs = time.perf_counter() - start
+        if found != n:
+            raise BenchError(f"lookups found {found} of {n}")
+        return secs
+
+    def inserts(self, n: int) -> float:
+        self.con.execute("DROP TABLE IF EXISTS ins")
+        self.con.execute("CREATE TABLE ins (id INTEGER PRIMARY KEY, v TEXT, n DOUBLE)")
+        sql = "INSERT INTO ins VALUES (?, ?, ?)"
+        execute = self.con.execute
+        start = time.perf_counter()
+        execute("BEGIN")
+        for i in range(1, n + 1):
+            execute(sql, (i, f"row {i}", i + 0.5))
+        execute("COMMIT")
+        return time.perf_counter() - start
+
+    def make_nums(self, rows: int):
+        self.con.execute(f"CREATE TABLE nums AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL "
+                         f"SELECT x + 1 FROM c WHERE x < {rows}) SELECT x FROM c")
+        self.con.create_function("is_prime", 1, is_prime, deterministic=True)
+
+    def close(self):
+        if self.con is not None:
+            self.con.close()
+            self.con = None
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+
+
+def cargo_artifacts(cmd: list[str]) -> tuple[Path | None, Path | None]:
+    """Runs a cargo build command; returns the phantomdb-bench binary and the math_functions
+    library it reports."""
+    print("building:", " ".join(cmd), file=sys.stderr)
+    out = subprocess.run(cmd + ["--message-format=json-render-diagnostics"], cwd=ROOT,
+                         stdout=subprocess.PIPE, text=True)
+    if out.returncode != 0:
+        raise SystemExit("cargo build failed")
+    exe = plugin = None
+    for line in out.stdout.splitlines():
+        msg = json.loads(line)
+        if msg.get("reason") != "compiler-artifact" or msg["profile"].get("test"):
+            continue
+        name = msg["target"]["name"]
+        if name == "phantomdb-bench" and msg.get("executable"):
+            exe = Path(msg["executable"])
+        elif name == "math_functions":
+            libs = [Path(f) for f in msg["filenames"] if f.endswith((".so", ".dylib", ".dll"))]
+            plugin = libs[0] if libs else plugin
+    return exe, plugin
+
+
+def build_phantomdb(release: bool) -> tuple[Path, Path]:
+    """Builds phantomdb-bench and the math_functions plugin; returns their paths.
+
+    The dev build goes through `cargo test --workspace --no-run`: the README's test command
+    builds the same binary with the same (workspace-unified) features, so after `cargo test
+    --workspace` (as in CI) nothing is rebuilt. `cargo build -p` would resolve features for
+    the package alone and recompile much of DataFusion."""
+    if release:
+        exe, plugin = cargo_artifacts(["cargo", "build", "--release", "-p", "phantomdb-bench",
+                                       "-p", "math_functions"])
+    else:
+        exe, plugin = cargo_artifacts(["cargo", "test", "--workspace", "--no-run"])
+        if plugin is None:
+            _, plugin = cargo_artifacts(["cargo", "build", "-p", "math_functions"])
+    if exe is None or plugin is None:
+        raise SystemExit("cargo did not report the phantomdb-bench binary and the math_functions library")
+    return exe, plugin
+
+
+def generate_tpch(sf: float, work: Path) -> Path:
+    out = work / f"tpch-sf{sf:g}" / "csv"
+    if all((out / f"{t}.csv").exists() for t in TABLES):
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    exe = shutil.which("tpchgen-cli") or str(Path(sys.executable).parent / "tpchgen-cli")
+    print(f"generating TPC-H SF{sf:g} with tpchgen-cli ...", file=sys.stderr)
+    subprocess.run([exe, "csv", "-s", f"{sf:g}", "-o", str(out), "--overwrite"], check=True)
+    return out
+
+
+def median(xs):
+    return statistics.median(xs) if xs else None
+
+
+def geomean(xs):
+    xs = [x for x in xs if x and x > 0]
+    return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else None
+
+
+def fmt_ms(secs):
+    if secs is None:
+        return "n/a"
+    ms = secs * 1000
+    return f"{ms:.0f}" if ms >= 100 else f"{ms:.1f}" if ms >= 1 else f"{ms:.3f}"
+
+
+def fmt_ratio(r):
+    return "n/a" if r is None else f"{r:.2f}x"
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    return f"{socket.gethostname()}: {cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}"
+
+
+# --------------------------------------------------------------------------------------------
+# The run
+
+
+class Runner:
+    def __init__(self, args, systems, work: Path, progress: tqdm):
+        self.args = args
+        self.systems = systems
+        self.work = work
+        self.bar = progress
+        self.notes: list[str] = []
+
+    def order(self, run: int):
+        k = run % len(self.systems)
+        return self.systems[k:] + self.systems[:k]
+
+    def db_path(self, sysname: str, workload: str) -> Path:
+        ext = {"phantomdb": "phantomdb", "duckdb": "duckdb", "sqlite": "sqlite"}[sysname]
+        p = self.work / "db" / f"{workload}.{ext}"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        for f in p.parent.glob(p.name + "*"):
+            f.unlink()
+        return p
+
+    def step(self, desc: str):
+        self.bar.set_description(desc)
+        self.bar.update(1)
+
+    def timed(self, label, fn_by_system, runs, warmup):
+        """Alternates the systems over warm-up + runs; returns {system: [secs] or error}."""
+        res = {s.name: [] for s in self.systems}
+        failed = {}
+        for r in range(warmup + runs):
+            for s in self.order(r):
+                self.step(f"{label} {LABEL[s.name]} {'warm-up' if r < warmup else f'run {r - warmup + 1}'}")
+                if s.name in failed:
+                    continue
+                try:
+                    secs = fn_by_system(s)
+                except BenchError as e:
+                    failed[s.name] = f"timeout" if isinstance(e, Timeout) else f"error: {str(e).splitlines()[0][:120]}"
+                    continue
+                if r >= warmup:
+                    res[s.name].append(secs)
+        for k, v in failed.items():
+            res[k] = v
+        return res
+
+    # TPC-H -------------------------------------------------------------------------------------
+    def tpch(self, csv_dir: Path):
+        a = self.args
+        load = {s.name: [] for s in self.systems}
+        for r in range(a.load_runs):
+            for s in self.order(r):
+                self.step(f"TPC-H load {LABEL[s.name]}")
+                s.open(self.db_path(s.name, "tpch"))
+                load[s.name].append(s.load_tpch(csv_dir))
+        rows = {}
+        results = {}
+        for q in sorted(QUERIES.glob("q*.sql")):
+            sql = q.read_text()
+            qname = q.stem
+            rows[qname] = {}
+
+            def run(s, sql=sql, qname=qname):
+                secs, n = s.query(sql, a.timeout)
+                rows[qname][s.name] = n
+                return secs
+
+            results[qname] = self.timed(f"TPC-H {qname}", run, a.runs, a.warmup)
+        return load, results, rows
+
+    # Point operations ----------------------------------------------------------------------------
+    def point(self):
+        a = self.args
+        for s in self.systems:
+            self.step(f"point setup {LABEL[s.name]}")
+            s.open(self.db_path(s.name, "point"))
+            s.make_kv(a.kv_rows)
+        seeds = iter(range(1, 10_000))
+        lookups = self.timed("PK lookups", lambda s: s.lookups(a.lookups, a.kv_rows, next(seeds)), a.runs, a.warmup)
+        inserts = self.timed("inserts", lambda s: s.inserts(a.inserts), a.runs, a.warmup)
+        return lookups, inserts
+
+    # UDF ---------------------------------------------------------------------------------------
+    def udf(self):
+        a = self.args
+        for s in self.systems:
+            self.step(f"UDF setup {LABEL[s.name]}")
+            s.open(self.db_path(s.name, "udf"))
+            s.make_nums(a.udf_rows)
+        variants = []
+        for s in self.systems:
+            if s.name == "phantomdb":
+                variants += [("PhantomDB native plugin", s, "is_prime"),
+                             ("PhantomDB built-in", s, "is_prime_builtin")]
+            elif s.name == "duckdb":
+                variants.append(("DuckDB Python UDF (arrow)", s, "is_prime"))
+            else:
+                variants.append(("SQLite Python UDF", s, "is_prime"))
+        res = {v[0]: [] for v in variants}
+        for r in range(a.warmup + a.runs):
+            k = r % len(variants)
+            for label, s, fn in variants[k:] + variants[:k]:
+                self.step(f"UDF {label} {'warm-up' if r < a.warmup else f'run {r - a.warmup + 1}'}")
+                if isinstance(res[label], str):
+                    continue
+                try:
+                    secs, _ = s.query(f"SELECT count(*) FROM nums WHERE {fn}(x)", a.timeout)
+                except BenchError as e:
+                    res[label] = "timeout" if isinstance(e, Timeout) else f"error: {e}"
+                    continue
+                if r >= a.warmup:
+                    res[label].append(secs)
+        return res
+
+
+def steps_total(args, nsys):
+    n = 0
+    if "tpch" in args.workloads:
+        n += args.load_runs * nsys + 22 * (args.warmup + args.runs) * nsys
+    if "point" in args.workloads:
+        n += nsys + 2 * (args.warmup + args.runs) * nsys
+    if "udf" in args.workloads:
+        variants = nsys + (1 if "phantomdb" in args.systems else 0)
+        n += nsys + (args.warmup + args.runs) * variants
+    return n
+
+
+def cell(v, fmt=fmt_ms):
+    if isinstance(v, str):
+        return v
+    return fmt(median(v))
+
+
+def med(v):
+    return None if isinstance(v, str) else median(v)
+
+
+def report(args, versions, tpch, point, udf) -> tuple[str, list[str]]:
+    names = [s for s in SYSTEMS if s in args.systems]
+    out = []
+    checks = []
+    out.append(f"# PhantomDB vs DuckDB vs SQLite: {dt.date.today().isoformat()}\n")
+    out.append(f"- Machine: {machine()}")
+    out.append("- Versions: " + "; ".join(f"{LABEL[k]} {v}" for k, v in versions.items())
+               + f"; Python {platform.python_version()}")
+    out.append(f"- Command: `python bench/compare.py {' '.join(sys.argv[1:])}`")
+    out.append(f"- Method: {args.warmup} warm-up + {args.runs} timed run(s) per step, systems alternating "
+               f"(order rotated every run); medians. Timeout {args.timeout:g} s per query.\n")
+
+    if tpch:
+        load, results, rows = tpch
+        out.append(f"## TPC-H SF{args.sf:g}\n")
+        out.append("Data from `tpchgen-cli` (CSV); each system loads it into its default storage "
+                   "(PhantomDB: redb file, `COPY`; DuckDB: database file, `COPY`; SQLite: database file, "
+                   "Python `executemany` in one transaction), same DDL with the TPC-H primary keys.\n")
+        hdr = "| | " + " | ".join(f"{LABEL[s]} (ms)" for s in names)
+        others = [s for s in names if s != "phantomdb"] if "phantomdb" in names else []
+        hdr += "".join(f" | PhantomDB / {LABEL[o]}" for o in others) + " |"
+        out.append(hdr)
+        out.append("|" + " --- |" * (1 + len(names) + len(others)))
+        lm = {s: median(load[s]) for s in names}
+        out.append("| load | " + " | ".join(fmt_ms(lm[s]) for s in names)
+                   + "".join(f" | {fmt_ratio(ratio(lm['phantomdb'], lm[o]))}" for o in others) + " |")
+        missing = {s: [] for s in names}
+        for q, res in results.items():
+            m = {s: med(res[s]) for s in names}
+            for s in names:
+                if m[s] is None:
+                    missing[s].append(f"{q} ({res[s]})")
+            counts = set(rows[q].values())
+            flag = "" if len(counts) <= 1 else f" ⚠ rows differ {rows[q]}"
+            out.append(f"| {q}{flag} | " + " | ".join(cell(res[s]) for s in names)
+                       + "".join(f" | {fmt_ratio(ratio(m['phantomdb'], m[o]))}" for o in others) + " |")
+        geo = {}
+        for o in others:
+            common = [q for q, res in results.items() if med(res["phantomdb"]) and med(res[o])]
+            geo[o] = (geomean([ratio(med(results[q]["phantomdb"]), med(results[q][o])) for q in common]), len(common))
+        gm = {s: geomean([med(r[s]) for r in results.values() if med(r[s])]) for s in names}
+        out.append("| geomean (own queries) | " + " | ".join(fmt_ms(gm[s]) for s in names)
+                   + "".join(f" | {fmt_ratio(geo[o][0])} ({geo[o][1]} common)" for o in others) + " |")
+        out.append("")
+        for s in names:
+            if missing[s]:
+                out.append(f"- {LABEL[s]} did not complete: {', '.join(missing[s])}")
+        out.append("")
+        if "duckdb" in others:
+            g = geo["duckdb"][0]
+            checks.append(("TPC-H geomean ≤ 1.0x DuckDB", g is not None and g <= 1.0, fmt_ratio(g)))
+            lr = ratio(lm["phantomdb"], lm["duckdb"])
+            checks.append(("TPC-H load ≤ 2x DuckDB", lr is not None and lr <= 2.0, fmt_ratio(lr)))
+        if "sqlite" in others:
+            g = geo["sqlite"][0]
+            checks.append(("TPC-H ≥ 5x faster than SQLite (geomean ≤ 0.2x)", g is not None and g <= 0.2, fmt_ratio(g)))
+
+    if point:
+        lookups, inserts = point
+        out.append(f"## Point operations\n")
+        out.append(f"Table of {args.kv_rows:,} rows `(id BIGINT PRIMARY KEY, v TEXT, n DOUBLE)`. Lookups: "
+                   f"{args.lookups:,} random-key `SELECT * ... WHERE id = ?` per run. Inserts: {args.inserts:,} "
+                   "single-row `INSERT` statements in one transaction (BEGIN..COMMIT timed) into an empty table. "
+                   "PhantomDB: through `Connection::execute` in Rust, lookups with `PREPARE`/`EXECUTE`, "
+                   "inserts as SQL text (EXECUTE of a prepared INSERT is not supported yet); DuckDB and SQLite: "
+                   "parameterized statements through their Python APIs (their figures include the Python "
+                   "call overhead).\n")
+        out.append("| | " + " | ".join(LABEL[s] for s in names)
+                   + (" | PhantomDB / SQLite" if "phantomdb" in names and "sqlite" in names else "") + " |")
+        out.append("|" + " --- |" * (1 + len(names) + (1 if "phantomdb" in names and "sqlite" in names else 0)))
+        lat = {s: (med(lookups[s]) / args.lookups if med(lookups[s]) else None) for s in names}
+        thr = {s: (args.inserts / med(inserts[s]) if med(inserts[s]) else None) for s in names}
+        both = "phantomdb" in names and "sqlite" in names
+        out.append("| PK lookup latency (µs) | " + " | ".join(
+            (f"{lat[s] * 1e6:.1f}" if lat[s] else str(lookups[s])) for s in names)
+            + (f" | {fmt_ratio(ratio(lat['phantomdb'], lat['sqlite']))}" if both else "") + " |")
+        out.append("| inserts in one txn (rows/s) | " + " | ".join(
+            (f"{thr[s]:,.0f}" if thr[s] else str(inserts[s])) for s in names)
+            + (f" | {fmt_ratio(ratio(thr['phantomdb'], thr['sqlite']))} (throughput)" if both else "") + " |")
+        out.append("")
+        if both:
+            r = ratio(lat["phantomdb"], lat["sqlite"])
+            checks.append(("PK lookup ≤ 3x SQLite latency", r is not None and r <= 3.0, fmt_ratio(r)))
+            r = ratio(thr["phantomdb"], thr["sqlite"])
+            checks.append(("single-row inserts ≥ SQLite throughput", r is not None and r >= 1.0, fmt_ratio(r)))
+
+    if udf:
+        out.append(f"## User-defined function\n")
+        out.append(f"`SELECT count(*) FROM nums WHERE is_prime(x)` over {args.udf_rows:,} rows (x = 1..N), "
+                   "the same trial-division algorithm everywhere. The PhantomDB built-in is a DataFusion "
+                   "ScalarUDF registered by `phantomdb-bench` (standing in for a function compiled into "
+                   "PhantomDB); the plugin is the bundled `math_functions` cdylib.\n")
+        base = med(udf.get("PhantomDB built-in", "n/a"))
+        out.append("| variant | time (ms) | vs PhantomDB built-in |")
+        out.append("| --- | --- | --- |")
+        for label, v in udf.items():
+            out.append(f"| {label} | {cell(v)} | {fmt_ratio(ratio(med(v), base))} |")
+        out.append("")
+        p = med(udf.get("PhantomDB native plugin", "n/a"))
+        if p and base:
+            r = p / base
+            checks.append(("native plugin scalar ≤ 1.05x built-in (SQL level)", r <= 1.05, fmt_ratio(r)))
+
+    if checks:
+        out.append("## Targets\n")
+        out.append("| target | measured | met |")
+        out.append("| --- | --- | --- |")
+        for name, ok, val in checks:
+            out.append(f"| {name} | {val} | {'yes' if ok else 'no'} |")
+        out.append("")
+    return "\n".join(out), [c[0] for c in checks if not c[1]]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--smoke", action="store_true", help="tiny data, one run, no warm-up (CI)")
+    p.add_argument("--sf", type=float, default=1.0, help="TPC-H scale factor (default 1)")
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--load-runs", type=int, default=1, help="TPC-H loads per system")
+    p.add_argument("--timeout", type=float, default=300.0, help="per query and system, seconds")
+    p.add_argument("--kv-rows", type=int, default=1_000_000)
+    p.add_argument("--lookups", type=int, default=20_000)
+    p.add_argument("--inserts", type=int, default=100_000)
+    p.add_argument("--udf-rows", type=int, default=10_000_000)
+    p.add_argument("--release", action="store_true", help="build phantomdb-bench with --release")
+    p.add_argument("--systems", default=",".join(SYSTEMS))
+    p.add_argument("--workloads", default="tpch,point,udf")
+    p.add_argument("--workdir", type=Path, default=BENCH / "work", help="data and database files")
+    p.add_argument("--out", type=Path, default=BENCH / "results")
+    p.add_argument("--no-save", action="store_true", help="print the table, do not write bench/results")
+    args = p.parse_args()
+    if args.smoke:
+        args.sf, args.runs, args.warmup, args.timeout = 0.01, 1, 0, 120.0
+        args.kv_rows, args.lookups, args.inserts, args.udf_rows = 10_000, 500, 1_000, 100_000
+    args.systems = [s for s in args.systems.split(",") if s]
+    args.workloads = [w for w in args.workloads.split(",") if w]
+    for s in args.systems:
+        if s not in SYSTEMS:
+            p.error(f"unknown system {s}")
+
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    systems = []
+    versions = {}
+    if "phantomdb" in args.systems:
+        exe, plugin = build_phantomdb(args.release)
+        pdb = PhantomDB(exe, plugin, args.workdir / "phantomdb-bench.stderr.log")
+        systems.append(pdb)
+        versions["phantomdb"] = pdb.version
+    if "duckdb" in args.systems:
+        systems.append(DuckDB())
+        versions["duckdb"] = DuckDB.version
+    if "sqlite" in args.systems:
+        systems.append(SQLite())
+        versions["sqlite"] = SQLite.version
+
+    csv_dir = generate_tpch(args.sf, args.workdir) if "tpch" in args.workloads else None
+    tpch = point = udf = None
+    started = time.perf_counter()
+    with tqdm(total=steps_total(args, len(systems)), unit="step", file=sys.stderr,
+              dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 10) as bar:
+        r = Runner(args, systems, args.workdir, bar)
+        try:
+            if "tpch" in args.workloads:
+                tpch = r.tpch(csv_dir)
+            if "point" in args.workloads:
+                point = r.point()
+            if "udf" in args.workloads:
+                udf = r.udf()
+        finally:
+            for s in systems:
+                s.close()
+    text, missed = report(args, versions, tpch, point, udf)
+    text += f"\nTotal wall time {time.perf_counter() - started:.0f} s.\n"
+    print(text)
+    if not args.no_save:
+        args.out.mkdir(parents=True, exist_ok=True)
+        tag = "smoke" if args.smoke else f"sf{args.sf:g}"
+        path = args.out / f"{dt.date.today().isoformat()}-{socket.gethostname()}-{tag}.md"
+        path.write_text(text)
+        print(f"written to {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}", file=sys.stderr)
+    if missed:
+        print("targets missed: " + "; ".join(missed), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
