@@ -58,6 +58,13 @@ use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::SchemaRef;
 
 mod runtime;
+pub mod storage;
+mod storage_runtime;
+
+pub use storage::{
+    BatchStream, Capabilities, CompareOp, Filter, FilterSupport, Options, ScanRequest,
+    StorageEngine, StorageTransaction, TableInfo, TableStatistics, Value,
+};
 
 #[doc(hidden)]
 pub mod __private {
@@ -66,6 +73,10 @@ pub mod __private {
 
 /// Commonly used items for plugin authors.
 pub mod prelude {
+    pub use crate::storage::{
+        BatchStream, Capabilities, CompareOp, Filter, FilterSupport, Options, ScanRequest,
+        StorageEngine, StorageTransaction, TableInfo, TableStatistics, Value, ROW_ID_COLUMN,
+    };
     pub use crate::{
         host_log, phantomdb_plugin, scalar_fn, Accumulator, AggregateFunction, Literal, Plugin,
         ScalarFunction, Signature, TableFunction, TableOutput, TypeCode, Volatility,
@@ -162,6 +173,13 @@ pub trait Plugin: Send + 'static {
 
     /// Table functions.
     fn table_functions(&self) -> Vec<Box<dyn TableFunction>> {
+        Vec::new()
+    }
+
+    /// Storage engines (`CREATE TABLE ... USING name`). Like functions, they are declared when
+    /// the library loads; an engine that needs the configuration can share state with the
+    /// plugin, filled in by [`Plugin::initialize`].
+    fn storage_engines(&self) -> Vec<Arc<dyn StorageEngine>> {
         Vec::new()
     }
 }
@@ -373,7 +391,10 @@ pub fn array_ref<A: Array + 'static>(a: A) -> ArrayRef {
 /// }
 /// ```
 ///
-/// A second form takes a ready [`abi::PluginManifest`] expression (a `const` expression), for
+/// A plugin that adds storage engines says so with `plugin_type: Storage` after `host_version`
+/// (the default is `Functions`); the type is shown by `SHOW PLUGINS`.
+///
+/// A further form takes a ready [`abi::PluginManifest`] expression (a `const` expression), for
 /// tests that need an unusual manifest: `phantomdb_plugin! { manifest: ..., plugin: ... }`.
 #[macro_export]
 macro_rules! phantomdb_plugin {
@@ -385,8 +406,25 @@ macro_rules! phantomdb_plugin {
         plugin: $plugin:expr $(,)?
     ) => {
         $crate::phantomdb_plugin! {
+            name: $name,
+            version: $version,
+            description: $description,
+            host_version: $host_req,
+            plugin_type: Functions,
+            plugin: $plugin,
+        }
+    };
+    (
+        name: $name:expr,
+        version: $version:expr,
+        description: $description:expr,
+        host_version: $host_req:expr,
+        plugin_type: $plugin_type:ident,
+        plugin: $plugin:expr $(,)?
+    ) => {
+        $crate::phantomdb_plugin! {
             manifest: $crate::abi::PluginManifest::new(
-                $crate::abi::PluginType::Functions,
+                $crate::abi::PluginType::$plugin_type,
                 $name,
                 $version,
                 $host_req,

@@ -38,7 +38,7 @@ struct FuncEntry {
     state_types: Vec<TypeCode>,
 }
 
-struct Runtime {
+pub(crate) struct Runtime {
     plugin: Mutex<Box<dyn Plugin>>,
     state: AtomicU8,
     functions: Vec<FuncEntry>,
@@ -47,6 +47,7 @@ struct Runtime {
     _type_lists: Vec<Vec<u32>>,
     _descriptors: Vec<FunctionDescriptor>,
     interface: FunctionsInterface,
+    pub(crate) storage: Option<crate::storage_runtime::StorageTables>,
     vtable: PluginVTable,
 }
 
@@ -66,25 +67,25 @@ struct HostInfo {
 static HOST: OnceLock<HostInfo> = OnceLock::new();
 
 /// Error inside a trampoline: a status plus message.
-struct Failure {
-    status: Status,
-    message: String,
+pub(crate) struct Failure {
+    pub(crate) status: Status,
+    pub(crate) message: String,
 }
 
 impl Failure {
-    fn error(message: impl Into<String>) -> Self {
+    pub(crate) fn error(message: impl Into<String>) -> Self {
         Self {
             status: Status::ERROR,
             message: message.into(),
         }
     }
-    fn invalid(message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Self {
             status: Status::INVALID_ARGUMENT,
             message: message.into(),
         }
     }
-    fn state(message: impl Into<String>) -> Self {
+    pub(crate) fn state(message: impl Into<String>) -> Self {
         Self {
             status: Status::INVALID_STATE,
             message: message.into(),
@@ -92,7 +93,7 @@ impl Failure {
     }
 }
 
-fn panic_message(payload: &(dyn Any + Send)) -> String {
+pub(crate) fn panic_text(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = payload.downcast_ref::<String>() {
@@ -103,7 +104,7 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 }
 
 /// Stores `message` as a plugin-allocated C string in `out_error` (if non-null).
-unsafe fn write_error(out_error: OutError, message: &str) {
+pub(crate) unsafe fn write_error(out_error: OutError, message: &str) {
     if out_error.is_null() {
         return;
     }
@@ -114,11 +115,11 @@ unsafe fn write_error(out_error: OutError, message: &str) {
 }
 
 /// Runs `f` with panics caught; a panic becomes a [`Status::PANIC`] failure.
-fn run(f: impl FnOnce() -> Result<(), Failure>) -> Result<(), Failure> {
+pub(crate) fn run(f: impl FnOnce() -> Result<(), Failure>) -> Result<(), Failure> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(payload) => {
-            let message = format!("plugin panicked: {}", panic_message(payload.as_ref()));
+            let message = format!("plugin panicked: {}", panic_text(payload.as_ref()));
             // Dropping the payload could itself panic; never let that unwind.
             let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
             Err(Failure {
@@ -130,7 +131,7 @@ fn run(f: impl FnOnce() -> Result<(), Failure>) -> Result<(), Failure> {
 }
 
 /// Converts the outcome of [`run`] into a status, storing the message in `out_error`.
-unsafe fn report(out_error: OutError, result: Result<(), Failure>) -> Status {
+pub(crate) unsafe fn report(out_error: OutError, result: Result<(), Failure>) -> Status {
     match result {
         Ok(()) => Status::OK,
         Err(failure) => {
@@ -143,13 +144,13 @@ unsafe fn report(out_error: OutError, result: Result<(), Failure>) -> Status {
     }
 }
 
-fn runtime() -> Result<&'static Runtime, Failure> {
+pub(crate) fn runtime() -> Result<&'static Runtime, Failure> {
     RUNTIME
         .get()
         .ok_or_else(|| Failure::state("plugin runtime not created (entry point not called)"))
 }
 
-fn require_initialized(rt: &Runtime) -> Result<(), Failure> {
+pub(crate) fn require_initialized(rt: &Runtime) -> Result<(), Failure> {
     match rt.state.load(Ordering::Acquire) {
         STATE_INITIALIZED => Ok(()),
         STATE_LOADED => Err(Failure::state("plugin is not initialized")),
@@ -306,10 +307,7 @@ fn install_panic_hook() {
             .unwrap_or_default();
         host_log(
             phantomdb_plugin_abi::log_level::ERROR,
-            &format!(
-                "plugin panicked{location}: {}",
-                panic_message(info.payload())
-            ),
+            &format!("plugin panicked{location}: {}", panic_text(info.payload())),
         );
     }));
 }
@@ -407,7 +405,9 @@ fn build_runtime(manifest: &'static PluginManifest, plugin: Box<dyn Plugin>) -> 
         get_interface,
         free_string,
     };
+    let storage = crate::storage_runtime::StorageTables::new(plugin.storage_engines());
     Runtime {
+        storage,
         plugin: Mutex::new(plugin),
         state: AtomicU8::new(STATE_LOADED),
         functions,
@@ -483,6 +483,10 @@ unsafe extern "C" fn get_interface(name: *const c_char) -> *const c_void {
             Some(rt) if name == FUNCTIONS_INTERFACE_V1_C => {
                 &rt.interface as *const FunctionsInterface as *const c_void
             }
+            Some(rt) if name == phantomdb_plugin_abi::STORAGE_INTERFACE_V1_C => rt
+                .storage
+                .as_ref()
+                .map_or(std::ptr::null(), |s| s.interface_ptr()),
             _ => std::ptr::null(),
         }
     });
