@@ -31,6 +31,10 @@ struct Cli {
     /// Load every plugin library found under DIR (recursively) at start (repeatable).
     #[arg(long = "plugin-dir", value_name = "DIR")]
     plugin_dirs: Vec<PathBuf>,
+    /// Configuration of a plugin loaded from --plugin-dir, as NAME=JSON (repeatable), e.g.
+    /// s3_storage='{"path": "s3://bucket/prefix", "endpoint": "http://127.0.0.1:9000"}'.
+    #[arg(long = "plugin-config", value_name = "NAME=JSON", value_parser = parse_plugin_config)]
+    plugin_configs: Vec<(String, String)>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -45,6 +49,13 @@ enum Command {
         /// Load every plugin library found under DIR into each test database (repeatable).
         #[arg(long = "plugin-dir", value_name = "DIR")]
         plugin_dirs: Vec<PathBuf>,
+        /// Configuration of a plugin, as NAME=JSON (repeatable).
+        #[arg(long = "plugin-config", value_name = "NAME=JSON", value_parser = parse_plugin_config)]
+        plugin_configs: Vec<(String, String)>,
+        /// Storage engine of the tables the tests create (default: redb). The engine name is
+        /// also a sqllogictest label, for `onlyif`/`skipif`.
+        #[arg(long, value_name = "ENGINE")]
+        engine: Option<String>,
         /// The .slt files (directories are searched for *.slt).
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -102,16 +113,34 @@ fn main() -> ExitCode {
                 println!("created {}", created.display());
                 Ok(ExitCode::SUCCESS)
             }
-            Some(Command::Test { files, plugin_dirs }) => {
+            Some(Command::Test {
+                files,
+                plugin_dirs,
+                plugin_configs,
+                engine,
+            }) => {
                 let files = expand_slt(&files)?;
-                let failed = slt::run_files(&files, &slt::TestOptions { plugin_dirs }).await?;
+                let options = slt::TestOptions {
+                    plugins: PluginOptions {
+                        dirs: plugin_dirs,
+                        configs: plugin_configs.into_iter().collect(),
+                    },
+                    engine,
+                };
+                let failed = slt::run_files(&files, &options).await?;
                 Ok(if failed == 0 {
                     ExitCode::SUCCESS
                 } else {
                     ExitCode::FAILURE
                 })
             }
-            None => shell::run(cli.db_path, cli.commands, cli.format, &cli.plugin_dirs).await,
+            None => {
+                let plugins = PluginOptions {
+                    dirs: cli.plugin_dirs,
+                    configs: cli.plugin_configs.into_iter().collect(),
+                };
+                shell::run(cli.db_path, cli.commands, cli.format, &plugins).await
+            }
         }
     });
     match result {
@@ -123,12 +152,32 @@ fn main() -> ExitCode {
     }
 }
 
+/// Which plugins to load at start, and their configurations.
+#[derive(Debug, Default, Clone)]
+pub struct PluginOptions {
+    /// Directories searched for plugin libraries.
+    pub dirs: Vec<PathBuf>,
+    /// Configuration (JSON) by plugin name.
+    pub configs: std::collections::HashMap<String, String>,
+}
+
+fn parse_plugin_config(s: &str) -> Result<(String, String), String> {
+    let (name, json) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=JSON, got {s}"))?;
+    serde_json::from_str::<serde_json::Value>(json)
+        .map_err(|e| format!("configuration of plugin {name} is not JSON: {e}"))?;
+    Ok((name.trim().to_string(), json.to_string()))
+}
+
 /// Loads the plugins under each directory into `db`, reporting each failure on stderr.
 /// Returns false if any plugin failed to load.
-pub fn load_plugin_dirs(db: &phantomdb::Database, dirs: &[PathBuf]) -> anyhow::Result<bool> {
+pub fn load_plugin_dirs(db: &phantomdb::Database, plugins: &PluginOptions) -> anyhow::Result<bool> {
     let mut ok = true;
-    for dir in dirs {
-        let result = db.plugins().load_plugins_from_directory(dir)?;
+    for dir in &plugins.dirs {
+        let result = db
+            .plugins()
+            .load_plugins_from_directory_with(dir, |name| plugins.configs.get(name).cloned())?;
         for (_, e) in result.failed {
             eprintln!("Error: {e}");
             ok = false;

@@ -23,14 +23,14 @@ pub async fn run(
     db_path: Option<PathBuf>,
     commands: Vec<String>,
     format: Format,
-    plugin_dirs: &[PathBuf],
+    plugins: &crate::PluginOptions,
 ) -> Result<ExitCode> {
     let db = match &db_path {
         Some(p) => Database::open(p)?,
         None => Database::open_in_memory()?,
     };
     // A plugin that fails to load is reported; the shell starts with the others.
-    crate::load_plugin_dirs(&db, plugin_dirs)?;
+    crate::load_plugin_dirs(&db, plugins)?;
     let mut shell = Shell {
         conn: db.connect()?,
         format,

@@ -43,8 +43,10 @@ impl sqllogictest::AsyncDB for SltConnection {
 
 /// Options of a test run.
 pub struct TestOptions {
-    /// Plugin directories to load into every test database.
-    pub plugin_dirs: Vec<PathBuf>,
+    /// Plugins to load into every test database.
+    pub plugins: crate::PluginOptions,
+    /// Storage engine for the tables the tests create.
+    pub engine: Option<String>,
 }
 
 /// Runs every file; prints one line per file and a final `N passed, N failed` line.
@@ -71,9 +73,18 @@ pub async fn run_files(files: &[PathBuf], options: &TestOptions) -> Result<usize
 async fn run_file(file: &Path, options: &TestOptions) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let db = Database::open(dir.path().join("test.db"))?;
-    if !crate::load_plugin_dirs(&db, &options.plugin_dirs)? {
+    if !crate::load_plugin_dirs(&db, &options.plugins)? {
         anyhow::bail!("some plugins failed to load");
     }
+    if let Some(engine) = &options.engine {
+        db.connect()?
+            .execute_async(&format!(
+                "SET default_table_access_method = '{}'",
+                engine.replace('\'', "''")
+            ))
+            .await?;
+    }
+    let engine_label = options.engine.clone().unwrap_or_else(|| "redb".to_string());
     let mut runner = sqllogictest::Runner::new(move || {
         let db = db.clone();
         async move {
@@ -83,6 +94,7 @@ async fn run_file(file: &Path, options: &TestOptions) -> Result<()> {
         }
     });
     runner.add_label("phantomdb");
+    runner.add_label(&engine_label);
     runner
         .run_file_async(file)
         .await

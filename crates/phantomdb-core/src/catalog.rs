@@ -14,6 +14,9 @@ use crate::error::{Error, Result};
 /// Name of the built-in storage engine every table uses unless told otherwise.
 pub const DEFAULT_ENGINE: &str = "redb";
 
+/// Setting holding the default storage engine (PostgreSQL's name for it; per database here).
+pub const DEFAULT_ENGINE_SETTING: &str = "default_table_access_method";
+
 /// A stored table definition.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TableDef {
@@ -30,6 +33,9 @@ pub struct TableDef {
     pub defaults: BTreeMap<String, String>,
     /// Storage engine name.
     pub engine: String,
+    /// Engine options (`WITH (...)`, completed by the engine at creation).
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
     /// For columns added by `ALTER TABLE ADD COLUMN`: the value (SQL literal text) that rows
     /// written before the column existed read as. Keyed by column position.
     #[serde(default)]
@@ -40,6 +46,11 @@ impl TableDef {
     /// The Arrow schema of the table.
     pub fn schema_ref(&self) -> SchemaRef {
         Arc::new(self.schema.clone())
+    }
+
+    /// Whether the table lives in the built-in redb engine (the core's own storage).
+    pub fn is_native(&self) -> bool {
+        self.engine == DEFAULT_ENGINE
     }
 
     /// Names of the primary key columns.
@@ -86,11 +97,26 @@ impl CatalogEntry {
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     entries: BTreeMap<String, CatalogEntry>,
+    pub(crate) settings: BTreeMap<String, String>,
 }
 
 impl Catalog {
     pub(crate) fn from_entries(entries: BTreeMap<String, CatalogEntry>) -> Self {
-        Self { entries }
+        Self {
+            entries,
+            settings: BTreeMap::new(),
+        }
+    }
+
+    /// A database setting, e.g. [`DEFAULT_ENGINE_SETTING`].
+    pub fn setting(&self, name: &str) -> Option<&str> {
+        self.settings.get(name).map(String::as_str)
+    }
+
+    /// The storage engine of tables created without `USING`.
+    pub fn default_engine(&self) -> &str {
+        self.setting(DEFAULT_ENGINE_SETTING)
+            .unwrap_or(DEFAULT_ENGINE)
     }
 
     /// Looks an entry up by name.

@@ -24,10 +24,16 @@ use datafusion::sql::sqlparser::ast::{
 };
 use parking_lot::Mutex;
 
-use crate::catalog::{CatalogEntry, TableDef, ViewDef, DEFAULT_ENGINE};
+use crate::catalog::{CatalogEntry, TableDef, ViewDef, DEFAULT_ENGINE, DEFAULT_ENGINE_SETTING};
 use crate::database::DatabaseShared;
+use crate::engines::table::EngineTable;
+use crate::engines::{
+    check_primary_key, missing_engine, table_info, EngineImpl, EngineTxns, ScanRequest,
+    SharedEngineTxns, StorageEngine,
+};
 use crate::error::{Error, Result};
-use crate::plugins::tables::{FunctionsTable, PluginsTable};
+use crate::plugins::tables::{FunctionsTable, PluginsTable, StorageEnginesTable};
+use crate::plugins::Registry;
 use crate::provider::{PhantomTable, TableRole, ROW_ID_COLUMN};
 use crate::sql::{self, normalize_ident, CopyFrom, Statement};
 use crate::storage::{encode_keys, DataView, ReadView, RowId, WriteTxn};
@@ -88,6 +94,10 @@ impl ResultSet {
 /// What a statement reads through, and how DataFusion reaches it while planning.
 struct StatementContext {
     view: Arc<dyn DataView>,
+    /// The registry snapshot the statement plans with (functions and storage engines).
+    registry: Arc<Registry>,
+    /// The engine transactions of the statement's database transaction.
+    engines: SharedEngineTxns,
     /// The table the statement writes to, and how.
     target: Option<(String, TableRole)>,
     state: SessionState,
@@ -142,9 +152,20 @@ impl SchemaProvider for PhantomSchema {
                     _ => TableRole::Read,
                 };
                 let defaults = parse_defaults(&ctx.state, def)?;
-                Ok(Some(Arc::new(PhantomTable::new(
+                if def.is_native() {
+                    return Ok(Some(Arc::new(PhantomTable::new(
+                        def.clone(),
+                        ctx.view.clone(),
+                        role,
+                        defaults,
+                    ))));
+                }
+                let engine = plugin_engine(&ctx.registry, def)
+                    .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+                Ok(Some(Arc::new(EngineTable::new(
                     def.clone(),
-                    ctx.view.clone(),
+                    engine,
+                    ctx.engines.clone(),
                     role,
                     defaults,
                 ))))
@@ -175,7 +196,15 @@ enum TxnState {
     Explicit {
         snapshot: Arc<ReadView>,
         write: Option<Arc<Mutex<WriteTxn>>>,
+        engines: SharedEngineTxns,
     },
+}
+
+/// Where a writing statement writes: the redb write transaction and the engine transactions.
+#[derive(Clone)]
+struct Scope {
+    w: Arc<Mutex<WriteTxn>>,
+    engines: SharedEngineTxns,
 }
 
 /// A session with a PhantomDB database. Cheap to create; use one per thread or task.
@@ -223,9 +252,14 @@ impl Connection {
             "phantomdb_functions",
             Arc::new(FunctionsTable(shared.plugins.clone())),
         );
+        ctx.register_udtf(
+            "phantomdb_storage_engines",
+            Arc::new(StorageEnginesTable(shared.plugins.clone())),
+        );
         let schema = PhantomSchema {
             current: Arc::new(Mutex::new(None)),
         };
+        ctx.register_udtf("phantomdb_tables", Arc::new(TablesTable(schema.clone())));
         let catalog = MemoryCatalogProvider::new();
         datafusion::catalog::CatalogProvider::register_schema(
             &catalog,
@@ -286,12 +320,29 @@ impl Connection {
 
     /// The catalog as this connection currently sees it.
     pub async fn catalog(&self) -> Result<Arc<crate::catalog::Catalog>> {
-        Ok(self.read_view().await?.catalog())
+        Ok(self.read_view().await?.0.catalog())
     }
 
     async fn run(&self, stmt: Statement) -> Result<ResultSet> {
         match stmt {
             Statement::CopyFrom(copy) => self.write(|c, w| Box::pin(c.copy_from(w, copy))).await,
+            Statement::CreateTableUsing(create) => {
+                let create = *create;
+                let target = None;
+                self.write(|c, w| {
+                    Box::pin(c.run_write(
+                        w,
+                        create.statement,
+                        target,
+                        Some((create.engine, create.options)),
+                    ))
+                })
+                .await
+            }
+            Statement::SetDefaultEngine(engine) => {
+                self.write(|c, w| Box::pin(c.set_default_engine(w, engine)))
+                    .await
+            }
             Statement::LoadPlugin(path) => {
                 let plugins = self.shared.plugins.clone();
                 let info = tokio::task::spawn_blocking(move || plugins.load_plugin(&path, "{}"))
@@ -339,23 +390,38 @@ impl Connection {
         }
         if is_write(&stmt) {
             let target = dml_target(&stmt);
-            self.write(|c, w| Box::pin(c.run_write(w, stmt, target)))
+            self.write(|c, w| Box::pin(c.run_write(w, stmt, target, None)))
                 .await
         } else {
-            let view = self.read_view().await?;
-            let (plan, _guard) = self.plan(view, stmt, None).await?;
-            let df = self.ctx.execute_logical_plan(plan).await?;
-            collect(df).await
+            let (view, engines, autocommit) = self.read_view().await?;
+            let result = async {
+                let (plan, _guard) = self.plan(view, engines.clone(), stmt, None).await?;
+                let df = self.ctx.execute_logical_plan(plan).await?;
+                collect(df).await
+            }
+            .await;
+            if autocommit {
+                // Reads only: closing the engine transactions cannot lose anything.
+                end_engines(engines, result.is_ok())?;
+            }
+            result
         }
     }
 
-    /// The view a reading statement uses.
-    async fn read_view(&self) -> Result<Arc<dyn DataView>> {
+    /// The view a reading statement uses, the engine transactions it reads through, and
+    /// whether those belong to this statement alone (autocommit).
+    async fn read_view(&self) -> Result<(Arc<dyn DataView>, SharedEngineTxns, bool)> {
         let state = self.txn.lock().await;
         Ok(match &*state {
-            TxnState::Autocommit => self.shared.store.read_view()?,
-            TxnState::Explicit { write: Some(w), .. } => w.clone(),
-            TxnState::Explicit { snapshot, .. } => snapshot.clone(),
+            TxnState::Autocommit => (self.shared.store.read_view()?, EngineTxns::new(false), true),
+            TxnState::Explicit {
+                write: Some(w),
+                engines,
+                ..
+            } => (w.clone(), engines.clone(), false),
+            TxnState::Explicit {
+                snapshot, engines, ..
+            } => (snapshot.clone(), engines.clone(), false),
         })
     }
 
@@ -363,14 +429,17 @@ impl Connection {
     async fn plan(
         &self,
         view: Arc<dyn DataView>,
+        engines: SharedEngineTxns,
         stmt: DfStatement,
         target: Option<(String, TableRole)>,
     ) -> Result<(LogicalPlan, ContextGuard<'_>)> {
         let mut state = self.ctx.state();
-        let pins = self.shared.plugins.apply(&mut state)?;
+        let (registry, pins) = self.shared.plugins.apply(&mut state)?;
         *self.schema.current.lock() = Some(Arc::new(StatementContext {
             _pins: pins,
             view,
+            registry,
+            engines,
             target,
             state: state.clone(),
         }));
@@ -385,7 +454,7 @@ impl Connection {
     where
         F: for<'a> FnOnce(
             &'a Self,
-            Arc<Mutex<WriteTxn>>,
+            Scope,
         ) -> std::pin::Pin<
             Box<dyn std::future::Future<Output = Result<ResultSet>> + Send + 'a>,
         >,
@@ -400,22 +469,36 @@ impl Connection {
                         .begin_write(self.busy_timeout, None)
                         .await?,
                 ));
-                let result = body(self, w.clone()).await;
+                let engines = EngineTxns::new(false);
+                let result = body(
+                    self,
+                    Scope {
+                        w: w.clone(),
+                        engines: engines.clone(),
+                    },
+                )
+                .await;
                 let w = Arc::try_unwrap(w)
                     .map_err(|_| Error::Transaction("write transaction still in use".into()))?
                     .into_inner();
+                let engines = unwrap_engines(engines)?;
                 match result {
                     Ok(r) => {
-                        w.commit()?;
+                        commit_all(w, engines)?;
                         Ok(r)
                     }
                     Err(e) => {
+                        engines.rollback();
                         w.rollback()?;
                         Err(e)
                     }
                 }
             }
-            TxnState::Explicit { snapshot, write } => {
+            TxnState::Explicit {
+                snapshot,
+                write,
+                engines,
+            } => {
                 let w = match write {
                     Some(w) => w.clone(),
                     None => {
@@ -430,8 +513,9 @@ impl Connection {
                         w
                     }
                 };
+                let engines = engines.clone();
                 drop(state);
-                body(self, w).await
+                body(self, Scope { w, engines }).await
             }
         }
     }
@@ -446,47 +530,85 @@ impl Connection {
         *state = TxnState::Explicit {
             snapshot: self.shared.store.read_view()?,
             write: None,
+            engines: EngineTxns::new(true),
         };
         Ok(ResultSet::empty())
     }
 
-    fn take_txn(state: &mut TxnState, verb: &str) -> Result<Option<WriteTxn>> {
+    fn take_txn(state: &mut TxnState, verb: &str) -> Result<(Option<WriteTxn>, EngineTxns)> {
         match std::mem::replace(state, TxnState::Autocommit) {
             TxnState::Autocommit => Err(Error::Transaction(format!(
                 "cannot {verb}: no transaction is in progress"
             ))),
-            TxnState::Explicit { write: None, .. } => Ok(None),
-            TxnState::Explicit { write: Some(w), .. } => Arc::try_unwrap(w)
-                .map(|m| Some(m.into_inner()))
-                .map_err(|_| Error::Transaction("write transaction still in use".into())),
+            TxnState::Explicit {
+                write: None,
+                engines,
+                ..
+            } => Ok((None, unwrap_engines(engines)?)),
+            TxnState::Explicit {
+                write: Some(w),
+                engines,
+                ..
+            } => {
+                let w = Arc::try_unwrap(w)
+                    .map(|m| m.into_inner())
+                    .map_err(|_| Error::Transaction("write transaction still in use".into()))?;
+                Ok((Some(w), unwrap_engines(engines)?))
+            }
         }
     }
 
     async fn commit(&self) -> Result<ResultSet> {
         let mut state = self.txn.lock().await;
-        if let Some(w) = Self::take_txn(&mut state, "COMMIT")? {
-            w.commit()?;
+        match Self::take_txn(&mut state, "COMMIT")? {
+            (Some(w), engines) => commit_all(w, engines)?,
+            (None, mut engines) => {
+                // Nothing was written to redb; the engines may still have been.
+                if let Err(e) = engines.prepare() {
+                    engines.rollback();
+                    return Err(e);
+                }
+                engines.commit()?;
+            }
         }
         Ok(ResultSet::empty())
     }
 
     async fn rollback(&self) -> Result<ResultSet> {
         let mut state = self.txn.lock().await;
-        if let Some(w) = Self::take_txn(&mut state, "ROLLBACK")? {
+        let (w, engines) = Self::take_txn(&mut state, "ROLLBACK")?;
+        engines.rollback();
+        if let Some(w) = w {
             w.rollback()?;
         }
+        Ok(ResultSet::empty())
+    }
+
+    /// `SET default_table_access_method = 'engine'`: the engine of tables created without
+    /// `USING`, stored in the database.
+    async fn set_default_engine(&self, scope: Scope, engine: String) -> Result<ResultSet> {
+        let registry = self.shared.plugins.snapshot();
+        if registry.engine(&engine).is_none() {
+            return Err(unknown_engine(&registry, &engine));
+        }
+        scope
+            .w
+            .lock()
+            .put_setting(DEFAULT_ENGINE_SETTING, &engine)?;
         Ok(ResultSet::empty())
     }
 
     /// Plans and applies a writing statement (DDL or DML) in write transaction `w`.
     async fn run_write(
         &self,
-        w: Arc<Mutex<WriteTxn>>,
+        scope: Scope,
         stmt: DfStatement,
         target: Option<(String, TableRole)>,
+        storage: Option<(Option<String>, std::collections::BTreeMap<String, String>)>,
     ) -> Result<ResultSet> {
+        let w = scope.w.clone();
         let view: Arc<dyn DataView> = w.clone();
-        let (plan, _guard) = self.plan(view, stmt, target).await?;
+        let (plan, _guard) = self.plan(view, scope.engines.clone(), stmt, target).await?;
         match plan {
             LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) => {
                 let name = local_name(&create.name)?;
@@ -498,7 +620,28 @@ impl Connection {
                     if !create.or_replace {
                         return Err(Error::Catalog(format!("table \"{name}\" already exists")));
                     }
+                    self.drop_table_storage(&scope, &name)?;
                     w.lock().remove_entry(&name)?;
+                }
+                let (engine_name, options) = match storage {
+                    Some((engine, options)) => (
+                        engine.unwrap_or_else(|| w.lock().catalog().default_engine().to_string()),
+                        options,
+                    ),
+                    None => (
+                        w.lock().catalog().default_engine().to_string(),
+                        Default::default(),
+                    ),
+                };
+                let registry = self.shared.plugins.snapshot();
+                let engine = match registry.engine(&engine_name) {
+                    None => return Err(unknown_engine(&registry, &engine_name)),
+                    Some(e) => e.implementation.clone(),
+                };
+                if matches!(engine, EngineImpl::Native) && !options.is_empty() {
+                    return Err(Error::Unsupported(format!(
+                        "storage engine {DEFAULT_ENGINE} takes no options (WITH ...)"
+                    )));
                 }
                 let mut fields: Vec<Field> = create
                     .input
@@ -528,35 +671,51 @@ impl Connection {
                     let sql = datafusion::sql::unparser::expr_to_sql(expr)?.to_string();
                     defaults.insert(col.clone(), sql);
                 }
-                let def = {
+                let mut def = TableDef {
+                    id: w.lock().allocate_table_id(),
+                    name: name.clone(),
+                    schema: Schema::new(fields),
+                    primary_key,
+                    defaults,
+                    engine: engine_name,
+                    options,
+                    backfill: Default::default(),
+                };
+                if let EngineImpl::Plugin(engine) = &engine {
+                    // Not transactional in the engine: undone if this transaction rolls back.
+                    let info = table_info(&def);
+                    def.options = engine.create_table(&info).map_err(|e| {
+                        Error::Storage(format!(
+                            "storage engine {} cannot create table {name}: {e}",
+                            engine.name()
+                        ))
+                    })?;
+                    scope
+                        .engines
+                        .lock()
+                        .created(engine.clone(), table_info(&def));
+                }
+                let def = Arc::new(def);
+                {
                     let mut wl = w.lock();
-                    let def = Arc::new(TableDef {
-                        id: wl.allocate_table_id(),
-                        name: name.clone(),
-                        schema: Schema::new(fields),
-                        primary_key,
-                        defaults,
-                        engine: DEFAULT_ENGINE.to_string(),
-                        backfill: Default::default(),
-                    });
                     wl.create_storage(&def)?;
                     wl.put_entry(&name, CatalogEntry::Table(def.clone()))?;
-                    def
-                };
+                }
                 if !matches!(create.input.as_ref(), LogicalPlan::EmptyRelation(_)) {
                     let df = DataFrame::new(self.ctx.state(), create.input.as_ref().clone());
                     let batches = df.collect().await?;
-                    let n = insert_batches(&w, &def, batches)?;
+                    let n = self.insert_rows(&scope, &def, batches)?;
                     return ResultSet::count(n);
                 }
                 Ok(ResultSet::empty())
             }
-            LogicalPlan::Ddl(DdlStatement::DropTable(drop)) => drop_entry(
-                &w,
-                &local_name(&drop.name)?,
-                drop.if_exists,
-                EntryKind::Table,
-            ),
+            LogicalPlan::Ddl(DdlStatement::DropTable(drop)) => {
+                let name = local_name(&drop.name)?;
+                if w.lock().catalog().table(&name).is_some() {
+                    self.drop_table_storage(&scope, &name)?;
+                }
+                drop_entry(&w, &name, drop.if_exists, EntryKind::Table)
+            }
             LogicalPlan::Ddl(DdlStatement::CreateView(create)) => {
                 let name = local_name(&create.name)?;
                 let query = create
@@ -585,16 +744,20 @@ impl Connection {
                 drop.if_exists,
                 EntryKind::View,
             ),
-            LogicalPlan::Dml(dml) => self.run_dml(&w, dml).await,
+            LogicalPlan::Dml(dml) => self.run_dml(&scope, dml).await,
             other => Err(Error::Unsupported(format!("statement {}", other.display()))),
         }
     }
 
-    async fn run_dml(&self, w: &Arc<Mutex<WriteTxn>>, dml: DmlStatement) -> Result<ResultSet> {
+    async fn run_dml(&self, scope: &Scope, dml: DmlStatement) -> Result<ResultSet> {
+        let w = &scope.w;
         let name = local_name(&dml.table_name)?;
         let def = table_def(w, &name)?;
         let df = DataFrame::new(self.ctx.state(), dml.input.as_ref().clone());
         let batches = df.collect().await?;
+        if !def.is_native() {
+            return self.run_engine_dml(scope, &def, dml.op, batches);
+        }
         match dml.op {
             WriteOp::Insert(_) => ResultSet::count(insert_batches(w, &def, batches)?),
             WriteOp::Delete => {
@@ -630,8 +793,8 @@ impl Connection {
         }
     }
 
-    async fn copy_from(&self, w: Arc<Mutex<WriteTxn>>, copy: CopyFrom) -> Result<ResultSet> {
-        let def = table_def(&w, &copy.table)?;
+    async fn copy_from(&self, scope: Scope, copy: CopyFrom) -> Result<ResultSet> {
+        let def = table_def(&scope.w, &copy.table)?;
         let format = copy.format.clone().unwrap_or_else(|| {
             let lower = copy.path.to_lowercase();
             if lower.ends_with(".parquet") {
@@ -732,7 +895,163 @@ impl Connection {
             .into_iter()
             .map(|cols| table_batch(&def, cols))
             .collect::<Result<Vec<_>>>()?;
-        ResultSet::count(insert_batches(&w, &def, batches)?)
+        ResultSet::count(self.insert_rows(&scope, &def, batches)?)
+    }
+
+    /// The engine of a table on a storage engine other than redb.
+    fn engine_of(&self, def: &TableDef) -> Result<Arc<dyn StorageEngine>> {
+        plugin_engine(&self.shared.plugins.snapshot(), def)
+    }
+
+    /// Inserts query output (table column order) into any table.
+    fn insert_rows(
+        &self,
+        scope: &Scope,
+        def: &TableDef,
+        batches: Vec<RecordBatch>,
+    ) -> Result<usize> {
+        if def.is_native() {
+            return insert_batches(&scope.w, def, batches);
+        }
+        let engine = self.engine_of(def)?;
+        let batches = batches
+            .into_iter()
+            .map(|b| table_batch(def, b.columns().to_vec()))
+            .collect::<Result<Vec<_>>>()?;
+        let all = concat_batches(&def.schema_ref(), &batches)?;
+        let n = all.num_rows();
+        if n == 0 {
+            return Ok(0);
+        }
+        let mut txns = scope.engines.lock();
+        check_primary_key(&mut txns, &engine, def, &all, &HashSet::new())?;
+        txns.insert(&engine, &table_info(def), all)?;
+        Ok(n)
+    }
+
+    /// INSERT, UPDATE, DELETE and TRUNCATE on a table of a storage engine.
+    fn run_engine_dml(
+        &self,
+        scope: &Scope,
+        def: &TableDef,
+        op: WriteOp,
+        batches: Vec<RecordBatch>,
+    ) -> Result<ResultSet> {
+        let engine = self.engine_of(def)?;
+        let info = table_info(def);
+        match op {
+            WriteOp::Insert(_) => ResultSet::count(self.insert_rows(scope, def, batches)?),
+            WriteOp::Delete => {
+                let (ids, _) = split_row_ids(def, batches)?;
+                let ids = UInt64Array::from(ids);
+                scope.engines.lock().delete(&engine, &info, &ids)?;
+                ResultSet::count(ids.len())
+            }
+            WriteOp::Update => {
+                let (ids, new_rows) = split_row_ids(def, batches)?;
+                let replaced: HashSet<u64> = ids.iter().copied().collect();
+                let ids = UInt64Array::from(ids);
+                let mut txns = scope.engines.lock();
+                check_primary_key(&mut txns, &engine, def, &new_rows, &replaced)?;
+                txns.update(&engine, &info, &ids, new_rows)?;
+                ResultSet::count(ids.len())
+            }
+            WriteOp::Truncate => {
+                let mut txns = scope.engines.lock();
+                let all = txns.read_all(
+                    &engine,
+                    &info,
+                    &ScanRequest {
+                        projection: Some(Vec::new()),
+                        with_row_ids: true,
+                        ..ScanRequest::default()
+                    },
+                )?;
+                let ids = all
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<UInt64Array>()
+                    .cloned()
+                    .ok_or_else(|| Error::Storage("engine returned bad row ids".into()))?;
+                txns.delete(&engine, &info, &ids)?;
+                ResultSet::count(ids.len())
+            }
+            other => Err(Error::Unsupported(format!("{other}"))),
+        }
+    }
+
+    /// All rows of an engine table (only the columns in `projection`, when given), with the
+    /// row id column last.
+    fn read_engine_table(
+        &self,
+        scope: &Scope,
+        def: &TableDef,
+        projection: Option<Vec<usize>>,
+    ) -> Result<RecordBatch> {
+        let engine = self.engine_of(def)?;
+        let request = ScanRequest {
+            projection,
+            with_row_ids: engine.capabilities().update_delete,
+            ..ScanRequest::default()
+        };
+        scope
+            .engines
+            .lock()
+            .read_all(&engine, &table_info(def), &request)
+    }
+
+    /// Rewrites an engine table's rows in the schema of `new` (after ADD or RENAME COLUMN):
+    /// engines store whole rows, so old rows get the new column's DEFAULT now, as PostgreSQL
+    /// does when it rewrites a table.
+    fn rewrite_engine_table(
+        &self,
+        scope: &Scope,
+        old: &TableDef,
+        new: &mut TableDef,
+    ) -> Result<()> {
+        let engine = self.engine_of(old)?;
+        if !engine.capabilities().update_delete {
+            return Err(Error::Unsupported(format!(
+                "ALTER TABLE {}: storage engine {} cannot rewrite rows (no UPDATE/DELETE support)",
+                old.name,
+                engine.name()
+            )));
+        }
+        new.backfill.clear();
+        let all = self.read_engine_table(scope, old, None)?;
+        let n_old = old.schema.fields().len();
+        let ids = all
+            .column(n_old)
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .cloned()
+            .ok_or_else(|| Error::Storage("engine returned bad row ids".into()))?;
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut cols: Vec<ArrayRef> = all.columns()[..n_old].to_vec();
+        for i in n_old..new.schema.fields().len() {
+            cols.push(self.default_array(new, i, all.num_rows())?);
+        }
+        let rows = table_batch(new, cols)?;
+        let mut txns = scope.engines.lock();
+        txns.delete(&engine, &table_info(old), &ids)?;
+        txns.insert(&engine, &table_info(new), rows)?;
+        Ok(())
+    }
+
+    /// Schedules the engine storage of table `name` for removal when the transaction commits
+    /// (nothing to do for redb tables, whose data goes with the catalog entry).
+    fn drop_table_storage(&self, scope: &Scope, name: &str) -> Result<()> {
+        let Some(def) = scope.w.lock().catalog().table(name).cloned() else {
+            return Ok(());
+        };
+        if def.is_native() {
+            return Ok(());
+        }
+        let engine = self.engine_of(&def)?;
+        scope.engines.lock().dropped(engine, table_info(&def));
+        Ok(())
     }
 
     /// A column of `rows` copies of column `i`'s default (or NULL).
@@ -760,7 +1079,8 @@ impl Connection {
         Ok(ScalarValue::try_from_array(&value, 0)?)
     }
 
-    async fn alter_table(&self, w: Arc<Mutex<WriteTxn>>, stmt: SqlStatement) -> Result<ResultSet> {
+    async fn alter_table(&self, scope: Scope, stmt: SqlStatement) -> Result<ResultSet> {
+        let w = scope.w.clone();
         let SqlStatement::AlterTable(alter) = stmt else {
             return Err(Error::Sql("expected ALTER TABLE".into()));
         };
@@ -803,9 +1123,13 @@ impl Connection {
                         Some(sql) => Some(self.eval_constant(sql, &ty)?),
                         None => None,
                     };
-                    let has_rows = {
+                    let has_rows = if def.is_native() {
                         let view: Arc<dyn DataView> = w.clone();
                         crate::storage::live_row_count(&view.segments(&new)?) > 0
+                    } else {
+                        self.read_engine_table(&scope, &def, Some(Vec::new()))?
+                            .num_rows()
+                            > 0
                     };
                     if !nullable && backfill.as_ref().is_none_or(|v| v.is_null()) && has_rows {
                         return Err(Error::Constraint(format!(
@@ -869,6 +1193,9 @@ impl Connection {
             }
         }
         new.name = new_name.clone();
+        if !def.is_native() && new.schema != def.schema {
+            self.rewrite_engine_table(&scope, &def, &mut new)?;
+        }
         let mut wl = w.lock();
         wl.flush_table(&def)?;
         if new_name != name {
@@ -878,6 +1205,105 @@ impl Connection {
         }
         Ok(ResultSet::empty())
     }
+}
+
+/// The engine object of a table on a storage engine other than redb.
+fn plugin_engine(registry: &Registry, def: &TableDef) -> Result<Arc<dyn StorageEngine>> {
+    match registry.engine(&def.engine).map(|e| &e.implementation) {
+        Some(EngineImpl::Plugin(e)) => Ok(e.clone()),
+        Some(EngineImpl::Native) => Err(Error::Storage(format!(
+            "internal: table {} is not on a plugin engine",
+            def.name
+        ))),
+        None => Err(missing_engine(&def.name, &def.engine)),
+    }
+}
+
+/// The error for `USING engine` / `SET default_table_access_method` naming no engine.
+fn unknown_engine(registry: &Registry, engine: &str) -> Error {
+    let known: Vec<&str> = registry.engines().map(|e| e.name.as_str()).collect();
+    Error::Plugin(format!(
+        "storage engine {engine} is not available (is its plugin loaded?); engines: {}",
+        known.join(", ")
+    ))
+}
+
+/// Takes the engine transactions back from their shared handle.
+fn unwrap_engines(engines: SharedEngineTxns) -> Result<EngineTxns> {
+    Arc::try_unwrap(engines)
+        .map(|m| m.into_inner())
+        .map_err(|_| Error::Transaction("engine transactions still in use".into()))
+}
+
+/// Ends the engine transactions of a reading statement.
+fn end_engines(engines: SharedEngineTxns, ok: bool) -> Result<()> {
+    let engines = unwrap_engines(engines)?;
+    if ok {
+        engines.commit()
+    } else {
+        engines.rollback();
+        Ok(())
+    }
+}
+
+/// Commits a database transaction: engines prepare, redb commits, engines publish.
+fn commit_all(w: WriteTxn, mut engines: EngineTxns) -> Result<()> {
+    if let Err(e) = engines.prepare() {
+        engines.rollback();
+        w.rollback()?;
+        return Err(e);
+    }
+    if let Err(e) = w.commit() {
+        engines.rollback();
+        return Err(e);
+    }
+    engines.commit()
+}
+
+/// `phantomdb_tables()`: every table with its storage engine, options and whether the engine
+/// is available.
+#[derive(Debug)]
+struct TablesTable(PhantomSchema);
+
+impl datafusion::catalog::TableFunctionImpl for TablesTable {
+    fn call(&self, args: &[Expr]) -> DfResult<Arc<dyn TableProvider>> {
+        if !args.is_empty() {
+            return datafusion::common::plan_err!("phantomdb_tables() takes no arguments");
+        }
+        let Some(ctx) = self.0.context() else {
+            return datafusion::common::plan_err!("phantomdb_tables() needs a statement");
+        };
+        let catalog = ctx.view.catalog();
+        let rows = catalog
+            .tables()
+            .map(|t| {
+                let options = t
+                    .options
+                    .iter()
+                    .filter(|(k, _)| !is_secret(k))
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                vec![
+                    t.name.clone(),
+                    t.engine.clone(),
+                    options,
+                    if ctx.registry.engine(&t.engine).is_some() {
+                        "available".into()
+                    } else {
+                        "engine not loaded".into()
+                    },
+                ]
+            })
+            .collect();
+        crate::plugins::tables::table(&["name", "engine", "options", "status"], rows)
+    }
+}
+
+/// Options never shown back (credentials).
+fn is_secret(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k.contains("secret") || k.contains("password") || k.contains("token")
 }
 
 /// The definition of table `name` as the write transaction sees it.

@@ -15,6 +15,7 @@
 pub mod catalog;
 mod connection;
 mod database;
+pub mod engines;
 mod error;
 pub mod plugins;
 pub mod provider;

@@ -2,12 +2,15 @@
 //! adds to its dialect (`COPY table FROM 'file'`).
 
 use datafusion::sql::parser::{DFParserBuilder, Statement as DfStatement};
+use std::collections::{BTreeMap, VecDeque};
+
 use datafusion::sql::sqlparser::ast::{
-    CopyOption, CopySource, CopyTarget, Statement as SqlStatement,
+    CopyOption, CopySource, CopyTarget, CreateTableOptions, Expr as SqlExpr, SqlOption,
+    Statement as SqlStatement, Value as SqlValue,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
-use datafusion::sql::sqlparser::tokenizer::Token;
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Whitespace};
 
 use crate::error::{Error, Result};
 
@@ -24,6 +27,22 @@ pub enum Statement {
     UnloadPlugin(String),
     /// `SHOW PLUGINS`.
     ShowPlugins,
+    /// `CREATE TABLE ... USING engine [WITH (key = 'value', ...)]`: a CREATE TABLE (the
+    /// DataFusion statement, without the PhantomDB clauses) on a chosen storage engine.
+    CreateTableUsing(Box<CreateTableUsing>),
+    /// `SET default_table_access_method = 'engine'`.
+    SetDefaultEngine(String),
+}
+
+/// A `CREATE TABLE` with PhantomDB's storage clauses.
+#[derive(Debug, Clone)]
+pub struct CreateTableUsing {
+    /// The statement for DataFusion to plan.
+    pub statement: DfStatement,
+    /// `USING engine`, if given (else the database's default engine).
+    pub engine: Option<String>,
+    /// `WITH (...)` options.
+    pub options: BTreeMap<String, String>,
 }
 
 /// A parsed `COPY ... FROM`.
@@ -59,6 +78,21 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
         .with_dialect(&dialect)
         .build()
         .map_err(|e| Error::Sql(e.strip_backtrace()))?;
+    // `USING engine` is not in DataFusion's dialect: take it out of the token stream, and
+    // remember it for the CREATE TABLE statement it belongs to.
+    let mut engines = VecDeque::new();
+    if sql.to_ascii_lowercase().contains("using") {
+        let tokens = Tokenizer::new(&dialect, sql)
+            .tokenize_with_location()
+            .map_err(|e| Error::Sql(format!("SQL error: {e}")))?;
+        let (tokens, found) = take_using_clauses(tokens);
+        engines = found;
+        let inner = std::mem::replace(
+            &mut parser.parser,
+            datafusion::sql::sqlparser::parser::Parser::new(&dialect),
+        );
+        parser.parser = inner.with_tokens_with_locations(tokens);
+    }
     let mut out = Vec::new();
     let mut expecting_delimiter = false;
     loop {
@@ -82,17 +116,194 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
                 .parse_statement()
                 .map_err(|e| Error::Sql(format!("SQL error: {e}")))?;
             Statement::CopyFrom(copy_from(parsed)?)
+        } else if let Some(stmt) = parse_set_default_engine(&mut parser.parser)? {
+            stmt
         } else {
-            Statement::DataFusion(Box::new(
-                parser
-                    .parse_statement()
-                    .map_err(|e| Error::Sql(e.strip_backtrace()))?,
-            ))
+            let stmt = parser
+                .parse_statement()
+                .map_err(|e| Error::Sql(e.strip_backtrace()))?;
+            match stmt {
+                DfStatement::Statement(s) if matches!(s.as_ref(), SqlStatement::CreateTable(_)) => {
+                    create_table(*s, engines.pop_front().flatten())?
+                }
+                other => Statement::DataFusion(Box::new(other)),
+            }
         };
         out.push(stmt);
         expecting_delimiter = true;
     }
     Ok(out)
+}
+
+/// Splits the storage clauses off a CREATE TABLE.
+fn create_table(stmt: SqlStatement, engine: Option<String>) -> Result<Statement> {
+    let SqlStatement::CreateTable(mut ct) = stmt else {
+        return Err(Error::Sql("expected CREATE TABLE".into()));
+    };
+    let options = match std::mem::take(&mut ct.table_options) {
+        CreateTableOptions::None => BTreeMap::new(),
+        CreateTableOptions::With(opts) => table_options(opts)?,
+        other => {
+            return Err(Error::Unsupported(format!(
+                "table options {other}; use WITH (key = 'value', ...)"
+            )))
+        }
+    };
+    let statement = DfStatement::Statement(Box::new(SqlStatement::CreateTable(ct)));
+    if engine.is_none() && options.is_empty() {
+        return Ok(Statement::DataFusion(Box::new(statement)));
+    }
+    Ok(Statement::CreateTableUsing(Box::new(CreateTableUsing {
+        statement,
+        engine,
+        options,
+    })))
+}
+
+/// `WITH (key = 'value', ...)` as a map; values may be strings, numbers, booleans or words.
+fn table_options(opts: Vec<SqlOption>) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for opt in opts {
+        let SqlOption::KeyValue { key, value } = opt else {
+            return Err(Error::Sql(format!(
+                "table option {opt}: expected key = 'value'"
+            )));
+        };
+        let value = match value {
+            SqlExpr::Value(v) => match v.value {
+                SqlValue::SingleQuotedString(s) | SqlValue::DoubleQuotedString(s) => s,
+                SqlValue::Number(n, _) => n.to_string(),
+                SqlValue::Boolean(b) => b.to_string(),
+                other => other.to_string(),
+            },
+            SqlExpr::Identifier(i) => i.value,
+            other => {
+                return Err(Error::Sql(format!(
+                    "table option {key}: expected a literal value, found {other}"
+                )))
+            }
+        };
+        out.insert(key.value.to_lowercase(), value);
+    }
+    Ok(out)
+}
+
+/// Removes `USING engine` from every `CREATE TABLE` (where it stands at the top level, before
+/// any `AS`), returning the tokens left and, per CREATE TABLE in order, the engine named.
+fn take_using_clauses(
+    tokens: Vec<TokenWithSpan>,
+) -> (Vec<TokenWithSpan>, VecDeque<Option<String>>) {
+    let is_kw = |t: &Token, k: Keyword| matches!(t, Token::Word(w) if w.keyword == k);
+    let mut out = Vec::with_capacity(tokens.len());
+    let mut engines = VecDeque::new();
+    // Per statement: the significant tokens seen so far, paren depth, whether this is a
+    // CREATE TABLE still before its AS.
+    let mut words: Vec<Keyword> = Vec::new();
+    let mut depth = 0i32;
+    let mut in_create = false;
+    let mut found: Option<String> = None;
+    let mut i = 0;
+    while i < tokens.len() {
+        let t = &tokens[i].token;
+        if matches!(t, Token::Whitespace(_)) {
+            out.push(tokens[i].clone());
+            i += 1;
+            continue;
+        }
+        if matches!(t, Token::SemiColon | Token::EOF) {
+            if in_create {
+                engines.push_back(found.take());
+            }
+            words.clear();
+            depth = 0;
+            in_create = false;
+            out.push(tokens[i].clone());
+            i += 1;
+            continue;
+        }
+        if words.len() < 6 {
+            if let Token::Word(w) = t {
+                words.push(w.keyword);
+                if w.keyword == Keyword::TABLE && words.first() == Some(&Keyword::CREATE) {
+                    in_create = true;
+                }
+            } else {
+                words.push(Keyword::NoKeyword);
+            }
+        }
+        match t {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            _ => {}
+        }
+        if in_create && depth == 0 && is_kw(t, Keyword::AS) {
+            engines.push_back(found.take());
+            in_create = false;
+        }
+        if in_create && depth == 0 && is_kw(t, Keyword::USING) {
+            // The next significant token must be the engine name.
+            let mut j = i + 1;
+            while j < tokens.len() && matches!(tokens[j].token, Token::Whitespace(_)) {
+                j += 1;
+            }
+            if let Some(Token::Word(w)) = tokens.get(j).map(|t| &t.token) {
+                found = Some(if w.quote_style.is_some() {
+                    w.value.clone()
+                } else {
+                    w.value.to_lowercase()
+                });
+                out.push(TokenWithSpan::wrap(Token::Whitespace(Whitespace::Space)));
+                i = j + 1;
+                continue;
+            }
+        }
+        out.push(tokens[i].clone());
+        i += 1;
+    }
+    if in_create {
+        engines.push_back(found.take());
+    }
+    (out, engines)
+}
+
+/// Parses `SET default_table_access_method = 'engine'` (also `TO`).
+fn parse_set_default_engine(
+    p: &mut datafusion::sql::sqlparser::parser::Parser,
+) -> Result<Option<Statement>> {
+    let word = |t: &Token| match t {
+        Token::Word(w) => Some(w.value.to_ascii_lowercase()),
+        _ => None,
+    };
+    if word(&p.peek_token().token).as_deref() != Some("set")
+        || word(&p.peek_nth_token(1).token).as_deref()
+            != Some(crate::catalog::DEFAULT_ENGINE_SETTING)
+    {
+        return Ok(None);
+    }
+    p.next_token();
+    p.next_token();
+    match p.next_token().token {
+        Token::Eq => {}
+        Token::Word(w) if w.keyword == Keyword::TO => {}
+        other => {
+            return Err(Error::Sql(format!(
+                "SET {}: expected = or TO, found {other}",
+                crate::catalog::DEFAULT_ENGINE_SETTING
+            )))
+        }
+    }
+    let engine = match p.next_token().token {
+        Token::SingleQuotedString(s) => s,
+        Token::Word(w) if w.quote_style.is_none() => w.value.to_lowercase(),
+        Token::Word(w) => w.value,
+        other => {
+            return Err(Error::Sql(format!(
+                "SET {}: expected an engine name, found {other}",
+                crate::catalog::DEFAULT_ENGINE_SETTING
+            )))
+        }
+    };
+    Ok(Some(Statement::SetDefaultEngine(engine)))
 }
 
 /// Parses `LOAD PLUGIN 'path'`, `UNLOAD PLUGIN name` and `SHOW PLUGINS` when the parser

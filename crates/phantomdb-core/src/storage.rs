@@ -52,6 +52,8 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const CATALOG: TableDefinition<&str, &[u8]> = TableDefinition::new("catalog");
 const SEGMENTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("segments");
 const DELETES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("deletes");
+/// Database settings (e.g. `default_table_access_method`), versioned with the catalog.
+const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings");
 
 const META_NEXT_TABLE: &str = "next_table_id";
 const META_NEXT_SEGMENT: &str = "next_segment_id";
@@ -200,7 +202,13 @@ impl Store {
         let catalog = match cached {
             Some(c) => c,
             None => {
-                let c = Arc::new(load_catalog(&txn.open_table(CATALOG)?)?);
+                let mut c = load_catalog(&txn.open_table(CATALOG)?)?;
+                match txn.open_table(SETTINGS) {
+                    Ok(t) => c.settings = load_settings(&t)?,
+                    Err(redb::TableError::TableDoesNotExist(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                let c = Arc::new(c);
                 *self.catalog_cache.lock() = Some((catalog_version, c.clone()));
                 c
             }
@@ -250,7 +258,9 @@ impl Store {
                 ));
             }
         }
-        let catalog = Arc::new(load_catalog(&txn.open_table(CATALOG)?)?);
+        let mut catalog = load_catalog(&txn.open_table(CATALOG)?)?;
+        catalog.settings = load_settings(&txn.open_table(SETTINGS)?)?;
+        let catalog = Arc::new(catalog);
         Ok(WriteTxn {
             store: self.clone(),
             txn: Some(txn),
@@ -291,6 +301,17 @@ fn load_catalog<T: ReadableTable<&'static str, &'static [u8]>>(table: &T) -> Res
         entries.insert(k.value().to_string(), CatalogEntry::decode(v.value())?);
     }
     Ok(Catalog::from_entries(entries))
+}
+
+fn load_settings<T: ReadableTable<&'static str, &'static str>>(
+    table: &T,
+) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for item in table.iter()? {
+        let (k, v) = item?;
+        out.insert(k.value().to_string(), v.value().to_string());
+    }
+    Ok(out)
 }
 
 /// Copies the live bytes of string and binary *view* columns into buffers of their own.
@@ -657,6 +678,16 @@ impl WriteTxn {
             .insert(name, bytes.as_slice())?;
         let mut cat = (*self.catalog).clone();
         cat.insert(name.to_string(), entry);
+        self.catalog = Arc::new(cat);
+        self.catalog_changed = true;
+        Ok(())
+    }
+
+    /// Sets a database setting (versioned with the catalog).
+    pub fn put_setting(&mut self, name: &str, value: &str) -> Result<()> {
+        self.txn()?.open_table(SETTINGS)?.insert(name, value)?;
+        let mut cat = (*self.catalog).clone();
+        cat.settings.insert(name.to_string(), value.to_string());
         self.catalog = Arc::new(cat);
         self.catalog_changed = true;
         Ok(())

@@ -15,6 +15,9 @@
 //! (A plugin can still crash the process with invalid pointers: native plugins are trusted code.)
 
 mod manifest;
+mod storage;
+
+pub use storage::NativeStorageEngine;
 
 use std::collections::HashMap;
 use std::ffi::{c_char, CStr, CString};
@@ -319,6 +322,8 @@ struct Inner {
     vtable: &'static PluginVTable,
     functions_iface: Option<&'static FunctionsInterface>,
     functions: Vec<FunctionDecl>,
+    storage_iface: Option<&'static phantomdb_plugin_abi::StorageInterface>,
+    engines: Vec<storage::EngineDecl>,
     stats: Vec<StatCounters>,
     state: RwLock<PluginState>,
 }
@@ -500,6 +505,8 @@ pub fn load(path: impl AsRef<Path>, host_version: &str) -> Result<LoadedPlugin, 
         (Some(iface), decls)
     };
 
+    let (storage_iface, engines) = storage::read_interface(vtable).map_err(bad)?;
+
     let plugin = LoadedPlugin {
         inner: Arc::new(Inner {
             stats: functions.iter().map(|_| StatCounters::default()).collect(),
@@ -507,6 +514,8 @@ pub fn load(path: impl AsRef<Path>, host_version: &str) -> Result<LoadedPlugin, 
             vtable,
             functions_iface,
             functions,
+            storage_iface,
+            engines,
             state: RwLock::new(PluginState::Loaded),
         }),
     };
@@ -762,10 +771,13 @@ impl LoadedPlugin {
 
     /// Names of the known interfaces the plugin provides.
     pub fn interface_names(&self) -> Vec<&'static str> {
-        [FUNCTIONS_INTERFACE_V1]
-            .into_iter()
-            .filter(|n| self.has_interface(n))
-            .collect()
+        [
+            FUNCTIONS_INTERFACE_V1,
+            phantomdb_plugin_abi::STORAGE_INTERFACE_V1,
+        ]
+        .into_iter()
+        .filter(|n| self.has_interface(n))
+        .collect()
     }
 
     /// Whether the plugin provides the named interface (e.g. `"phantomdb.functions/1"`).
@@ -798,6 +810,14 @@ impl LoadedPlugin {
         })
     }
 
+    /// The plugin's storage engines (empty when it has none). Call them only after
+    /// [`LoadedPlugin::initialize`].
+    pub fn storage_engines(&self) -> Vec<NativeStorageEngine> {
+        (0..self.inner.engines.len())
+            .map(|i| NativeStorageEngine::new(self.clone(), i))
+            .collect()
+    }
+
     fn state_error(&self, state: &'static str) -> CallError {
         CallError::InvalidState {
             plugin: self.name().to_string(),
@@ -806,7 +826,7 @@ impl LoadedPlugin {
     }
 
     /// Turns a status + plugin-allocated message into a result, freeing the message.
-    fn check_status(
+    pub(crate) fn check_status(
         &self,
         status: Status,
         err: *mut c_char,
@@ -836,7 +856,7 @@ impl LoadedPlugin {
     }
 
     /// Checks the state is `Initialized` and returns the read guard held for the call.
-    fn enter(&self) -> Result<std::sync::RwLockReadGuard<'_, PluginState>, CallError> {
+    pub(crate) fn enter(&self) -> Result<std::sync::RwLockReadGuard<'_, PluginState>, CallError> {
         let guard = self.inner.state.read().unwrap_or_else(|e| e.into_inner());
         match *guard {
             PluginState::Initialized => Ok(guard),
@@ -1073,69 +1093,115 @@ impl LoadedPlugin {
 }
 
 /// Reads a whole Arrow C stream defensively (null callbacks and bad data become errors).
-fn read_stream(mut stream: FFI_ArrowArrayStream) -> Result<(SchemaRef, Vec<RecordBatch>), String> {
-    let (Some(get_schema), Some(get_next)) = (stream.get_schema, stream.get_next) else {
-        return Err("returned a released or incomplete stream".to_string());
-    };
-    let last_error = |stream: &mut FFI_ArrowArrayStream| -> String {
-        match stream.get_last_error {
-            // SAFETY: stream callback; returns null or a NUL-terminated string owned by the stream.
-            Some(f) => {
-                let p = unsafe { f(stream) };
-                if p.is_null() {
-                    "unknown stream error".to_string()
-                } else {
-                    // SAFETY: as above.
-                    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
-                }
-            }
-            None => "unknown stream error".to_string(),
-        }
-    };
-    let mut ffi_schema = FFI_ArrowSchema::empty();
-    // SAFETY: valid stream and out slot.
-    let rc = unsafe { get_schema(&mut stream, &mut ffi_schema) };
-    if rc != 0 {
-        return Err(format!(
-            "stream get_schema failed: {}",
-            last_error(&mut stream)
-        ));
-    }
-    let schema =
-        Arc::new(Schema::try_from(&ffi_schema).map_err(|e| format!("invalid stream schema: {e}"))?);
-    let struct_type = DataType::Struct(schema.fields().clone());
+fn read_stream(stream: FFI_ArrowArrayStream) -> Result<(SchemaRef, Vec<RecordBatch>), String> {
+    let mut reader = StreamReader::new(stream)?;
     let mut batches = Vec::new();
-    loop {
-        let mut array = FFI_ArrowArray::empty();
+    while let Some(b) = reader.next_batch()? {
+        batches.push(b);
+    }
+    Ok((reader.schema, batches))
+}
+
+/// Reads an Arrow C stream from a plugin one batch at a time, validating every batch
+/// (`validate_full`, top-level nulls, schema).
+pub(crate) struct StreamReader {
+    stream: FFI_ArrowArrayStream,
+    schema: SchemaRef,
+    struct_type: DataType,
+    done: bool,
+}
+
+// SAFETY: an Arrow C stream may be used from any thread, one at a time (`&mut self`).
+unsafe impl Send for StreamReader {}
+
+impl StreamReader {
+    pub(crate) fn new(mut stream: FFI_ArrowArrayStream) -> Result<Self, String> {
+        let Some(get_schema) = stream.get_schema else {
+            return Err("returned a released or incomplete stream".to_string());
+        };
+        if stream.get_next.is_none() {
+            return Err("returned a released or incomplete stream".to_string());
+        }
+        let mut ffi_schema = FFI_ArrowSchema::empty();
         // SAFETY: valid stream and out slot.
-        let rc = unsafe { get_next(&mut stream, &mut array) };
+        let rc = unsafe { get_schema(&mut stream, &mut ffi_schema) };
         if rc != 0 {
             return Err(format!(
+                "stream get_schema failed: {}",
+                stream_error(&mut stream)
+            ));
+        }
+        let schema = Arc::new(
+            Schema::try_from(&ffi_schema).map_err(|e| format!("invalid stream schema: {e}"))?,
+        );
+        let struct_type = DataType::Struct(schema.fields().clone());
+        Ok(Self {
+            stream,
+            schema,
+            struct_type,
+            done: false,
+        })
+    }
+
+    pub(crate) fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// The next batch, `None` at the end.
+    pub(crate) fn next_batch(&mut self) -> Result<Option<RecordBatch>, String> {
+        if self.done {
+            return Ok(None);
+        }
+        let Some(get_next) = self.stream.get_next else {
+            return Err("stream has no get_next".to_string());
+        };
+        let mut array = FFI_ArrowArray::empty();
+        // SAFETY: valid stream and out slot.
+        let rc = unsafe { get_next(&mut self.stream, &mut array) };
+        if rc != 0 {
+            self.done = true;
+            return Err(format!(
                 "stream get_next failed: {}",
-                last_error(&mut stream)
+                stream_error(&mut self.stream)
             ));
         }
         if array.is_released() {
-            break;
+            self.done = true;
+            return Ok(None);
         }
-        let batch_schema = FFI_ArrowSchema::try_from(&struct_type)
+        let batch_schema = FFI_ArrowSchema::try_from(&self.struct_type)
             .map_err(|e| format!("cannot describe stream schema: {e}"))?;
-        let column = import_result(array, &batch_schema, Some(&struct_type), None)?;
+        let column = import_result(array, &batch_schema, Some(&self.struct_type), None)?;
         let Some(s) = column.as_any().downcast_ref::<StructArray>() else {
             return Err("stream batch is not a struct array".to_string());
         };
         if s.null_count() != 0 {
             return Err("stream batch has top-level nulls".to_string());
         }
-        let batch = RecordBatch::try_new_with_options(
-            schema.clone(),
+        RecordBatch::try_new_with_options(
+            self.schema.clone(),
             s.columns().to_vec(),
             &arrow_array::RecordBatchOptions::new().with_row_count(Some(s.len())),
         )
-        .map_err(|e| format!("invalid batch: {e}"))?;
-        batches.push(batch);
+        .map(Some)
+        .map_err(|e| format!("invalid batch: {e}"))
     }
-    Ok((schema, batches))
+}
+
+fn stream_error(stream: &mut FFI_ArrowArrayStream) -> String {
+    match stream.get_last_error {
+        // SAFETY: stream callback; returns null or a NUL-terminated string owned by the stream.
+        Some(f) => {
+            let p = unsafe { f(stream) };
+            if p.is_null() {
+                "unknown stream error".to_string()
+            } else {
+                // SAFETY: as above.
+                unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+            }
+        }
+        None => "unknown stream error".to_string(),
+    }
 }
 
 /// An accumulator living in a plugin. Freed in the plugin on drop. `Send + Sync` (mutating

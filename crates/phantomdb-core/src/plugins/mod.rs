@@ -23,6 +23,7 @@ use datafusion::execution::registry::FunctionRegistry;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use phantomdb_plugin_host::{FunctionKind, LoadedPlugin, PluginState};
 
+use crate::engines::{EngineInfo, StorageEngine};
 use crate::error::{Error, Result};
 use udf::{describe, PluginAggregate, PluginLease, PluginScalar, PluginTable};
 
@@ -86,6 +87,8 @@ pub struct PluginInfo {
     pub interfaces: Vec<String>,
     /// Names of the functions it registered.
     pub functions: Vec<String>,
+    /// Names of the storage engines it registered.
+    pub engines: Vec<String>,
 }
 
 /// What [`PluginManager::load_plugins_from_directory`] did.
@@ -112,6 +115,8 @@ pub struct StaticPlugin {
     pub interfaces: Vec<String>,
     /// Its functions.
     pub functions: Vec<FunctionInfo>,
+    /// Its storage engines.
+    pub engines: Vec<EngineInfo>,
 }
 
 #[derive(Debug, Clone)]
@@ -130,6 +135,7 @@ pub(crate) type StatementPin = Arc<()>;
 pub struct Registry {
     plugins: BTreeMap<String, PluginRecord>,
     functions: BTreeMap<String, FunctionInfo>,
+    engines: BTreeMap<String, EngineInfo>,
 }
 
 impl Registry {
@@ -141,6 +147,16 @@ impl Registry {
     /// All functions, by name.
     pub fn functions(&self) -> impl Iterator<Item = &FunctionInfo> {
         self.functions.values()
+    }
+
+    /// All storage engines, by name.
+    pub fn engines(&self) -> impl Iterator<Item = &EngineInfo> {
+        self.engines.values()
+    }
+
+    /// The storage engine named `name`.
+    pub fn engine(&self, name: &str) -> Option<&EngineInfo> {
+        self.engines.get(name)
     }
 }
 
@@ -206,16 +222,28 @@ impl PluginManager {
         for name in base.table_functions().keys() {
             push(name, "table", format!("{name}(...)"));
         }
-        for name in ["phantomdb_plugins", "phantomdb_functions"] {
+        for name in [
+            "phantomdb_plugins",
+            "phantomdb_functions",
+            "phantomdb_tables",
+            "phantomdb_storage_engines",
+        ] {
             push(&name.to_string(), "table", format!("{name}()"));
         }
         let builtin = StaticPlugin {
             name: BUILTIN_PLUGIN.into(),
             version: HOST_VERSION.into(),
-            description: "PhantomDB's built-in SQL functions".into(),
+            description: "PhantomDB's built-in SQL functions and storage engines".into(),
             plugin_type: "function_extension".into(),
-            interfaces: vec!["phantomdb.functions/1".into()],
+            interfaces: vec!["phantomdb.functions/1".into(), "phantomdb.storage/1".into()],
             functions,
+            engines: vec![
+                EngineInfo::redb(BUILTIN_PLUGIN),
+                EngineInfo::from_engine(
+                    BUILTIN_PLUGIN,
+                    Arc::new(crate::engines::memory::MemoryEngine::new()),
+                ),
+            ],
         };
         if let Err(e) = manager.register_plugin(builtin) {
             tracing::error!("cannot register the builtin plugin: {e}");
@@ -243,6 +271,11 @@ impl PluginManager {
             &plugin.name,
             plugin.functions.iter().map(|f| f.name.as_str()),
         )?;
+        check_engine_clashes(
+            &current,
+            &plugin.name,
+            plugin.engines.iter().map(|e| e.name.as_str()),
+        )?;
         let info = PluginInfo {
             name: plugin.name.clone(),
             version: plugin.version,
@@ -252,10 +285,14 @@ impl PluginManager {
             path: None,
             interfaces: plugin.interfaces,
             functions: plugin.functions.iter().map(|f| f.name.clone()).collect(),
+            engines: plugin.engines.iter().map(|e| e.name.clone()).collect(),
         };
         let mut next = clone_registry(&current);
         for f in plugin.functions {
             next.functions.insert(f.name.clone(), f);
+        }
+        for e in plugin.engines {
+            next.engines.insert(e.name.clone(), e);
         }
         next.plugins.insert(
             info.name.clone(),
@@ -304,6 +341,17 @@ impl PluginManager {
                 plugin.name(),
                 plugin.functions().iter().map(|f| f.name.as_str()),
             )?;
+            check_engine_clashes(
+                &current,
+                plugin.name(),
+                plugin
+                    .storage_engines()
+                    .iter()
+                    .map(|e| e.name().to_string())
+                    .collect::<Vec<_>>()
+                    .iter()
+                    .map(String::as_str),
+            )?;
             plugin.initialize(config).map_err(|e| {
                 Error::Plugin(format!(
                     "plugin {} failed to initialize: {e}",
@@ -347,12 +395,22 @@ impl PluginManager {
                 }
             })
             .collect();
+        let engines: Vec<EngineInfo> = plugin
+            .storage_engines()
+            .into_iter()
+            .map(|e| EngineInfo::from_engine(plugin.name(), Arc::new(e) as Arc<dyn StorageEngine>))
+            .collect();
         let m = plugin.manifest();
         let info = PluginInfo {
             name: m.name.clone(),
             version: m.version.to_string(),
             description: m.description.clone(),
-            plugin_type: "function_extension".into(),
+            plugin_type: if engines.is_empty() {
+                "function_extension"
+            } else {
+                "storage_backend"
+            }
+            .into(),
             state: "active".into(),
             path: Some(path.to_path_buf()),
             interfaces: plugin
@@ -361,10 +419,14 @@ impl PluginManager {
                 .map(String::from)
                 .collect(),
             functions: functions.iter().map(|f| f.name.clone()).collect(),
+            engines: engines.iter().map(|e| e.name.clone()).collect(),
         };
         let mut next = clone_registry(&current);
         for f in functions {
             next.functions.insert(f.name.clone(), f);
+        }
+        for e in engines {
+            next.engines.insert(e.name.clone(), e);
         }
         next.plugins.insert(
             info.name.clone(),
@@ -381,6 +443,16 @@ impl PluginManager {
     /// Loads every plugin library under `dir` (recursively). A file that fails is reported in
     /// the second list and skipped; the others load.
     pub fn load_plugins_from_directory(&self, dir: impl AsRef<Path>) -> Result<DirectoryLoad> {
+        self.load_plugins_from_directory_with(dir, |_| None)
+    }
+
+    /// Like [`PluginManager::load_plugins_from_directory`], initializing each plugin with the
+    /// configuration `config(name)` returns (JSON; `{}` when `None`).
+    pub fn load_plugins_from_directory_with(
+        &self,
+        dir: impl AsRef<Path>,
+        config: impl Fn(&str) -> Option<String>,
+    ) -> Result<DirectoryLoad> {
         let dir = dir.as_ref();
         if !dir.is_dir() {
             return Err(Error::Plugin(format!(
@@ -394,7 +466,11 @@ impl PluginManager {
         let mut loaded = Vec::new();
         let mut failed = Vec::new();
         for f in files {
-            match self.load_plugin(&f, "{}") {
+            let cfg = phantomdb_plugin_host::inspect(&f)
+                .ok()
+                .and_then(|m| config(&m.name))
+                .unwrap_or_else(|| "{}".to_string());
+            match self.load_plugin(&f, &cfg) {
                 Ok(info) => loaded.push(info),
                 Err(e) => failed.push((f, e)),
             }
@@ -420,6 +496,7 @@ impl PluginManager {
             let mut next = clone_registry(&current);
             next.plugins.remove(name);
             next.functions.retain(|_, f| f.plugin != name);
+            next.engines.retain(|_, e| e.plugin != name);
             self.registry.store(Arc::new(next));
             (lease, pin, current)
         };
@@ -494,7 +571,10 @@ impl PluginManager {
     /// Registers every plugin function of the current snapshot in `state` (one statement's
     /// session; engine built-ins are already there) and returns the statement's pins, to be
     /// held until the statement ends.
-    pub(crate) fn apply(&self, state: &mut SessionState) -> Result<Vec<StatementPin>> {
+    pub(crate) fn apply(
+        &self,
+        state: &mut SessionState,
+    ) -> Result<(Arc<Registry>, Vec<StatementPin>)> {
         let registry = self.registry.load_full();
         let pins = registry
             .plugins
@@ -513,7 +593,7 @@ impl PluginManager {
                 FunctionImpl::Engine => {}
             }
         }
-        Ok(pins)
+        Ok((registry, pins))
     }
 }
 
@@ -521,7 +601,25 @@ fn clone_registry(r: &Registry) -> Registry {
     Registry {
         plugins: r.plugins.clone(),
         functions: r.functions.clone(),
+        engines: r.engines.clone(),
     }
+}
+
+/// Refuses a plugin whose storage engine names are already taken.
+fn check_engine_clashes<'a>(
+    registry: &Registry,
+    plugin: &str,
+    names: impl Iterator<Item = &'a str>,
+) -> Result<()> {
+    for name in names {
+        if let Some(existing) = registry.engines.get(name) {
+            return Err(Error::Plugin(format!(
+                "plugin {plugin}: storage engine {name} clashes with storage engine {name} of plugin {}",
+                existing.plugin
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Refuses a plugin whose function names are already taken (no silent shadowing).
@@ -588,7 +686,10 @@ pub(crate) mod tables {
 
     use super::PluginManager;
 
-    fn table(columns: &[&str], rows: Vec<Vec<String>>) -> Result<Arc<dyn TableProvider>> {
+    pub(crate) fn table(
+        columns: &[&str],
+        rows: Vec<Vec<String>>,
+    ) -> Result<Arc<dyn TableProvider>> {
         let schema = Arc::new(Schema::new(
             columns
                 .iter()
@@ -643,6 +744,32 @@ pub(crate) mod tables {
                 ],
                 rows,
             )
+        }
+    }
+
+    /// `phantomdb_storage_engines()`: name, plugin, capabilities, description.
+    #[derive(Debug)]
+    pub(crate) struct StorageEnginesTable(pub(crate) Arc<PluginManager>);
+
+    impl TableFunctionImpl for StorageEnginesTable {
+        fn call(&self, args: &[Expr]) -> Result<Arc<dyn TableProvider>> {
+            if !args.is_empty() {
+                return plan_err!("phantomdb_storage_engines() takes no arguments");
+            }
+            let rows = self
+                .0
+                .snapshot()
+                .engines()
+                .map(|e| {
+                    vec![
+                        e.name.clone(),
+                        e.plugin.clone(),
+                        e.capabilities.names().join(", "),
+                        e.description.clone(),
+                    ]
+                })
+                .collect();
+            table(&["name", "plugin", "capabilities", "description"], rows)
         }
     }
 
