@@ -1229,10 +1229,25 @@ fn unknown_engine(registry: &Registry, engine: &str) -> Error {
 }
 
 /// Takes the engine transactions back from their shared handle.
-fn unwrap_engines(engines: SharedEngineTxns) -> Result<EngineTxns> {
-    Arc::try_unwrap(engines)
-        .map(|m| m.into_inner())
-        .map_err(|_| Error::Transaction("engine transactions still in use".into()))
+///
+/// A scan's blocking reader thread may still hold the handle for a moment after its
+/// statement ended (it cannot be cancelled); wait for it.
+fn unwrap_engines(mut engines: SharedEngineTxns) -> Result<EngineTxns> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match Arc::try_unwrap(engines) {
+            Ok(m) => return Ok(m.into_inner()),
+            Err(shared) if std::time::Instant::now() < deadline => {
+                engines = shared;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(_) => {
+                return Err(Error::Transaction(
+                    "engine transactions still in use by a scan".into(),
+                ))
+            }
+        }
+    }
 }
 
 /// Ends the engine transactions of a reading statement.

@@ -83,6 +83,7 @@ pub mod prelude {
     };
     pub use arrow_array::{
         self, array::*, builder::*, cast::AsArray, types::*, Array, ArrayRef, RecordBatch,
+        RecordBatchIterator, RecordBatchReader,
     };
     pub use arrow_schema::{self, DataType, Field, Schema, SchemaRef};
     pub use std::sync::Arc;

@@ -332,7 +332,7 @@ impl EngineTxns {
     }
 }
 
-fn require_update_delete(
+pub(crate) fn require_update_delete(
     engine: &Arc<dyn StorageEngine>,
     table: &TableInfo,
     verb: &str,

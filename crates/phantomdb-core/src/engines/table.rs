@@ -131,6 +131,13 @@ impl TableProvider for EngineTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if self.with_row_id && !self.engine.capabilities().update_delete {
+            return Err(DataFusionError::External(Box::new(super::require_update_delete(
+                &self.engine,
+                &self.info,
+                "UPDATE or DELETE",
+            ).err().unwrap_or_else(|| crate::Error::Unsupported("UPDATE or DELETE".into())))));
+        }
         let n = self.def.schema.fields().len();
         let wanted: Vec<usize> = match projection {
             Some(p) => p.clone(),
@@ -291,10 +298,11 @@ impl ExecutionPlan for EngineScanExec {
         let reorder = self.reorder.clone();
         // Engines do blocking I/O (files, object stores): run the scan on a blocking thread.
         builder.spawn_blocking(move || {
-            let reader = txns
-                .lock()
-                .scan(&engine, &info, &request)
-                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            let reader = txns.lock().scan(&engine, &info, &request);
+            // Release the transaction handle before streaming: the statement may end (and
+            // commit) while this thread still drains the engine's reader.
+            drop(txns);
+            let reader = reader.map_err(|e| DataFusionError::External(Box::new(e)))?;
             for batch in reader {
                 let batch = batch
                     .map_err(|e| DataFusionError::External(Box::new(e)))

@@ -1,0 +1,186 @@
+//! Test helpers for PhantomDB.
+//!
+//! [`S3TestServer`] runs a real S3-protocol server ([`s3s_fs`] 0.14, objects stored as files under
+//! a directory) on `127.0.0.1` with a random port. It runs on its own OS thread with its own tokio
+//! runtime, so it works from plain `#[test]`s and from `#[tokio::test]`s alike (it keeps serving
+//! while the caller blocks), and it stops when dropped.
+//!
+//! ```no_run
+//! let dir = tempfile::tempdir().unwrap();
+//! let server = phantomdb_testkit::S3TestServer::start(dir.path()).unwrap();
+//! // s3_storage plugin configuration with tables under s3://test-bucket/tables
+//! let config = server.config_json("tables");
+//! # let _ = config;
+//! ```
+//!
+//! Known limitation of s3s-fs 0.14: conditional PUTs (`If-None-Match: *`) are checked and then
+//! written non-atomically, so two *simultaneous* create-if-absent PUTs of one key can both
+//! succeed. Sequential conditional PUTs behave like S3.
+
+use std::net::{SocketAddr, TcpListener as StdTcpListener};
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use s3s::auth::SimpleAuth;
+use s3s::service::S3ServiceBuilder;
+use tokio::sync::oneshot;
+
+/// An S3 server on loopback, serving one bucket stored under a local directory.
+pub struct S3TestServer {
+    /// Base URL, e.g. `http://127.0.0.1:41234` (path-style requests).
+    pub endpoint: String,
+    /// Socket address the server listens on.
+    pub addr: SocketAddr,
+    /// The bucket created at start.
+    pub bucket: String,
+    /// Access key id accepted by the server.
+    pub access_key: String,
+    /// Secret access key accepted by the server.
+    pub secret_key: String,
+    /// Region to sign requests for.
+    pub region: String,
+    /// Directory holding the buckets (`root/<bucket>/<key>`).
+    pub root: PathBuf,
+    shutdown: ShutdownGuard,
+}
+
+struct ShutdownGuard {
+    tx: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for ShutdownGuard {
+    fn drop(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl S3TestServer {
+    /// Bucket created by [`S3TestServer::start`].
+    pub const BUCKET: &'static str = "test-bucket";
+    /// Access key id accepted by the server.
+    pub const ACCESS_KEY: &'static str = "AKIDPHANTOMTEST";
+    /// Secret access key accepted by the server.
+    pub const SECRET_KEY: &'static str = "phantomdb-test-secret-0123456789";
+    /// Region used in [`S3TestServer::config_json`].
+    pub const REGION: &'static str = "us-east-1";
+
+    /// Starts a server storing objects under `root` (created if missing) on `127.0.0.1:0`, with
+    /// the bucket [`S3TestServer::BUCKET`]. The port is accepting when this returns.
+    pub fn start(root: &Path) -> std::io::Result<Self> {
+        Self::start_on(root, "127.0.0.1:0")
+    }
+
+    /// Like [`S3TestServer::start`] on a given address (e.g. `127.0.0.1:9000`).
+    pub fn start_on(root: &Path, addr: &str) -> std::io::Result<Self> {
+        // A bucket in s3s-fs is a directory under the root.
+        std::fs::create_dir_all(root.join(Self::BUCKET))?;
+
+        // Bind synchronously so the port is known (and accepting) before we return.
+        let std_listener = StdTcpListener::bind(addr)?;
+        std_listener.set_nonblocking(true)?;
+        let addr = std_listener.local_addr()?;
+
+        let fs = s3s_fs::FileSystem::new(root)
+            .map_err(|e| std::io::Error::other(format!("s3s-fs: {e:?}")))?;
+        let service = {
+            let mut b = S3ServiceBuilder::new(fs);
+            b.set_auth(SimpleAuth::from_single(Self::ACCESS_KEY, Self::SECRET_KEY));
+            b.build() // no set_host: path-style requests only
+        };
+
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("s3-test-server-worker")
+            .enable_all()
+            .build()?;
+        let (tx, mut rx) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name(format!("s3-test-server-{}", addr.port()))
+            .spawn(move || {
+                rt.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(std_listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            eprintln!("s3 test server: {e}");
+                            return;
+                        }
+                    };
+                    let http = ConnBuilder::new(TokioExecutor::new());
+                    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+                    loop {
+                        tokio::select! {
+                            res = listener.accept() => {
+                                let Ok((socket, _)) = res else { continue };
+                                let conn = http.serve_connection(TokioIo::new(socket), service.clone());
+                                let conn = graceful.watch(conn.into_owned());
+                                tokio::spawn(async move {
+                                    let _ = conn.await;
+                                });
+                            }
+                            _ = &mut rx => break,
+                        }
+                    }
+                    drop(listener);
+                    // Give in-flight requests a moment, then drop everything.
+                    let _ = tokio::time::timeout(
+                        std::time::Duration::from_secs(2),
+                        graceful.shutdown(),
+                    )
+                    .await;
+                });
+                // Dropping the runtime aborts leftover connection tasks (idle keep-alives).
+                rt.shutdown_background();
+            })?;
+
+        Ok(Self {
+            endpoint: format!("http://{addr}"),
+            addr,
+            bucket: Self::BUCKET.to_string(),
+            access_key: Self::ACCESS_KEY.to_string(),
+            secret_key: Self::SECRET_KEY.to_string(),
+            region: Self::REGION.to_string(),
+            root: root.to_path_buf(),
+            shutdown: ShutdownGuard {
+                tx: Some(tx),
+                thread: Some(thread),
+            },
+        })
+    }
+
+    /// `s3://<bucket>/<prefix>` (just `s3://<bucket>` for an empty prefix).
+    pub fn url(&self, prefix: &str) -> String {
+        let prefix = prefix.trim_matches('/');
+        if prefix.is_empty() {
+            format!("s3://{}", self.bucket)
+        } else {
+            format!("s3://{}/{prefix}", self.bucket)
+        }
+    }
+
+    /// The `s3_storage` plugin configuration (JSON) for tables under `s3://<bucket>/<prefix>`:
+    /// `path`, `endpoint`, `region`, `access_key_id`, `secret_access_key`, `allow_http`.
+    pub fn config_json(&self, prefix: &str) -> String {
+        serde_json::json!({
+            "path": self.url(prefix),
+            "endpoint": self.endpoint,
+            "region": self.region,
+            "access_key_id": self.access_key,
+            "secret_access_key": self.secret_key,
+            "allow_http": "true",
+        })
+        .to_string()
+    }
+
+    /// Stops the server (same as dropping it) and waits for its thread.
+    pub fn stop(self) {
+        drop(self.shutdown);
+    }
+}
