@@ -153,17 +153,19 @@ impl Shell {
             (".quit" | ".exit", _) => return Ok(false),
             (".help", _) => println!("{HELP}"),
             (".tables", _) => {
+                // Each table with its storage engine; views are marked as such.
                 let catalog = self.conn.catalog().await?;
-                let names: Vec<&String> = catalog.names().collect();
+                let names: Vec<String> = catalog
+                    .names()
+                    .map(|n| match catalog.get(n) {
+                        Some(phantomdb::catalog::CatalogEntry::Table(t)) => {
+                            format!("{n} ({})", t.engine)
+                        }
+                        _ => format!("{n} (view)"),
+                    })
+                    .collect();
                 if !names.is_empty() {
-                    println!(
-                        "{}",
-                        names
-                            .iter()
-                            .map(|s| s.as_str())
-                            .collect::<Vec<_>>()
-                            .join("  ")
-                    );
+                    println!("{}", names.join("  "));
                 }
             }
             (".schema", table) => {

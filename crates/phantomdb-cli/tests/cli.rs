@@ -157,7 +157,7 @@ fn scripts_on_stdin_report_errors_and_go_on() {
         !out.status.success(),
         "an error makes the exit status non-zero"
     );
-    assert_eq!(stdout(&out), "t\ns\na;b\n");
+    assert_eq!(stdout(&out), "t (redb)\ns\na;b\n");
     assert_eq!(
         stderr(&out)
             .lines()
@@ -310,6 +310,7 @@ const FIXTURES: &[&str] = &[
     "wrong_abi_plugin",
     "failing_init_plugin",
     "garbage_plugin",
+    "append_only_storage",
 ];
 
 /// The directory cargo put this test's `phantomdb` binary in, where the plugin libraries of
@@ -588,4 +589,76 @@ fn scaffolded_plugin_builds_and_passes_its_test() {
     ]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+}
+
+#[test]
+fn sql_suite_passes_on_the_memory_engine() {
+    let out = run(&[
+        "test",
+        "--engine",
+        "memory",
+        workspace_root().join("tests/slt").to_str().unwrap(),
+    ]);
+    let text = stdout(&out);
+    assert!(
+        out.status.success(),
+        "slt suite failed on memory:\n{text}\n{}",
+        stderr(&out)
+    );
+    assert!(text.contains(" passed, 0 failed"), "{text}");
+}
+
+#[test]
+fn an_append_only_engine_refuses_update_delete_and_transactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let _ = plugin_dir(); // builds the fixtures
+    let lib = library("append_only_storage");
+    std::fs::copy(&lib, plugins.join(lib.file_name().unwrap())).unwrap();
+    let db = dir.path().join("a.db");
+    let (db, plugins) = (db.to_str().unwrap(), plugins.to_str().unwrap());
+    let out = run(&[
+        db,
+        "--plugin-dir",
+        plugins,
+        "--format",
+        "csv",
+        "-c",
+        "CREATE TABLE log (id INT, msg TEXT) USING append_log",
+        "-c",
+        "INSERT INTO log VALUES (1, 'a'), (2, 'b')",
+        "-c",
+        "SELECT count(*) AS n FROM log",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).ends_with("n\n2\n"), "{}", stdout(&out));
+    for (sql, expected) in [
+        (
+            "UPDATE log SET msg = 'x' WHERE id = 1",
+            "storage engine append_log does not support UPDATE or DELETE",
+        ),
+        ("DELETE FROM log", "does not support UPDATE or DELETE"),
+        (
+            "BEGIN; INSERT INTO log VALUES (3, 'c')",
+            "does not support transactions",
+        ),
+    ] {
+        let out = run(&[db, "--plugin-dir", plugins, "-c", sql]);
+        assert!(!out.status.success(), "{sql} should fail");
+        assert!(stderr(&out).contains(expected), "{sql}: {}", stderr(&out));
+    }
+    // Nothing changed, and the shell shows the table's engine.
+    let out = run(&[
+        db,
+        "--plugin-dir",
+        plugins,
+        "--format",
+        "csv",
+        "-c",
+        "SELECT count(*) AS n FROM log WHERE msg = 'x'",
+        "-c",
+        "SELECT name, engine FROM phantomdb_tables()",
+    ]);
+    assert_eq!(stdout(&out), "n\n0\nname,engine\nlog,append_log\n");
 }

@@ -279,3 +279,153 @@ fn bulk_loaded_text_is_stored_compactly() {
         "database {db_size} bytes for a {csv_size}-byte CSV"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Storage engines (the built-in `memory` engine goes through the same SDK traits as plugins)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_transaction_across_two_engines_rolls_back_and_commits_as_a_whole() {
+    let db = Database::open_in_memory().unwrap();
+    let c = db.connect().unwrap();
+    c.execute("CREATE TABLE disk (id INT PRIMARY KEY, v INT)")
+        .unwrap();
+    c.execute("CREATE TABLE mem (id INT PRIMARY KEY, v INT) USING memory")
+        .unwrap();
+    c.execute("INSERT INTO disk VALUES (1, 10); INSERT INTO mem VALUES (1, 10)")
+        .unwrap();
+
+    c.execute(
+        "BEGIN; UPDATE disk SET v = 20; UPDATE mem SET v = 20; INSERT INTO mem VALUES (2, 1)",
+    )
+    .unwrap();
+    assert_eq!(
+        scalar(&c, "SELECT sum(v) FROM mem"),
+        21,
+        "own writes are visible"
+    );
+    let other = db.connect().unwrap();
+    assert_eq!(
+        scalar(&other, "SELECT sum(v) FROM mem"),
+        10,
+        "uncommitted engine writes are invisible to others"
+    );
+    c.execute("ROLLBACK").unwrap();
+    assert_eq!(scalar(&c, "SELECT sum(v) FROM disk"), 10);
+    assert_eq!(scalar(&c, "SELECT sum(v) FROM mem"), 10);
+    assert_eq!(scalar(&c, "SELECT count(*) FROM mem"), 1);
+
+    c.execute("BEGIN; UPDATE disk SET v = 30; UPDATE mem SET v = 30; COMMIT")
+        .unwrap();
+    assert_eq!(scalar(&other, "SELECT sum(v) FROM disk"), 30);
+    assert_eq!(scalar(&other, "SELECT sum(v) FROM mem"), 30);
+
+    // A failing statement in autocommit mode changes neither engine.
+    let err = c
+        .execute("INSERT INTO mem VALUES (3, 1), (1, 2)")
+        .unwrap_err();
+    assert!(err.to_string().contains("duplicate primary key"), "{err}");
+    assert_eq!(scalar(&c, "SELECT count(*) FROM mem"), 1);
+}
+
+#[test]
+fn engine_tables_push_filters_down_and_show_it_in_explain() {
+    let db = Database::open_in_memory().unwrap();
+    let c = db.connect().unwrap();
+    c.execute("CREATE TABLE m (id INT, v TEXT) USING memory")
+        .unwrap();
+    c.execute("INSERT INTO m VALUES (1, 'a'), (2, 'b'), (3, 'c')")
+        .unwrap();
+    let plan = c
+        .execute("EXPLAIN SELECT v FROM m WHERE id >= 2 AND v <> 'c'")
+        .unwrap()
+        .concat()
+        .unwrap();
+    let text: String = (0..plan.num_rows())
+        .map(|i| plan.column(1).as_string::<i32>().value(i).to_string() + "\n")
+        .collect();
+    assert!(
+        text.contains("EngineScanExec: engine=memory, table=m"),
+        "{text}"
+    );
+    assert!(
+        text.contains("filters=[") && text.contains("id >= Int32(2)"),
+        "{text}"
+    );
+    // The memory engine applies filters exactly: no FilterExec above the scan.
+    assert!(!text.contains("FilterExec"), "{text}");
+    assert_eq!(
+        scalar(&c, "SELECT count(*) FROM m WHERE id >= 2 AND v <> 'c'"),
+        1
+    );
+}
+
+#[test]
+fn engines_are_listed_and_unknown_engines_refused() {
+    let db = Database::open_in_memory().unwrap();
+    let c = db.connect().unwrap();
+    let rs = c
+        .execute("SELECT name FROM phantomdb_storage_engines() ORDER BY name")
+        .unwrap()
+        .concat()
+        .unwrap();
+    let names: Vec<&str> = (0..rs.num_rows())
+        .map(|i| rs.column(0).as_string::<i32>().value(i))
+        .collect();
+    assert_eq!(names, vec!["memory", "redb"]);
+    let err = c
+        .execute("CREATE TABLE t (id INT) USING nosuch WITH (a = 'b')")
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("storage engine nosuch is not available"),
+        "{err}"
+    );
+    let err = c
+        .execute("CREATE TABLE t (id INT) WITH (a = 'b')")
+        .unwrap_err();
+    assert!(err.to_string().contains("takes no options"), "{err}");
+    assert_eq!(scalar(&c, "SELECT count(*) FROM phantomdb_tables()"), 0);
+}
+
+#[test]
+fn the_default_engine_is_a_database_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.db");
+    {
+        let db = Database::open(&path).unwrap();
+        let c = db.connect().unwrap();
+        c.execute("SET default_table_access_method = 'memory'")
+            .unwrap();
+        c.execute("CREATE TABLE t (id INT); CREATE TABLE d (id INT) USING redb")
+            .unwrap();
+        c.execute("INSERT INTO t VALUES (1); INSERT INTO d VALUES (1)")
+            .unwrap();
+    }
+    let db = Database::open(&path).unwrap();
+    let c = db.connect().unwrap();
+    let rs = c
+        .execute("SELECT name, engine FROM phantomdb_tables() ORDER BY name")
+        .unwrap()
+        .concat()
+        .unwrap();
+    let row = |i: usize| {
+        (
+            rs.column(0).as_string::<i32>().value(i).to_string(),
+            rs.column(1).as_string::<i32>().value(i).to_string(),
+        )
+    };
+    assert_eq!(row(0), ("d".into(), "redb".into()));
+    assert_eq!(row(1), ("t".into(), "memory".into()));
+    // Memory tables keep their definition but not their rows across a restart.
+    assert_eq!(scalar(&c, "SELECT count(*) FROM t"), 0);
+    assert_eq!(scalar(&c, "SELECT count(*) FROM d"), 1);
+    c.execute("CREATE TABLE later (id INT)").unwrap();
+    assert_eq!(
+        scalar(
+            &c,
+            "SELECT count(*) FROM phantomdb_tables() WHERE name = 'later' AND engine = 'memory'"
+        ),
+        1
+    );
+}

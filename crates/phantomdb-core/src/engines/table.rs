@@ -132,11 +132,11 @@ impl TableProvider for EngineTable {
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         if self.with_row_id && !self.engine.capabilities().update_delete {
-            return Err(DataFusionError::External(Box::new(super::require_update_delete(
-                &self.engine,
-                &self.info,
-                "UPDATE or DELETE",
-            ).err().unwrap_or_else(|| crate::Error::Unsupported("UPDATE or DELETE".into())))));
+            return Err(DataFusionError::External(Box::new(
+                super::require_update_delete(&self.engine, &self.info, "UPDATE or DELETE")
+                    .err()
+                    .unwrap_or_else(|| crate::Error::Unsupported("UPDATE or DELETE".into())),
+            )));
         }
         let n = self.def.schema.fields().len();
         let wanted: Vec<usize> = match projection {
