@@ -6,8 +6,8 @@
 //! while the caller blocks), and it stops when dropped.
 //!
 //! ```no_run
-//! let dir = tempfile::tempdir().unwrap();
-//! let server = phantomdb_testkit::S3TestServer::start(dir.path()).unwrap();
+//! let dir = std::env::temp_dir().join("phantomdb-s3-example");
+//! let server = phantomdb_testkit::S3TestServer::start(&dir).unwrap();
 //! // s3_storage plugin configuration with tables under s3://test-bucket/tables
 //! let config = server.config_json("tables");
 //! # let _ = config;
