@@ -548,7 +548,18 @@ impl StorageEngine for S3StorageEngine {
         let h = self.inner.table(table)?;
         let loc = h.loc;
         self.inner.forget_table(&loc);
+        if loc.url.prefix.as_ref().is_empty() {
+            return Err(format!(
+                "s3_storage: refusing to delete {}: a table location must be a directory below the bucket or file system root",
+                loc.url.text
+            ));
+        }
+        // Only delete what looks like a table (has manifests): a mistyped location must not
+        // wipe unrelated data.
         if let Some(dir) = loc.url.local_dir() {
+            if !dir.join(manifest::MANIFEST_DIR).is_dir() {
+                return Ok(());
+            }
             return match std::fs::remove_dir_all(&dir) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -558,12 +569,28 @@ impl StorageEngine for S3StorageEngine {
         let store = loc.store.clone();
         let root = loc.url.prefix.clone();
         self.inner.rt.run(async move {
-            let paths = store.list(Some(&root)).map_ok(|m| m.location).boxed();
-            let results: Vec<_> = store.delete_stream(paths).collect().await;
-            for r in results {
-                match r {
-                    Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
-                    Err(e) => return Err(format!("s3_storage: cannot delete {root}: {e}")),
+            let all: Vec<Path> = store
+                .list(Some(&root))
+                .map_ok(|m| m.location)
+                .try_collect()
+                .await
+                .map_err(|e| format!("s3_storage: cannot list {root}: {e}"))?;
+            let manifests_dir = manifest::manifest_dir(&root);
+            let (manifests, data): (Vec<Path>, Vec<Path>) = all
+                .into_iter()
+                .partition(|p| p.prefix_matches(&manifests_dir));
+            if manifests.is_empty() {
+                return Ok(());
+            }
+            // Data first, manifests last: an interrupted drop can be repeated.
+            for batch in [data, manifests] {
+                let paths = futures::stream::iter(batch.into_iter().map(Ok)).boxed();
+                let results: Vec<_> = store.delete_stream(paths).collect().await;
+                for r in results {
+                    match r {
+                        Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                        Err(e) => return Err(format!("s3_storage: cannot delete {root}: {e}")),
+                    }
                 }
             }
             Ok(())

@@ -223,7 +223,7 @@ pub(crate) fn fold_bounds(b: &ColumnBounds, row_counts: Option<&UInt64Array>) ->
 pub(crate) fn may_match(filters: &[Filter], stats: &StatsTable) -> Vec<bool> {
     let mut keep = vec![true; stats.n];
     for f in filters {
-        if let Some(m) = eval(f, stats) {
+        if let Some(m) = eval(f, stats).filter(|m| m.len() == stats.n) {
             for (k, i) in keep.iter_mut().zip(0..) {
                 *k = *k && m.value(i);
             }

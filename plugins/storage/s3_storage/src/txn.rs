@@ -227,13 +227,15 @@ impl Txn {
                 }
             }
             for (id, b) in &t.pending {
+                // Pending rows are in the schema of their INSERT; write the current one.
+                let b = conform_by_name(b, &t.schema)?;
                 let b = match t.deleted.get(id).filter(|d| !d.is_empty()) {
-                    None => b.clone(),
+                    None => b,
                     Some(del) => {
                         let live: BooleanArray = (0..b.num_rows() as u32)
                             .map(|i| Some(!del.contains(&i)))
                             .collect();
-                        arrow_select::filter::filter_record_batch(b, &live)
+                        arrow_select::filter::filter_record_batch(&b, &live)
                             .map_err(|e| e.to_string())?
                     }
                 };
@@ -382,7 +384,7 @@ impl Txn {
             .collect();
         let file_stats = StatsTable::from_files(&files, &columns);
         let mut pairs: Vec<ArrayRef> = Vec::new();
-        for (i, (name, ty)) in columns.iter().enumerate() {
+        for (name, ty) in &columns {
             // Candidates: the bounds over all files, then each pending batch's extremes.
             let mut lo: Vec<Option<Value>> = Vec::new();
             let mut hi: Vec<Option<Value>> = Vec::new();
@@ -402,7 +404,10 @@ impl Txn {
                 }
             }
             for (_, b) in &t.pending {
-                let col = b.column(i);
+                let Some(col) = b.column_by_name(name) else {
+                    known = false;
+                    continue;
+                };
                 if col.null_count() == col.len() {
                     continue;
                 }

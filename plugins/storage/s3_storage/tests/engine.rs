@@ -918,3 +918,89 @@ fn plugin_exports_the_engine() {
     assert!(plugin.initialize(r#"{"bogus": 1}"#).is_err());
     plugin.shutdown();
 }
+
+#[test]
+fn drop_only_deletes_tables() {
+    let env = Env::local();
+    // A location that is not a table (no _manifest) is left alone.
+    let other = env._dir.path().join("precious");
+    std::fs::create_dir_all(&other).expect("mkdir");
+    std::fs::write(other.join("keep.txt"), b"x").expect("write");
+    let t = TableInfo {
+        id: 1,
+        name: "t".into(),
+        schema: schema(),
+        options: [(
+            "location".to_string(),
+            other.to_str().expect("utf8").to_string(),
+        )]
+        .into(),
+    };
+    env.engine
+        .drop_table(&t)
+        .expect("drop of a non-table is a no-op");
+    assert!(other.join("keep.txt").exists());
+    // The root is refused outright.
+    let mut root = t.clone();
+    root.options.insert("location".into(), "/".into());
+    assert!(env.engine.drop_table(&root).is_err());
+
+    let s3 = Env::s3();
+    let mut bucket = t.clone();
+    bucket
+        .options
+        .insert("location".into(), "s3://test-bucket".into());
+    assert!(s3.engine.drop_table(&bucket).is_err());
+    // An S3 prefix without manifests is left alone too.
+    let table = s3.create("t", &[]);
+    let mut txn = s3.engine.begin().expect("begin");
+    txn.insert(&table, rows(0..5)).expect("insert");
+    txn.commit().expect("commit");
+    let mut data_only = table.clone();
+    data_only.options.insert(
+        "location".into(),
+        format!("{}/data", table.options["location"]),
+    );
+    s3.engine.drop_table(&data_only).expect("no-op");
+    assert_eq!(parquet_files(&s3, &table), 1);
+}
+
+/// Rough timings (run with `--ignored --nocapture`; build with `--release` for real numbers).
+#[test]
+#[ignore]
+fn perf_smoke() {
+    for env in [Env::local(), Env::s3()] {
+        let kind = if env._server.is_some() { "s3" } else { "local" };
+        let t = env.create("perf", &[]);
+        let n = 1_000_000i64;
+        let start = std::time::Instant::now();
+        let mut txn = env.engine.begin().expect("begin");
+        for chunk in 0..10 {
+            txn.insert(&t, rows(chunk * n / 10..(chunk + 1) * n / 10))
+                .expect("insert");
+        }
+        txn.commit().expect("commit");
+        let insert = start.elapsed();
+        let engine = env.fresh_engine();
+        let timed = |req: &ScanRequest| {
+            let start = std::time::Instant::now();
+            let mut txn = engine.begin().expect("begin");
+            let rows = count(&scan(txn.as_mut(), &t, req));
+            (rows, start.elapsed())
+        };
+        let full = ScanRequest::default();
+        let (rows_cold, cold) = timed(&full);
+        let (rows_warm, warm) = timed(&full);
+        let point = ScanRequest {
+            filters: vec![cmp("id", CompareOp::Eq, Value::Int(765_432))],
+            ..Default::default()
+        };
+        engine.reset_metrics();
+        let (rows_point, point_t) = timed(&point);
+        let m = engine.metrics();
+        println!(
+            "{kind}: insert+commit {n} rows {insert:?}; full scan cold {rows_cold} rows {cold:?}, warm {rows_warm} rows {warm:?}; point filter {rows_point} row {point_t:?} (row groups read {}, pruned {})",
+            m.row_groups_read, m.row_groups_pruned
+        );
+    }
+}
