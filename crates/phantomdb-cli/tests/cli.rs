@@ -305,6 +305,7 @@ fn committed_data_survives_kill_9() {
 // Plugins, loaded from the built shared libraries (not linked in).
 
 const BUNDLED: &[&str] = &["math_functions", "string_functions"];
+const BUNDLED_STORAGE: &[&str] = &["s3_storage"];
 const FIXTURES: &[&str] = &[
     "panicking_plugin",
     "wrong_abi_plugin",
@@ -345,7 +346,7 @@ fn plugin_dir() -> &'static Path {
         cmd.current_dir(workspace_root())
             .args(["build", "--profile", &profile_name, "--target-dir"])
             .arg(target);
-        for p in BUNDLED.iter().chain(FIXTURES) {
+        for p in BUNDLED.iter().chain(BUNDLED_STORAGE).chain(FIXTURES) {
             cmd.args(["-p", p]);
         }
         assert!(
@@ -359,6 +360,12 @@ fn plugin_dir() -> &'static Path {
         for p in BUNDLED {
             let lib = library(p);
             std::fs::copy(&lib, dir.join(lib.file_name().unwrap())).unwrap();
+        }
+        let storage = dir.parent().unwrap().join("storage");
+        std::fs::create_dir_all(&storage).unwrap();
+        for p in BUNDLED_STORAGE {
+            let lib = library(p);
+            std::fs::copy(&lib, storage.join(lib.file_name().unwrap())).unwrap();
         }
         dir.parent().unwrap().to_path_buf()
     })
@@ -661,4 +668,205 @@ fn an_append_only_engine_refuses_update_delete_and_transactions() {
         "SELECT name, engine FROM phantomdb_tables()",
     ]);
     assert_eq!(stdout(&out), "n\n0\nname,engine\nlog,append_log\n");
+}
+
+/// `phantomdb test --engine s3_storage` with the given plugin configuration.
+fn run_suite_on_s3_storage(config: &str) -> Output {
+    run(&[
+        "test",
+        "--plugin-dir",
+        plugin_dir().to_str().unwrap(),
+        "--plugin-config",
+        &format!("s3_storage={config}"),
+        "--engine",
+        "s3_storage",
+        workspace_root().join("tests/slt").to_str().unwrap(),
+    ])
+}
+
+#[test]
+fn sql_suite_passes_on_s3_storage_in_a_local_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(r#"{{"path": "{}"}}"#, dir.path().display());
+    let out = run_suite_on_s3_storage(&config);
+    let text = stdout(&out);
+    assert!(
+        out.status.success(),
+        "slt suite failed on s3_storage (local):\n{text}\n{}",
+        stderr(&out)
+    );
+    assert!(text.contains(" passed, 0 failed"), "{text}");
+    // The tables really went to Parquet files under the configured path.
+    let parquet = walk(dir.path())
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .count();
+    assert!(
+        parquet > 0,
+        "no Parquet files written under {}",
+        dir.path().display()
+    );
+}
+
+#[test]
+fn sql_suite_passes_on_s3_storage_against_a_real_s3_server() {
+    let root = tempfile::tempdir().unwrap();
+    let server = phantomdb_testkit::S3TestServer::start(root.path()).expect("start the S3 server");
+    let out = run_suite_on_s3_storage(&server.config_json("slt"));
+    let text = stdout(&out);
+    assert!(
+        out.status.success(),
+        "slt suite failed on s3_storage (S3):\n{text}\n{}",
+        stderr(&out)
+    );
+    assert!(text.contains(" passed, 0 failed"), "{text}");
+    let objects = walk(&root.path().join(&server.bucket)).len();
+    assert!(objects > 0, "nothing was written to the S3 server");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn s3_storage_tables_survive_restarts_and_a_missing_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("phantom-s3");
+    let db = dir.path().join("s3.db");
+    let db = db.to_str().unwrap();
+    let plugins = plugin_dir().to_str().unwrap();
+    let create = format!(
+        "CREATE TABLE t (id INT, v TEXT) USING s3_storage WITH (path = '{}')",
+        data.display()
+    );
+    let out = run(&[
+        db,
+        "--plugin-dir",
+        plugins,
+        "--format",
+        "csv",
+        "-c",
+        &create,
+        "-c",
+        "INSERT INTO t VALUES (1, 'one'), (2, 'two'), (3, 'three')",
+        "-c",
+        "UPDATE t SET v = 'TWO' WHERE id = 2",
+        "-c",
+        "DELETE FROM t WHERE id = 3",
+        "-c",
+        "CREATE TABLE plain (x INT)",
+        "-c",
+        "INSERT INTO plain VALUES (7)",
+        "-c",
+        "SELECT id, v FROM t ORDER BY id",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).ends_with("id,v\n1,one\n2,TWO\n"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Restart with the plugin: the rows are there, and EXPLAIN shows the pushed filter.
+    let out = run(&[
+        db,
+        "--plugin-dir",
+        plugins,
+        "--format",
+        "csv",
+        "-c",
+        "SELECT id, v FROM t ORDER BY id",
+        "-c",
+        "EXPLAIN SELECT v FROM t WHERE id > 1",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("id,v\n1,one\n2,TWO\n"), "{text}");
+    assert!(
+        text.contains("EngineScanExec: engine=s3_storage, table=t")
+            && text.contains("filters=[id > Int32(1)]"),
+        "{text}"
+    );
+
+    // Restart without the plugin: that table fails clearly, every other table works.
+    let out = run(&[db, "-c", "SELECT * FROM t"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("table t needs storage engine s3_storage (plugin not loaded)"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&[
+        db,
+        "--format",
+        "csv",
+        "-c",
+        "SELECT x FROM plain",
+        "-c",
+        "SELECT name, status FROM phantomdb_tables() ORDER BY name",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "x\n7\nname,status\nplain,available\nt,engine not loaded\n"
+    );
+
+    // Loading the plugin later makes the table work again; nothing was lost.
+    let lib = plugin_dir()
+        .join("storage")
+        .join(library("s3_storage").file_name().unwrap());
+    let out = run(&[
+        db,
+        "--format",
+        "csv",
+        "-c",
+        &format!("LOAD PLUGIN '{}'", lib.display()),
+        "-c",
+        "SELECT count(*) AS n FROM t",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).ends_with("n\n2\n"), "{}", stdout(&out));
+}
+
+#[test]
+fn a_transaction_across_s3_storage_and_redb_rolls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("x.db");
+    let out = run_stdin(
+        &[
+            db.to_str().unwrap(),
+            "--plugin-dir",
+            plugin_dir().to_str().unwrap(),
+            "--format",
+            "csv",
+        ],
+        &format!(
+            "CREATE TABLE s (id INT, v INT) USING s3_storage WITH (path = '{}');\n\
+             CREATE TABLE r (id INT, v INT);\n\
+             INSERT INTO s VALUES (1, 10);\n\
+             INSERT INTO r VALUES (1, 10);\n\
+             BEGIN;\n\
+             UPDATE s SET v = 20;\n\
+             INSERT INTO s VALUES (2, 5);\n\
+             UPDATE r SET v = 20;\n\
+             SELECT sum(v) AS inside FROM s;\n\
+             ROLLBACK;\n\
+             SELECT sum(v) AS s_after FROM s;\n\
+             SELECT sum(v) AS r_after FROM r;\n",
+            dir.path().join("data").display()
+        ),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "inside\n25\ns_after\n10\nr_after\n10\n");
 }

@@ -19,7 +19,7 @@ use datafusion::logical_expr::{DdlStatement, DmlStatement, Expr, LogicalPlan, Wr
 use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
-    AlterTableOperation, ColumnOption, FromTable, ObjectName, RenameTableNameKind,
+    AlterTableOperation, ColumnOption, Expr as SqlExpr, FromTable, ObjectName, RenameTableNameKind,
     Statement as SqlStatement, TableFactor, TableObject,
 };
 use parking_lot::Mutex;
@@ -217,6 +217,9 @@ pub struct Connection {
     schema: PhantomSchema,
     txn: tokio::sync::Mutex<TxnState>,
     busy_timeout: Duration,
+    /// `PREPARE`d statements by name. Each `EXECUTE` plans the statement again against the
+    /// current snapshot (a plan keeps the table snapshot it was planned with).
+    prepared: Mutex<HashMap<String, SqlStatement>>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -273,6 +276,7 @@ impl Connection {
             schema,
             txn: tokio::sync::Mutex::new(TxnState::Autocommit),
             busy_timeout: Duration::from_secs(5),
+            prepared: Mutex::new(HashMap::new()),
         })
     }
 
@@ -376,6 +380,24 @@ impl Connection {
                 SqlStatement::Rollback {
                     savepoint: None, ..
                 } => return self.rollback().await,
+                SqlStatement::Prepare { .. } => return self.prepare((**s).clone()).await,
+                SqlStatement::Execute {
+                    name: Some(name),
+                    parameters,
+                    ..
+                } => {
+                    let name = object_name(name)?;
+                    return self.execute_prepared(&name, parameters).await;
+                }
+                SqlStatement::Deallocate { name, .. } => {
+                    let name = normalize_ident(name);
+                    if self.prepared.lock().remove(&name).is_none() {
+                        return Err(Error::Sql(format!(
+                            "prepared statement \"{name}\" does not exist"
+                        )));
+                    }
+                    return Ok(ResultSet::empty());
+                }
                 SqlStatement::AlterTable(_) => {
                     let s = (**s).clone();
                     return self.write(|c, w| Box::pin(c.alter_table(w, s))).await;
@@ -606,9 +628,19 @@ impl Connection {
         target: Option<(String, TableRole)>,
         storage: Option<(Option<String>, std::collections::BTreeMap<String, String>)>,
     ) -> Result<ResultSet> {
-        let w = scope.w.clone();
-        let view: Arc<dyn DataView> = w.clone();
+        let view: Arc<dyn DataView> = scope.w.clone();
         let (plan, _guard) = self.plan(view, scope.engines.clone(), stmt, target).await?;
+        self.apply_write(scope, plan, storage).await
+    }
+
+    /// Applies a planned DDL or DML statement in the write transaction.
+    async fn apply_write(
+        &self,
+        scope: Scope,
+        plan: LogicalPlan,
+        storage: Option<(Option<String>, std::collections::BTreeMap<String, String>)>,
+    ) -> Result<ResultSet> {
+        let w = scope.w.clone();
         match plan {
             LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) => {
                 let name = local_name(&create.name)?;
@@ -1066,6 +1098,13 @@ impl Connection {
 
     /// Evaluates a constant SQL expression to a value of type `ty`.
     fn eval_constant(&self, sql: &str, ty: &DataType) -> Result<ScalarValue> {
+        let value = self.eval_scalar(sql)?.to_array()?;
+        let value = cast(&value, ty)?;
+        Ok(ScalarValue::try_from_array(&value, 0)?)
+    }
+
+    /// Evaluates a constant SQL expression.
+    fn eval_scalar(&self, sql: &str) -> Result<ScalarValue> {
         let expr = self.ctx.parse_sql_expr(sql, &DFSchema::empty())?;
         let state = self.ctx.state();
         let physical = state.create_physical_expr(expr, &DFSchema::empty())?;
@@ -1075,8 +1114,76 @@ impl Connection {
             &arrow::array::RecordBatchOptions::new().with_row_count(Some(1)),
         )?;
         let value = physical.evaluate(&one)?.into_array(1)?;
-        let value = cast(&value, ty)?;
         Ok(ScalarValue::try_from_array(&value, 0)?)
+    }
+
+    /// `PREPARE name [(types)] AS statement`: checks that it plans, and keeps it.
+    async fn prepare(&self, stmt: SqlStatement) -> Result<ResultSet> {
+        let SqlStatement::Prepare { name, .. } = &stmt else {
+            return Err(Error::Sql("expected PREPARE".into()));
+        };
+        let name = normalize_ident(name);
+        let (view, engines, autocommit) = self.read_view().await?;
+        let planned = self
+            .plan(
+                view,
+                engines.clone(),
+                DfStatement::Statement(Box::new(stmt.clone())),
+                None,
+            )
+            .await
+            .map(|_| ());
+        if autocommit {
+            end_engines(engines, false)?;
+        }
+        planned?;
+        self.prepared.lock().insert(name, stmt);
+        Ok(ResultSet::empty())
+    }
+
+    /// `EXECUTE name(values)`: plans the prepared statement against the current snapshot and
+    /// runs it with the values bound (writes go through the write transaction like any DML).
+    async fn execute_prepared(&self, name: &str, params: &[SqlExpr]) -> Result<ResultSet> {
+        let stmt =
+            self.prepared.lock().get(name).cloned().ok_or_else(|| {
+                Error::Sql(format!("prepared statement \"{name}\" does not exist"))
+            })?;
+        let values = params
+            .iter()
+            .map(|e| self.eval_scalar(&e.to_string()))
+            .collect::<Result<Vec<_>>>()?;
+        let SqlStatement::Prepare { statement, .. } = &stmt else {
+            return Err(Error::Sql("expected PREPARE".into()));
+        };
+        let inner = DfStatement::Statement(statement.clone());
+        let prepared = DfStatement::Statement(Box::new(stmt.clone()));
+        if is_write(&inner) {
+            let target = dml_target(&inner);
+            return self
+                .write(|c, scope| {
+                    Box::pin(async move {
+                        let view: Arc<dyn DataView> = scope.w.clone();
+                        let (plan, _guard) = c
+                            .plan(view, scope.engines.clone(), prepared, target)
+                            .await?;
+                        let plan = bind_parameters(plan, values)?;
+                        c.apply_write(scope, plan, None).await
+                    })
+                })
+                .await;
+        }
+        let (view, engines, autocommit) = self.read_view().await?;
+        let result = async {
+            let (plan, _guard) = self.plan(view, engines.clone(), prepared, None).await?;
+            let plan = bind_parameters(plan, values)?;
+            let df = self.ctx.execute_logical_plan(plan).await?;
+            collect(df).await
+        }
+        .await;
+        if autocommit {
+            end_engines(engines, result.is_ok())?;
+        }
+        result
     }
 
     async fn alter_table(&self, scope: Scope, stmt: SqlStatement) -> Result<ResultSet> {
@@ -1205,6 +1312,25 @@ impl Connection {
         }
         Ok(ResultSet::empty())
     }
+}
+
+/// Takes the statement out of a planned `PREPARE` and binds its parameters, cast to the
+/// declared types.
+fn bind_parameters(plan: LogicalPlan, values: Vec<ScalarValue>) -> Result<LogicalPlan> {
+    let LogicalPlan::Statement(datafusion::logical_expr::Statement::Prepare(prepare)) = plan else {
+        return Err(Error::Sql("expected a prepared statement".into()));
+    };
+    let values = values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| match prepare.fields.get(i) {
+            Some(f) if f.data_type() != &v.data_type() && !v.is_null() => {
+                Ok(v.cast_to(f.data_type())?)
+            }
+            _ => Ok(v),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Arc::unwrap_or_clone(prepare.input).with_param_values(values)?)
 }
 
 /// The engine object of a table on a storage engine other than redb.

@@ -23,7 +23,9 @@ use datafusion::physical_plan::{
 };
 
 use crate::catalog::TableDef;
-use crate::storage::{encode_key_columns, DataView};
+use futures::StreamExt;
+
+use crate::storage::{encode_key_columns, DataView, SegmentRef};
 
 /// Name of the hidden column that carries row ids into UPDATE and DELETE plans.
 pub const ROW_ID_COLUMN: &str = "__phantomdb_rowid";
@@ -114,12 +116,6 @@ impl PhantomTable {
             _ => None,
         }
     }
-
-    fn add_row_ids(&self, batch: RecordBatch, ids: Vec<u64>) -> DfResult<RecordBatch> {
-        let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
-        cols.push(Arc::new(UInt64Array::from(ids)));
-        Ok(RecordBatch::try_new(self.schema.clone(), cols)?)
-    }
 }
 
 #[async_trait]
@@ -195,39 +191,166 @@ impl TableProvider for PhantomTable {
                 )));
             }
         }
-        let segments = self.view.segments(&self.def)?;
+        // A full scan: segments are read and decoded lazily, per partition, and only the
+        // projected columns.
+        let n = self.def.schema.fields().len();
+        let wanted: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..self.schema.fields().len()).collect(),
+        };
+        let table_cols: Vec<usize> = wanted.iter().copied().filter(|&i| i < n).collect();
+        let row_id_at = wanted.iter().position(|&i| i >= n);
+        let refs = self.view.segment_refs(&self.def)?;
         let partitions_wanted = state.config().target_partitions().max(1);
-        let mut partitions: Vec<Vec<RecordBatch>> =
-            vec![Vec::new(); partitions_wanted.min(segments.len()).max(1)];
-        let mut remaining = limit.unwrap_or(usize::MAX);
-        let batch_size = state.config().batch_size().max(1);
-        for (i, seg) in segments.iter().enumerate() {
-            if remaining == 0 {
-                break;
-            }
-            let batch = if self.with_row_id {
-                let (live, ids) = seg.live_with_row_ids()?;
-                self.add_row_ids(live, ids)?
-            } else {
-                seg.live()?
-            };
-            let batch = project(batch)?;
-            let n = batch.num_rows().min(remaining);
-            remaining -= n;
-            let part = i % partitions.len();
-            let mut offset = 0;
-            while offset < n {
-                let len = batch_size.min(n - offset);
-                partitions[part].push(batch.slice(offset, len));
-                offset += len;
-            }
+        let mut partitions: Vec<Vec<SegmentRef>> =
+            vec![Vec::new(); partitions_wanted.min(refs.len()).max(1)];
+        let count = refs.len();
+        for (i, r) in refs.into_iter().enumerate() {
+            let k = partitions.len();
+            partitions[i % k].push(r);
         }
-        let description = format!("table={}, segments={}", self.def.name, segments.len());
-        Ok(Arc::new(PhantomScanExec::new(
-            ScanKind::Full,
+        let description = format!("table={}, segments={count}", self.def.name);
+        Ok(Arc::new(SegmentScanExec {
+            def: self.def.clone(),
+            view: self.view.clone(),
+            columns: table_cols,
+            row_id_at,
+            limit,
+            batch_size: state.config().batch_size().max(1),
             description,
-            projected,
+            properties: Arc::new(PlanProperties::new(
+                EquivalenceProperties::new(projected),
+                Partitioning::UnknownPartitioning(partitions.len()),
+                EmissionType::Incremental,
+                Boundedness::Bounded,
+            )),
             partitions,
+        }))
+    }
+}
+
+/// Leaf operator streaming a table's segments: each partition reads and decodes its segments
+/// one at a time (only the projected columns), drops deleted rows and adds row ids if asked.
+#[derive(Debug)]
+pub struct SegmentScanExec {
+    def: Arc<TableDef>,
+    view: Arc<dyn DataView>,
+    /// Table columns to read, in output order (row id aside).
+    columns: Vec<usize>,
+    /// Where the row id column goes in the output, if wanted.
+    row_id_at: Option<usize>,
+    limit: Option<usize>,
+    batch_size: usize,
+    description: String,
+    properties: Arc<PlanProperties>,
+    partitions: Vec<Vec<SegmentRef>>,
+}
+
+impl SegmentScanExec {
+    /// The live rows of one segment, shaped as the output.
+    fn read(&self, seg: &SegmentRef) -> DfResult<RecordBatch> {
+        let batch = self.view.load(&self.def, seg, &self.columns)?;
+        let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
+        if let Some(at) = self.row_id_at {
+            let ids: UInt64Array = (0..batch.num_rows() as u64)
+                .map(|i| (seg.id << 32) | i)
+                .collect();
+            cols.insert(at, Arc::new(ids));
+        }
+        let batch = RecordBatch::try_new_with_options(
+            self.schema(),
+            cols,
+            &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+        )?;
+        Ok(match &seg.deleted {
+            None => batch,
+            Some(bm) => {
+                arrow::compute::filter_record_batch(&batch, &bm.keep_mask(batch.num_rows()))?
+            }
+        })
+    }
+}
+
+impl DisplayAs for SegmentScanExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "PhantomScanExec: {}", self.description)
+    }
+}
+
+impl ExecutionPlan for SegmentScanExec {
+    fn name(&self) -> &str {
+        "PhantomScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        Vec::new()
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(
+            &Arc<dyn datafusion::physical_expr::PhysicalExpr>,
+        ) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _ctx: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        let segments = self.partitions.get(partition).cloned().unwrap_or_default();
+        let this = SegmentScanExec {
+            def: self.def.clone(),
+            view: self.view.clone(),
+            columns: self.columns.clone(),
+            row_id_at: self.row_id_at,
+            limit: self.limit,
+            batch_size: self.batch_size,
+            description: String::new(),
+            properties: self.properties.clone(),
+            partitions: Vec::new(),
+        };
+        let mut remaining = self.limit.unwrap_or(usize::MAX);
+        let batch_size = self.batch_size;
+        let stream = futures::stream::iter(segments)
+            .map(move |seg| -> DfResult<Vec<RecordBatch>> {
+                if remaining == 0 {
+                    return Ok(Vec::new());
+                }
+                let batch = this.read(&seg)?;
+                let n = batch.num_rows().min(remaining);
+                remaining -= n;
+                let mut out = Vec::with_capacity(n / batch_size + 1);
+                let mut offset = 0;
+                while offset < n {
+                    let len = batch_size.min(n - offset);
+                    out.push(batch.slice(offset, len));
+                    offset += len;
+                }
+                Ok(out)
+            })
+            .flat_map(|r| match r {
+                Ok(batches) => {
+                    futures::stream::iter(batches.into_iter().map(Ok).collect::<Vec<_>>())
+                }
+                Err(e) => futures::stream::iter(vec![Err(e)]),
+            });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema(),
+            stream,
         )))
     }
 }

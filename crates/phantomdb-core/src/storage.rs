@@ -110,6 +110,50 @@ impl SegmentCache {
     }
 }
 
+/// Decoded columns of stored segments, by `(table id, segment id, column)`, plus each
+/// segment's shape `(stored columns, rows)`. Scans decode only the columns they project.
+struct ColumnCache {
+    entries: Mutex<(HashMap<(u64, u64, usize), ArrayRef>, usize)>,
+    shapes: Mutex<HashMap<(u64, u64), (usize, usize)>>,
+    budget: usize,
+}
+
+impl ColumnCache {
+    fn get(&self, key: (u64, u64, usize)) -> Option<ArrayRef> {
+        self.entries.lock().0.get(&key).cloned()
+    }
+
+    fn put(&self, key: (u64, u64, usize), column: ArrayRef) {
+        let size = column.get_array_memory_size();
+        let mut guard = self.entries.lock();
+        let (map, used) = &mut *guard;
+        while *used + size > self.budget && !map.is_empty() {
+            let Some(victim) = map.keys().next().copied() else {
+                break;
+            };
+            if let Some(old) = map.remove(&victim) {
+                *used = used.saturating_sub(old.get_array_memory_size());
+            }
+        }
+        if let Some(old) = map.insert(key, column) {
+            *used = used.saturating_sub(old.get_array_memory_size());
+        }
+        *used += size;
+    }
+}
+
+/// A segment a scan will read: its id and deletions, or (for rows a write transaction has
+/// not stored yet) the rows themselves.
+#[derive(Debug, Clone)]
+pub struct SegmentRef {
+    /// Segment id.
+    pub id: u64,
+    /// Deleted rows, if any.
+    pub deleted: Option<Bitmap>,
+    /// Rows buffered by the open write transaction (in the table's schema).
+    pending: Option<RecordBatch>,
+}
+
 /// The storage of one database file (or of an in-memory database).
 pub struct Store {
     db: redb::Database,
@@ -117,6 +161,7 @@ pub struct Store {
     next_table: AtomicU64,
     catalog_cache: Mutex<Option<(u64, Arc<Catalog>)>>,
     cache: SegmentCache,
+    columns: ColumnCache,
     write_gate: Arc<tokio::sync::Mutex<()>>,
 }
 
@@ -176,6 +221,11 @@ impl Store {
             next_segment: AtomicU64::new(next_segment),
             next_table: AtomicU64::new(next_table),
             catalog_cache: Mutex::new(None),
+            columns: ColumnCache {
+                entries: Mutex::new((HashMap::new(), 0)),
+                shapes: Mutex::new(HashMap::new()),
+                budget: DEFAULT_CACHE_BYTES,
+            },
             cache: SegmentCache {
                 entries: Mutex::new((HashMap::new(), 0)),
                 budget: DEFAULT_CACHE_BYTES,
@@ -276,6 +326,95 @@ impl Store {
 
     fn allocate_segment(&self) -> u64 {
         self.next_segment.fetch_add(1, Ordering::SeqCst)
+    }
+
+    /// Columns `projection` (positions in the table's current schema) of a stored segment,
+    /// decoding only the ones not cached. Columns added after the segment was written read as
+    /// their backfill value.
+    fn segment_columns(
+        &self,
+        table: &TableDef,
+        seg: u64,
+        projection: &[usize],
+        bytes: impl FnOnce() -> Result<Option<Vec<u8>>>,
+    ) -> Result<RecordBatch> {
+        let key = (table.id, seg);
+        let shape = self.columns.shapes.lock().get(&key).copied();
+        let mut found: HashMap<usize, ArrayRef> = HashMap::new();
+        if let Some((stored, _)) = shape {
+            for &c in projection.iter().filter(|&&c| c < stored) {
+                if let Some(a) = self.columns.get((table.id, seg, c)) {
+                    found.insert(c, a);
+                }
+            }
+        }
+        let complete = shape.is_some_and(|(stored, _)| {
+            projection
+                .iter()
+                .all(|c| *c >= stored || found.contains_key(c))
+        });
+        let (stored, rows) = if complete {
+            shape.unwrap_or((0, 0))
+        } else {
+            let bytes = bytes()?.ok_or_else(|| {
+                Error::Storage(format!("segment {seg} of table {} is missing", table.name))
+            })?;
+            let header = StreamReader::try_new(Cursor::new(&bytes), None)
+                .map_err(|e| Error::Storage(format!("corrupt segment: {e}")))?;
+            let stored = header.schema().fields().len();
+            drop(header);
+            let mut wanted: Vec<usize> = projection
+                .iter()
+                .copied()
+                .filter(|c| *c < stored && !found.contains_key(c))
+                .collect();
+            wanted.sort_unstable();
+            wanted.dedup();
+            // With no column to read, decode the first one to learn the row count.
+            if wanted.is_empty() && shape.is_none() && stored > 0 {
+                wanted.push(0);
+            }
+            let mut rows = shape.map_or(0, |(_, r)| r);
+            if !wanted.is_empty() {
+                let reader = StreamReader::try_new(Cursor::new(&bytes), Some(wanted.clone()))
+                    .map_err(|e| Error::Storage(format!("corrupt segment: {e}")))?;
+                // The reader's schema is the stored one; its batches hold the projection.
+                let schema = Arc::new(reader.schema().project(&wanted)?);
+                let batches = reader
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(|e| Error::Storage(format!("corrupt segment: {e}")))?;
+                let batch = concat_batches(&schema, &batches)?;
+                rows = batch.num_rows();
+                for (j, &c) in wanted.iter().enumerate() {
+                    let col = batch.column(j).clone();
+                    self.columns.put((table.id, seg, c), col.clone());
+                    found.insert(c, col);
+                }
+            }
+            self.columns.shapes.lock().insert(key, (stored, rows));
+            (stored, rows)
+        };
+        let schema = Arc::new(table.schema.project(projection)?);
+        let mut columns = Vec::with_capacity(projection.len());
+        for &c in projection {
+            if c < stored {
+                columns.push(found.get(&c).cloned().ok_or_else(|| {
+                    Error::Storage(format!("segment {seg}: column {c} was not decoded"))
+                })?);
+            } else {
+                let field = table.schema.field(c);
+                let value = match table.backfill.get(&c) {
+                    Some(text) => ScalarValue::try_from_string(text.clone(), field.data_type())?,
+                    None => ScalarValue::try_from(field.data_type())?,
+                };
+                columns.push(value.to_array_of_size(rows)?);
+            }
+        }
+        Ok(RecordBatch::try_new_with_options(
+            schema,
+            columns,
+            &RecordBatchOptions::new().with_row_count(Some(rows)),
+        )?)
     }
 
     /// Returns the decoded segment, from the cache or by decoding `bytes`.
@@ -396,7 +535,8 @@ impl Bitmap {
     pub fn count(&self) -> usize {
         self.0.iter().map(|w| w.count_ones() as usize).sum()
     }
-    fn keep_mask(&self, rows: usize) -> BooleanArray {
+    /// A filter mask keeping the rows that are not deleted.
+    pub fn keep_mask(&self, rows: usize) -> BooleanArray {
         (0..rows).map(|i| Some(!self.get(i))).collect()
     }
 }
@@ -489,6 +629,12 @@ pub fn encode_key_columns(table: &TableDef, cols: &[ArrayRef]) -> Result<Vec<Vec
 
 /// Read access to tables, implemented by read snapshots and by the open write transaction.
 pub trait DataView: Send + Sync + std::fmt::Debug {
+    /// The segments of the table, without reading their rows (see [`DataView::load`]).
+    fn segment_refs(&self, table: &TableDef) -> Result<Vec<SegmentRef>>;
+    /// All rows (deleted ones included) of one segment, only the columns in `projection`
+    /// (positions in the table's schema).
+    fn load(&self, table: &TableDef, seg: &SegmentRef, projection: &[usize])
+        -> Result<RecordBatch>;
     /// The catalog as of this view.
     fn catalog(&self) -> Arc<Catalog>;
     /// Every segment of the table (stored and, in a write transaction, buffered).
@@ -589,9 +735,69 @@ where
     Ok(concat_batches(&schema, &parts)?)
 }
 
+fn stored_refs<S, D>(table: &TableDef, segments: &S, deletes: &D) -> Result<Vec<SegmentRef>>
+where
+    S: ReadableTable<(u64, u64), &'static [u8]>,
+    D: ReadableTable<(u64, u64), &'static [u8]>,
+{
+    let mut out = Vec::new();
+    for item in segments.range((table.id, 0)..=(table.id, u64::MAX))? {
+        let (k, _) = item?;
+        let (_, seg) = k.value();
+        let deleted = deletes
+            .get((table.id, seg))?
+            .map(|b| Bitmap::decode(b.value()));
+        out.push(SegmentRef {
+            id: seg,
+            deleted,
+            pending: None,
+        });
+    }
+    Ok(out)
+}
+
+fn load_ref<S>(
+    store: &Store,
+    table: &TableDef,
+    seg: &SegmentRef,
+    projection: &[usize],
+    segments: impl FnOnce() -> Result<S>,
+) -> Result<RecordBatch>
+where
+    S: ReadableTable<(u64, u64), &'static [u8]>,
+{
+    if let Some(p) = &seg.pending {
+        return Ok(conform(table, p)?.project(projection)?);
+    }
+    store.segment_columns(table, seg.id, projection, || {
+        Ok(segments()?
+            .get((table.id, seg.id))?
+            .map(|v| v.value().to_vec()))
+    })
+}
+
 impl DataView for ReadView {
     fn catalog(&self) -> Arc<Catalog> {
         self.catalog.clone()
+    }
+
+    fn segment_refs(&self, table: &TableDef) -> Result<Vec<SegmentRef>> {
+        stored_refs(
+            table,
+            &self.txn.open_table(SEGMENTS)?,
+            &self.txn.open_table(DELETES)?,
+        )
+    }
+
+    fn load(
+        &self,
+        table: &TableDef,
+        seg: &SegmentRef,
+        projection: &[usize],
+    ) -> Result<RecordBatch> {
+        load_ref(&self.store, table, seg, projection, || {
+            Ok(self.txn.open_table(SEGMENTS)?)
+        })
     }
 
     fn segments(&self, table: &TableDef) -> Result<Vec<SegmentSnapshot>> {
@@ -995,6 +1201,36 @@ impl WriteTxn {
 impl DataView for parking_lot::Mutex<WriteTxn> {
     fn catalog(&self) -> Arc<Catalog> {
         self.lock().catalog.clone()
+    }
+
+    fn segment_refs(&self, table: &TableDef) -> Result<Vec<SegmentRef>> {
+        let w = self.lock();
+        let txn = w.txn()?;
+        let deletes = txn.open_table(DELETES)?;
+        let mut out = stored_refs(table, &txn.open_table(SEGMENTS)?, &deletes)?;
+        if let Some(p) = w.pending.get(&table.id) {
+            let deleted = deletes
+                .get((table.id, p.segment))?
+                .map(|b| Bitmap::decode(b.value()));
+            out.push(SegmentRef {
+                id: p.segment,
+                deleted,
+                pending: Some(p.batch(&table.schema_ref())?),
+            });
+        }
+        Ok(out)
+    }
+
+    fn load(
+        &self,
+        table: &TableDef,
+        seg: &SegmentRef,
+        projection: &[usize],
+    ) -> Result<RecordBatch> {
+        let w = self.lock();
+        load_ref(&w.store, table, seg, projection, || {
+            Ok(w.txn()?.open_table(SEGMENTS)?)
+        })
     }
 
     fn segments(&self, table: &TableDef) -> Result<Vec<SegmentSnapshot>> {

@@ -448,7 +448,14 @@ impl StorageTransaction for NativeTransaction {
         let min_max = if array.is_released() {
             None
         } else {
-            let struct_type = arrow_schema::DataType::Struct(table.schema.fields().clone());
+            // Bounds may be unknown (null) even for NOT NULL columns.
+            let fields: Vec<arrow_schema::Field> = table
+                .schema
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone().with_nullable(true))
+                .collect();
+            let struct_type = arrow_schema::DataType::Struct(fields.into());
             let column = crate::import_result(array, &schema, Some(&struct_type), Some(2))?;
             column
                 .as_any()

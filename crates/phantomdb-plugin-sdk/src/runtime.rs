@@ -480,7 +480,7 @@ unsafe extern "C" fn get_interface(name: *const c_char) -> *const c_void {
         // SAFETY: the host passes a NUL-terminated string.
         let name = unsafe { CStr::from_ptr(name) };
         match RUNTIME.get() {
-            Some(rt) if name == FUNCTIONS_INTERFACE_V1_C => {
+            Some(rt) if name == FUNCTIONS_INTERFACE_V1_C && !rt.functions.is_empty() => {
                 &rt.interface as *const FunctionsInterface as *const c_void
             }
             Some(rt) if name == phantomdb_plugin_abi::STORAGE_INTERFACE_V1_C => rt
