@@ -141,6 +141,15 @@ class PhantomDB:
             self.call(cmd="exec", sql=f"COPY {t} FROM '{csv_dir / (t + '.csv')}'")
         return time.perf_counter() - start
 
+    def storage_boundary(self, rows: int, runs: int, workdir: Path) -> dict:
+        if STORAGE_PLUGIN[0] is None:
+            raise BenchError("the s3_storage plugin library was not built")
+        d = workdir / "storage-boundary"
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+        return self.call(cmd="storage_boundary", plugin=str(STORAGE_PLUGIN[0]), dir=str(d),
+                         rows=rows, runs=runs)["timings"]
+
     def make_kv(self, rows: int):
         self.call(cmd="exec", sql="CREATE TABLE kv (id BIGINT PRIMARY KEY, v TEXT, n DOUBLE)")
         self.call(cmd="exec", sql=f"INSERT INTO kv SELECT value, 'row ' || value, value + 0.5 "
@@ -156,9 +165,8 @@ class PhantomDB:
     def inserts(self, n: int) -> float:
         self.call(cmd="exec", sql="DROP TABLE IF EXISTS ins")
         self.call(cmd="exec", sql="CREATE TABLE ins (id BIGINT PRIMARY KEY, v TEXT, n DOUBLE)")
-        # EXECUTE of a prepared INSERT is not supported by PhantomDB yet ("Insert into not
-        # implemented for this table"): each INSERT is sent as SQL text.
-        return self.call(cmd="inserts", table="ins", n=n, start=1, prepared=False)["secs"]
+        # A prepared INSERT, EXECUTEd once per row (as DuckDB and SQLite get prepared statements).
+        return self.call(cmd="inserts", table="ins", n=n, start=1, prepared=True)["secs"]
 
     def make_nums(self, rows: int):
         self.call(cmd="exec", sql=f"CREATE TABLE nums AS SELECT value AS x FROM generate_series(1, {rows})")
@@ -340,7 +348,7 @@ class SQLite:
 
 def cargo_artifacts(cmd: list[str]) -> tuple[Path | None, Path | None]:
     """Runs a cargo build command; returns the phantomdb-bench binary and the math_functions
-    library it reports."""
+    library it reports (and remembers the s3_storage library in STORAGE_PLUGIN)."""
     print("building:", " ".join(cmd), file=sys.stderr)
     out = subprocess.run(cmd + ["--message-format=json-render-diagnostics"], cwd=ROOT,
                          stdout=subprocess.PIPE, text=True)
@@ -357,7 +365,14 @@ def cargo_artifacts(cmd: list[str]) -> tuple[Path | None, Path | None]:
         elif name == "math_functions":
             libs = [Path(f) for f in msg["filenames"] if f.endswith((".so", ".dylib", ".dll"))]
             plugin = libs[0] if libs else plugin
+        elif name == "s3_storage":
+            libs = [Path(f) for f in msg["filenames"] if f.endswith((".so", ".dylib", ".dll"))]
+            if libs:
+                STORAGE_PLUGIN[0] = libs[0]
     return exe, plugin
+
+
+STORAGE_PLUGIN: list[Path | None] = [None]
 
 
 def build_phantomdb(release: bool) -> tuple[Path, Path]:
@@ -369,11 +384,12 @@ def build_phantomdb(release: bool) -> tuple[Path, Path]:
     the package alone and recompile much of DataFusion."""
     if release:
         exe, plugin = cargo_artifacts(["cargo", "build", "--release", "-p", "phantomdb-bench",
-                                       "-p", "math_functions"])
+                                       "-p", "math_functions", "-p", "s3_storage"])
     else:
         exe, plugin = cargo_artifacts(["cargo", "test", "--workspace", "--no-run"])
-        if plugin is None:
-            _, plugin = cargo_artifacts(["cargo", "build", "-p", "math_functions"])
+        if plugin is None or STORAGE_PLUGIN[0] is None:
+            _, plugin2 = cargo_artifacts(["cargo", "build", "-p", "math_functions", "-p", "s3_storage"])
+            plugin = plugin or plugin2
     if exe is None or plugin is None:
         raise SystemExit("cargo did not report the phantomdb-bench binary and the math_functions library")
     return exe, plugin
@@ -516,6 +532,15 @@ class Runner:
         inserts = self.timed("inserts", lambda s: s.inserts(a.inserts), a.runs, a.warmup)
         return lookups, inserts
 
+    # Storage plugin boundary ----------------------------------------------------------------------
+    def storage(self):
+        a = self.args
+        pdb = next((s for s in self.systems if s.name == "phantomdb"), None)
+        if pdb is None:
+            return None
+        self.step("storage boundary (s3_storage plugin vs linked in)")
+        return pdb.storage_boundary(a.storage_rows, max(a.runs, 3), self.workdir)
+
     # UDF ---------------------------------------------------------------------------------------
     def udf(self):
         a = self.args
@@ -558,6 +583,8 @@ def steps_total(args, nsys):
     if "udf" in args.workloads:
         variants = nsys + (1 if "phantomdb" in args.systems else 0)
         n += nsys + (args.warmup + args.runs) * variants
+    if "storage" in args.workloads and "phantomdb" in args.systems:
+        n += 1
     return n
 
 
@@ -571,7 +598,7 @@ def med(v):
     return None if isinstance(v, str) else median(v)
 
 
-def report(args, versions, tpch, point, udf) -> tuple[str, list[str]]:
+def report(args, versions, tpch, point, udf, storage=None) -> tuple[str, list[str]]:
     names = [s for s in SYSTEMS if s in args.systems]
     out = []
     checks = []
@@ -635,7 +662,7 @@ def report(args, versions, tpch, point, udf) -> tuple[str, list[str]]:
                    f"{args.lookups:,} random-key `SELECT * ... WHERE id = ?` per run. Inserts: {args.inserts:,} "
                    "single-row `INSERT` statements in one transaction (BEGIN..COMMIT timed) into an empty table. "
                    "PhantomDB: through `Connection::execute` in Rust, lookups with `PREPARE`/`EXECUTE`, "
-                   "inserts as SQL text (EXECUTE of a prepared INSERT is not supported yet); DuckDB and SQLite: "
+                   "inserts with `PREPARE`/`EXECUTE`; DuckDB and SQLite: "
                    "parameterized statements through their Python APIs (their figures include the Python "
                    "call overhead).\n")
         out.append("| | " + " | ".join(LABEL[s] for s in names)
@@ -674,6 +701,23 @@ def report(args, versions, tpch, point, udf) -> tuple[str, list[str]]:
             r = p / base
             checks.append(("native plugin scalar ≤ 1.05x built-in (SQL level)", r <= 1.05, fmt_ratio(r)))
 
+    if storage:
+        out.append("## Storage plugin boundary\n")
+        out.append(f"A {args.storage_rows:,}-row table (`BIGINT, DOUBLE, TEXT`) in Parquet files in a local "
+                   "directory, scanned through the `s3_storage` engine loaded as a plugin library (C ABI, "
+                   "Arrow C Stream Interface, validated batches) and through the same engine code linked "
+                   "into `phantomdb-bench` (SDK traits called directly). Medians of "
+                   f"{max(args.runs, 3)} alternating runs after a warm-up.\n")
+        out.append("| query | plugin (ms) | linked in (ms) | plugin / linked |")
+        out.append("| --- | --- | --- | --- |")
+        worst = 0.0
+        for t in storage:
+            r = t["plugin"] / t["linked"] if t["linked"] else None
+            worst = max(worst, r or 0.0)
+            out.append(f"| {t['name']} | {t['plugin'] * 1e3:.1f} | {t['linked'] * 1e3:.1f} | {fmt_ratio(r)} |")
+        out.append("")
+        checks.append(("storage plugin boundary < 1.10x linked in", worst < 1.10, fmt_ratio(worst)))
+
     if checks:
         out.append("## Targets\n")
         out.append("| target | measured | met |")
@@ -698,7 +742,8 @@ def main():
     p.add_argument("--udf-rows", type=int, default=10_000_000)
     p.add_argument("--release", action="store_true", help="build phantomdb-bench with --release")
     p.add_argument("--systems", default=",".join(SYSTEMS))
-    p.add_argument("--workloads", default="tpch,point,udf")
+    p.add_argument("--workloads", default="tpch,point,udf,storage")
+    p.add_argument("--storage-rows", type=int, default=1_000_000, help="rows of the storage-boundary table")
     p.add_argument("--workdir", type=Path, default=BENCH / "work", help="data and database files")
     p.add_argument("--out", type=Path, default=BENCH / "results")
     p.add_argument("--no-save", action="store_true", help="print the table, do not write bench/results")
@@ -706,6 +751,7 @@ def main():
     if args.smoke:
         args.sf, args.runs, args.warmup, args.timeout = 0.01, 1, 0, 120.0
         args.kv_rows, args.lookups, args.inserts, args.udf_rows = 10_000, 500, 1_000, 100_000
+        args.storage_rows = 50_000
     args.systems = [s for s in args.systems.split(",") if s]
     args.workloads = [w for w in args.workloads.split(",") if w]
     for s in args.systems:
@@ -728,7 +774,7 @@ def main():
         versions["sqlite"] = SQLite.version
 
     csv_dir = generate_tpch(args.sf, args.workdir) if "tpch" in args.workloads else None
-    tpch = point = udf = None
+    tpch = point = udf = storage = None
     started = time.perf_counter()
     with tqdm(total=steps_total(args, len(systems)), unit="step", file=sys.stderr,
               dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 10) as bar:
@@ -740,10 +786,12 @@ def main():
                 point = r.point()
             if "udf" in args.workloads:
                 udf = r.udf()
+            if "storage" in args.workloads:
+                storage = r.storage()
         finally:
             for s in systems:
                 s.close()
-    text, missed = report(args, versions, tpch, point, udf)
+    text, missed = report(args, versions, tpch, point, udf, storage)
     text += f"\nTotal wall time {time.perf_counter() - started:.0f} s.\n"
     print(text)
     if not args.no_save:

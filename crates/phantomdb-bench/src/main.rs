@@ -13,8 +13,11 @@
 //! | `load_plugin` | `path` | `secs`, `name` |
 //! | `load_plugin_dir` | `dir` | `secs`, `loaded`, `failed` |
 //! | `lookups` | `table`, `key`, `n`, `max_key`, `seed`, `prepared` | `secs`, `found` |
-//! | `inserts` | `table`, `n`, `start`, `prepared` (default false: PhantomDB cannot EXECUTE a prepared INSERT yet) | `secs` (BEGIN .. COMMIT) |
+//! | `inserts` | `table`, `n`, `start`, `prepared` (default false: SQL text per row; true: `PREPARE` once, `EXECUTE` per row) | `secs` (BEGIN .. COMMIT) |
+//! | `storage_boundary` | `plugin` (path of libs3_storage), `dir`, `rows`, `runs` | `timings`: `[{name, plugin, linked}]` (median seconds) |
 //! | `quit` | | |
+
+mod storage_boundary;
 
 use std::io::{BufRead, Write};
 use std::time::{Duration, Instant};
@@ -197,6 +200,23 @@ impl Session {
             }
             "lookups" => self.lookups(cmd)?,
             "inserts" => self.inserts(cmd)?,
+            "storage_boundary" => {
+                let plugin = str_field(cmd, "plugin")?;
+                let dir = str_field(cmd, "dir")?;
+                let rows = u64_field(cmd, "rows")?;
+                let runs = u64_field(cmd, "runs")? as usize;
+                let timings = storage_boundary::measure(
+                    std::path::Path::new(plugin),
+                    std::path::Path::new(dir),
+                    rows,
+                    runs,
+                )?;
+                let timings: Vec<Value> = timings
+                    .iter()
+                    .map(|t| json!({"name": t.name, "plugin": t.plugin, "linked": t.linked}))
+                    .collect();
+                json!({ "timings": timings })
+            }
             other => bail!("unknown command {other:?}"),
         }))
     }

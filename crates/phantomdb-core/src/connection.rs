@@ -32,6 +32,7 @@ use crate::engines::{
     SharedEngineTxns, StorageEngine,
 };
 use crate::error::{Error, Result};
+use crate::fastpath::{self, FastPath};
 use crate::plugins::tables::{FunctionsTable, PluginsTable, StorageEnginesTable};
 use crate::plugins::Registry;
 use crate::provider::{PhantomTable, TableRole, ROW_ID_COLUMN};
@@ -219,7 +220,7 @@ pub struct Connection {
     busy_timeout: Duration,
     /// `PREPARE`d statements by name. Each `EXECUTE` plans the statement again against the
     /// current snapshot (a plan keeps the table snapshot it was planned with).
-    prepared: Mutex<HashMap<String, SqlStatement>>,
+    prepared: Mutex<HashMap<String, (SqlStatement, Option<FastPath>)>>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -1117,6 +1118,56 @@ impl Connection {
         Ok(ScalarValue::try_from_array(&value, 0)?)
     }
 
+    /// A prepared primary-key lookup without planning (see [`fastpath`]); `None` when the
+    /// table no longer fits the fast path.
+    async fn fast_lookup(
+        &self,
+        table: &str,
+        columns: &Option<Vec<String>>,
+        key_column: &str,
+        value: &ScalarValue,
+    ) -> Result<Option<ResultSet>> {
+        let (view, engines, autocommit) = self.read_view().await?;
+        let result = (|| -> Result<Option<ResultSet>> {
+            let catalog = view.catalog();
+            let Some(l) = fastpath::resolve_lookup(&catalog, table, columns, key_column) else {
+                return Ok(None);
+            };
+            if value.is_null() {
+                return Ok(Some(ResultSet {
+                    schema: l.schema,
+                    batches: Vec::new(),
+                    rows_affected: None,
+                }));
+            }
+            let key_type = l.def.schema.field(l.def.primary_key[0]).data_type();
+            let Ok(key) = value.cast_to(key_type) else {
+                return Ok(None);
+            };
+            let keys = crate::storage::encode_key_columns(&l.def, &[key.to_array()?])?;
+            let rows = view.lookup(&l.def, &keys)?;
+            let batch = RecordBatch::try_new_with_options(
+                l.schema.clone(),
+                rows.project(&l.columns)?.columns().to_vec(),
+                &arrow::array::RecordBatchOptions::new().with_row_count(Some(rows.num_rows())),
+            )?;
+            let batches = if batch.num_rows() > 0 {
+                vec![batch]
+            } else {
+                Vec::new()
+            };
+            Ok(Some(ResultSet {
+                schema: l.schema,
+                batches,
+                rows_affected: None,
+            }))
+        })();
+        if autocommit {
+            end_engines(engines, true)?;
+        }
+        result
+    }
+
     /// `PREPARE name [(types)] AS statement`: checks that it plans, and keeps it.
     async fn prepare(&self, stmt: SqlStatement) -> Result<ResultSet> {
         let SqlStatement::Prepare { name, .. } = &stmt else {
@@ -1137,21 +1188,41 @@ impl Connection {
             end_engines(engines, false)?;
         }
         planned?;
-        self.prepared.lock().insert(name, stmt);
+        let fast = match &stmt {
+            SqlStatement::Prepare { statement, .. } => fastpath::analyze(statement),
+            _ => None,
+        };
+        self.prepared.lock().insert(name, (stmt, fast));
         Ok(ResultSet::empty())
     }
 
     /// `EXECUTE name(values)`: plans the prepared statement against the current snapshot and
     /// runs it with the values bound (writes go through the write transaction like any DML).
     async fn execute_prepared(&self, name: &str, params: &[SqlExpr]) -> Result<ResultSet> {
-        let stmt =
+        let (stmt, fast) =
             self.prepared.lock().get(name).cloned().ok_or_else(|| {
                 Error::Sql(format!("prepared statement \"{name}\" does not exist"))
             })?;
         let values = params
             .iter()
-            .map(|e| self.eval_scalar(&e.to_string()))
+            .map(|e| match fastpath::literal(e) {
+                Some(v) => Ok(v),
+                None => self.eval_scalar(&e.to_string()),
+            })
             .collect::<Result<Vec<_>>>()?;
+        if let (
+            Some(FastPath::KeyLookup {
+                table,
+                columns,
+                key_column,
+            }),
+            [value],
+        ) = (&fast, values.as_slice())
+        {
+            if let Some(rs) = self.fast_lookup(table, columns, key_column, value).await? {
+                return Ok(rs);
+            }
+        }
         let SqlStatement::Prepare { statement, .. } = &stmt else {
             return Err(Error::Sql("expected PREPARE".into()));
         };
@@ -1162,6 +1233,20 @@ impl Connection {
             return self
                 .write(|c, scope| {
                     Box::pin(async move {
+                        if let Some(FastPath::Insert { table, columns }) = &fast {
+                            let def = scope.w.lock().catalog().table(table).cloned();
+                            if let Some(batch) = def
+                                .as_ref()
+                                .and_then(|d| fastpath::insert_row(d, columns, &values))
+                            {
+                                let def = def.ok_or_else(|| Error::Catalog(table.clone()))?;
+                                return ResultSet::count(c.insert_rows(
+                                    &scope,
+                                    &def,
+                                    vec![batch],
+                                )?);
+                            }
+                        }
                         let view: Arc<dyn DataView> = scope.w.clone();
                         let (plan, _guard) = c
                             .plan(view, scope.engines.clone(), prepared, target)

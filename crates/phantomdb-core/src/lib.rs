@@ -17,6 +17,7 @@ mod connection;
 mod database;
 pub mod engines;
 mod error;
+mod fastpath;
 pub mod plugins;
 pub mod provider;
 pub mod sql;

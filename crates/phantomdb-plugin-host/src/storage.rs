@@ -448,19 +448,26 @@ impl StorageTransaction for NativeTransaction {
         let min_max = if array.is_released() {
             None
         } else {
-            // Bounds may be unknown (null) even for NOT NULL columns.
-            let fields: Vec<arrow_schema::Field> = table
-                .schema
-                .fields()
-                .iter()
-                .map(|f| f.as_ref().clone().with_nullable(true))
-                .collect();
-            let struct_type = arrow_schema::DataType::Struct(fields.into());
-            let column = crate::import_result(array, &schema, Some(&struct_type), Some(2))?;
-            column
+            // Bounds may be unknown (null) even for NOT NULL columns: compare the column
+            // types, not their nullability.
+            let column = crate::import_result(array, &schema, None, Some(2))?;
+            let s = column
                 .as_any()
                 .downcast_ref::<StructArray>()
-                .map(|s| RecordBatch::from(s.clone()))
+                .ok_or("statistics are not a struct array")?;
+            let same = s.fields().len() == table.schema.fields().len()
+                && s.fields()
+                    .iter()
+                    .zip(table.schema.fields())
+                    .all(|(a, b)| a.data_type() == b.data_type());
+            if !same {
+                return Err(format!(
+                    "engine {} returned statistics of type {}, expected the table's columns",
+                    self.engine.name(),
+                    s.data_type()
+                ));
+            }
+            Some(RecordBatch::from(s.clone()))
         };
         Ok(Some(TableStatistics { row_count, min_max }))
     }
