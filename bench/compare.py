@@ -539,7 +539,7 @@ class Runner:
         if pdb is None:
             return None
         self.step("storage boundary (s3_storage plugin vs linked in)")
-        return pdb.storage_boundary(a.storage_rows, max(a.runs, 3), self.workdir)
+        return pdb.storage_boundary(a.storage_rows, max(a.runs, 3), self.work)
 
     # UDF ---------------------------------------------------------------------------------------
     def udf(self):
