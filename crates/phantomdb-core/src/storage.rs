@@ -77,22 +77,43 @@ fn pk_table_name(table_id: u64) -> String {
     format!("pk_{table_id}")
 }
 
-/// Decoded segments by `(table id, segment id)`, and their total size in bytes.
-type SegmentMap = (HashMap<(u64, u64), RecordBatch>, usize);
+/// Something a [`BudgetCache`] can hold: it knows its size in memory.
+trait CacheSize {
+    fn bytes(&self) -> usize;
+}
 
-/// Decoded segments shared by every reader.
-struct SegmentCache {
-    entries: Mutex<SegmentMap>,
+impl CacheSize for RecordBatch {
+    fn bytes(&self) -> usize {
+        self.get_array_memory_size()
+    }
+}
+
+impl CacheSize for ArrayRef {
+    fn bytes(&self) -> usize {
+        self.get_array_memory_size()
+    }
+}
+
+/// A map shared by every reader that evicts entries once their total size passes a budget.
+struct BudgetCache<K, V> {
+    entries: Mutex<(HashMap<K, V>, usize)>,
     budget: usize,
 }
 
-impl SegmentCache {
-    fn get(&self, key: (u64, u64)) -> Option<RecordBatch> {
+impl<K: std::hash::Hash + Eq + Copy, V: Clone + CacheSize> BudgetCache<K, V> {
+    fn new(budget: usize) -> Self {
+        Self {
+            entries: Mutex::new((HashMap::new(), 0)),
+            budget,
+        }
+    }
+
+    fn get(&self, key: K) -> Option<V> {
         self.entries.lock().0.get(&key).cloned()
     }
 
-    fn put(&self, key: (u64, u64), batch: RecordBatch) {
-        let size = batch.get_array_memory_size();
+    fn put(&self, key: K, value: V) {
+        let size = value.bytes();
         let mut guard = self.entries.lock();
         let (map, used) = &mut *guard;
         while *used + size > self.budget && !map.is_empty() {
@@ -100,45 +121,33 @@ impl SegmentCache {
                 break;
             };
             if let Some(old) = map.remove(&victim) {
-                *used = used.saturating_sub(old.get_array_memory_size());
+                *used = used.saturating_sub(old.bytes());
             }
         }
-        if let Some(old) = map.insert(key, batch) {
-            *used = used.saturating_sub(old.get_array_memory_size());
+        if let Some(old) = map.insert(key, value) {
+            *used = used.saturating_sub(old.bytes());
         }
         *used += size;
     }
 }
+
+/// Decoded whole segments by `(table id, segment id)` (lookups, compaction).
+type SegmentCache = BudgetCache<(u64, u64), RecordBatch>;
 
 /// Decoded columns of stored segments, by `(table id, segment id, column)`, plus each
 /// segment's shape `(stored columns, rows)`. Scans decode only the columns they project.
 struct ColumnCache {
-    entries: Mutex<(HashMap<(u64, u64, usize), ArrayRef>, usize)>,
+    columns: BudgetCache<(u64, u64, usize), ArrayRef>,
     shapes: Mutex<HashMap<(u64, u64), (usize, usize)>>,
-    budget: usize,
 }
 
 impl ColumnCache {
     fn get(&self, key: (u64, u64, usize)) -> Option<ArrayRef> {
-        self.entries.lock().0.get(&key).cloned()
+        self.columns.get(key)
     }
 
     fn put(&self, key: (u64, u64, usize), column: ArrayRef) {
-        let size = column.get_array_memory_size();
-        let mut guard = self.entries.lock();
-        let (map, used) = &mut *guard;
-        while *used + size > self.budget && !map.is_empty() {
-            let Some(victim) = map.keys().next().copied() else {
-                break;
-            };
-            if let Some(old) = map.remove(&victim) {
-                *used = used.saturating_sub(old.get_array_memory_size());
-            }
-        }
-        if let Some(old) = map.insert(key, column) {
-            *used = used.saturating_sub(old.get_array_memory_size());
-        }
-        *used += size;
+        self.columns.put(key, column)
     }
 }
 
@@ -222,14 +231,10 @@ impl Store {
             next_table: AtomicU64::new(next_table),
             catalog_cache: Mutex::new(None),
             columns: ColumnCache {
-                entries: Mutex::new((HashMap::new(), 0)),
+                columns: BudgetCache::new(DEFAULT_CACHE_BYTES),
                 shapes: Mutex::new(HashMap::new()),
-                budget: DEFAULT_CACHE_BYTES,
             },
-            cache: SegmentCache {
-                entries: Mutex::new((HashMap::new(), 0)),
-                budget: DEFAULT_CACHE_BYTES,
-            },
+            cache: SegmentCache::new(DEFAULT_CACHE_BYTES),
             write_gate: Arc::new(tokio::sync::Mutex::new(())),
         }))
     }
@@ -596,6 +601,23 @@ fn conform(table: &TableDef, batch: &RecordBatch) -> Result<RecordBatch> {
         columns,
         &RecordBatchOptions::new().with_row_count(Some(rows)),
     )?)
+}
+
+/// The error for a row of `batch` (in table schema) whose primary key is taken.
+pub(crate) fn duplicate_key(table: &TableDef, batch: &RecordBatch, row: usize) -> Error {
+    let shown = table
+        .primary_key
+        .iter()
+        .map(|&c| {
+            arrow::util::display::array_value_to_string(batch.column(c), row).unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    Error::Constraint(format!(
+        "duplicate primary key ({}) = ({shown}) in table \"{}\"",
+        table.primary_key_names().join(", "),
+        table.name
+    ))
 }
 
 /// Encodes the primary key of every row of `batch` (in table schema) for the index.
@@ -981,20 +1003,7 @@ impl WriteTxn {
             let dup_in_statement = !seen.insert(key.as_slice());
             let dup_in_table = !replaced.contains(key) && index.get(key.as_slice())?.is_some();
             if dup_in_statement || dup_in_table {
-                let shown = table
-                    .primary_key
-                    .iter()
-                    .map(|&c| {
-                        arrow::util::display::array_value_to_string(batch.column(c), row)
-                            .unwrap_or_default()
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                return Err(Error::Constraint(format!(
-                    "duplicate primary key ({}) = ({shown}) in table \"{}\"",
-                    table.primary_key_names().join(", "),
-                    table.name
-                )));
+                return Err(duplicate_key(table, batch, row));
             }
         }
         Ok(keys)

@@ -394,20 +394,7 @@ pub(crate) fn check_primary_key(
     let mut seen = HashSet::with_capacity(new_keys.len());
     for (row, key) in new_keys.iter().enumerate() {
         if taken.contains(key) || !seen.insert(key.as_slice()) {
-            let shown = def
-                .primary_key
-                .iter()
-                .map(|&c| {
-                    arrow::util::display::array_value_to_string(new_rows.column(c), row)
-                        .unwrap_or_default()
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(Error::Constraint(format!(
-                "duplicate primary key ({}) = ({shown}) in table \"{}\"",
-                def.primary_key_names().join(", "),
-                def.name
-            )));
+            return Err(crate::storage::duplicate_key(def, new_rows, row));
         }
     }
     Ok(())
