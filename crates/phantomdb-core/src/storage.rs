@@ -171,6 +171,10 @@ pub struct Store {
     catalog_cache: Mutex<Option<(u64, Arc<Catalog>)>>,
     cache: SegmentCache,
     columns: ColumnCache,
+    /// Segment lists of committed tables by `(table id, data version)`. Listing segments
+    /// walks redb's segment table, whose pages hold the segments themselves, so a warm scan
+    /// would otherwise read every segment's bytes again just to learn their ids.
+    refs: Mutex<HashMap<(u64, u64), Arc<Vec<SegmentRef>>>>,
     write_gate: Arc<tokio::sync::Mutex<()>>,
 }
 
@@ -230,6 +234,7 @@ impl Store {
             next_segment: AtomicU64::new(next_segment),
             next_table: AtomicU64::new(next_table),
             catalog_cache: Mutex::new(None),
+            refs: Mutex::new(HashMap::new()),
             columns: ColumnCache {
                 columns: BudgetCache::new(DEFAULT_CACHE_BYTES),
                 shapes: Mutex::new(HashMap::new()),
@@ -804,11 +809,20 @@ impl DataView for ReadView {
     }
 
     fn segment_refs(&self, table: &TableDef) -> Result<Vec<SegmentRef>> {
-        stored_refs(
+        let key = (table.id, self.data_version);
+        if let Some(refs) = self.store.refs.lock().get(&key) {
+            return Ok(refs.as_ref().clone());
+        }
+        let refs = stored_refs(
             table,
             &self.txn.open_table(SEGMENTS)?,
             &self.txn.open_table(DELETES)?,
-        )
+        )?;
+        let mut cache = self.store.refs.lock();
+        // Lists of older versions are of no use to new snapshots.
+        cache.retain(|(_, v), _| *v >= self.data_version);
+        cache.insert(key, Arc::new(refs.clone()));
+        Ok(refs)
     }
 
     fn load(
