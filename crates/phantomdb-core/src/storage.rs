@@ -396,7 +396,9 @@ impl Store {
                 let batch = concat_batches(&schema, &batches)?;
                 rows = batch.num_rows();
                 for (j, &c) in wanted.iter().enumerate() {
-                    let col = batch.column(j).clone();
+                    // A decoded column points into the buffer of the whole segment (every
+                    // column's bytes): copy it out, so the cache holds only this column.
+                    let col = own_buffers(batch.column(j));
                     self.columns.put((table.id, seg, c), col.clone());
                     found.insert(c, col);
                 }
@@ -461,6 +463,16 @@ fn load_settings<T: ReadableTable<&'static str, &'static str>>(
         out.insert(k.value().to_string(), v.value().to_string());
     }
     Ok(out)
+}
+
+/// A copy of `array` in buffers of its own (not slices of a larger buffer).
+fn own_buffers(array: &ArrayRef) -> ArrayRef {
+    let data = array.to_data();
+    let mut copy = arrow::array::MutableArrayData::new(vec![&data], false, data.len());
+    match copy.try_extend(0, 0, data.len()) {
+        Ok(()) => arrow::array::make_array(copy.freeze()),
+        Err(_) => array.clone(),
+    }
 }
 
 /// Copies the live bytes of string and binary *view* columns into buffers of their own.
