@@ -163,6 +163,9 @@ pub struct SegmentRef {
     pending: Option<RecordBatch>,
 }
 
+/// Segment lists by `(table id, data version)`.
+type SegmentLists = HashMap<(u64, u64), Arc<Vec<SegmentRef>>>;
+
 /// The storage of one database file (or of an in-memory database).
 pub struct Store {
     db: redb::Database,
@@ -174,7 +177,7 @@ pub struct Store {
     /// Segment lists of committed tables by `(table id, data version)`. Listing segments
     /// walks redb's segment table, whose pages hold the segments themselves, so a warm scan
     /// would otherwise read every segment's bytes again just to learn their ids.
-    refs: Mutex<HashMap<(u64, u64), Arc<Vec<SegmentRef>>>>,
+    refs: Mutex<SegmentLists>,
     write_gate: Arc<tokio::sync::Mutex<()>>,
 }
 
