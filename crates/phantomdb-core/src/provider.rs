@@ -183,8 +183,7 @@ impl TableProvider for PhantomTable {
                 let rows = self.view.lookup(&self.def, &encoded)?;
                 let rows = project(rows)?;
                 let description = format!("table={}, key=[{filter}]", self.def.name);
-                return Ok(Arc::new(PhantomScanExec::new(
-                    ScanKind::KeyLookup,
+                return Ok(Arc::new(KeyLookupExec::new(
                     description,
                     projected,
                     vec![vec![rows]],
@@ -355,31 +354,17 @@ impl ExecutionPlan for SegmentScanExec {
     }
 }
 
-/// How a [`PhantomScanExec`] found its rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScanKind {
-    /// Every live row of every segment.
-    Full,
-    /// Only the rows whose primary key was asked for, found through the index.
-    KeyLookup,
-}
-
-/// Leaf operator producing a table's rows, already read from the snapshot.
+/// Leaf operator producing the rows a primary-key lookup found through the index (read from
+/// the snapshot while planning: a handful of rows). Full scans are [`SegmentScanExec`].
 #[derive(Debug)]
-pub struct PhantomScanExec {
-    kind: ScanKind,
+pub struct KeyLookupExec {
     description: String,
     partitions: Vec<Vec<RecordBatch>>,
     properties: Arc<PlanProperties>,
 }
 
-impl PhantomScanExec {
-    fn new(
-        kind: ScanKind,
-        description: String,
-        schema: SchemaRef,
-        partitions: Vec<Vec<RecordBatch>>,
-    ) -> Self {
+impl KeyLookupExec {
+    fn new(description: String, schema: SchemaRef, partitions: Vec<Vec<RecordBatch>>) -> Self {
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(schema),
             Partitioning::UnknownPartitioning(partitions.len()),
@@ -387,34 +372,22 @@ impl PhantomScanExec {
             Boundedness::Bounded,
         ));
         Self {
-            kind,
             description,
             partitions,
             properties,
         }
     }
-
-    /// How this scan finds its rows.
-    pub fn kind(&self) -> ScanKind {
-        self.kind
-    }
 }
 
-impl DisplayAs for PhantomScanExec {
+impl DisplayAs for KeyLookupExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        match self.kind {
-            ScanKind::Full => write!(f, "PhantomScanExec: {}", self.description),
-            ScanKind::KeyLookup => write!(f, "PhantomKeyLookupExec: {}", self.description),
-        }
+        write!(f, "PhantomKeyLookupExec: {}", self.description)
     }
 }
 
-impl ExecutionPlan for PhantomScanExec {
+impl ExecutionPlan for KeyLookupExec {
     fn name(&self) -> &str {
-        match self.kind {
-            ScanKind::Full => "PhantomScanExec",
-            ScanKind::KeyLookup => "PhantomKeyLookupExec",
-        }
+        "PhantomKeyLookupExec"
     }
 
     fn properties(&self) -> &Arc<PlanProperties> {
