@@ -10,12 +10,13 @@
 //! Libraries are never unloaded (`dlclose` is unsafe once Rust code registered thread-local
 //! destructors). Loading the same file (same canonical path) twice returns the same plugin.
 //!
-//! Every result coming back from a plugin is validated (`ArrayData::validate_full`, row count and
+//! Every result coming back from a plugin is validated (full Arrow validation, row count and
 //! declared type), so a buggy plugin yields a clear [`CallError`] instead of corrupting the host.
 //! (A plugin can still crash the process with invalid pointers: native plugins are trusted code.)
 
 mod manifest;
 mod storage;
+mod validate;
 
 pub use storage::NativeStorageEngine;
 
@@ -710,8 +711,7 @@ fn import_result(
             ));
         }
     }
-    data.validate_full()
-        .map_err(|e| format!("returned invalid Arrow data: {e}"))?;
+    validate::validate_full(&data).map_err(|e| format!("returned invalid Arrow data: {e}"))?;
     Ok(make_array(data))
 }
 
@@ -1103,11 +1103,13 @@ fn read_stream(stream: FFI_ArrowArrayStream) -> Result<(SchemaRef, Vec<RecordBat
 }
 
 /// Reads an Arrow C stream from a plugin one batch at a time, validating every batch
-/// (`validate_full`, top-level nulls, schema).
+/// (full Arrow validation, top-level nulls, schema).
 pub(crate) struct StreamReader {
     stream: FFI_ArrowArrayStream,
     schema: SchemaRef,
     struct_type: DataType,
+    /// `struct_type` in C form, built once: every batch is imported with it.
+    batch_schema: FFI_ArrowSchema,
     done: bool,
 }
 
@@ -1135,10 +1137,13 @@ impl StreamReader {
             Schema::try_from(&ffi_schema).map_err(|e| format!("invalid stream schema: {e}"))?,
         );
         let struct_type = DataType::Struct(schema.fields().clone());
+        let batch_schema = FFI_ArrowSchema::try_from(&struct_type)
+            .map_err(|e| format!("cannot describe stream schema: {e}"))?;
         Ok(Self {
             stream,
             schema,
             struct_type,
+            batch_schema,
             done: false,
         })
     }
@@ -1169,9 +1174,7 @@ impl StreamReader {
             self.done = true;
             return Ok(None);
         }
-        let batch_schema = FFI_ArrowSchema::try_from(&self.struct_type)
-            .map_err(|e| format!("cannot describe stream schema: {e}"))?;
-        let column = import_result(array, &batch_schema, Some(&self.struct_type), None)?;
+        let column = import_result(array, &self.batch_schema, Some(&self.struct_type), None)?;
         let Some(s) = column.as_any().downcast_ref::<StructArray>() else {
             return Err("stream batch is not a struct array".to_string());
         };

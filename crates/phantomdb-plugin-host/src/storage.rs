@@ -3,7 +3,7 @@
 //! the binary and engines in a plugin library the same way.
 //!
 //! Every call checks the plugin is initialized (and holds its state lock for the call, so a
-//! shutdown waits for it). Results are validated: scanned batches with `validate_full` and
+//! shutdown waits for it). Results are validated: scanned batches with full Arrow validation and
 //! against the requested schema; filter answers and counts are range-checked.
 
 use std::ffi::{c_char, CStr};
