@@ -493,14 +493,15 @@ fn a_panicking_or_lying_plugin_gives_sql_errors() {
     plugin_dir();
     let script = format!(
         "LOAD PLUGIN '{}';\nLOAD PLUGIN '{}';\nSELECT boom(-1);\nSELECT boom(7) AS ok;\n\
-         SELECT wrong_length(1);\nSELECT wrong_type(1);\nSELECT * FROM bad_table();\nSELECT boom(8) AS again;\n",
+         SELECT wrong_length(1);\nSELECT wrong_type(1);\nSELECT * FROM bad_table();\n\
+         CREATE TABLE g (s TEXT) USING garbage_storage;\nSELECT s FROM g;\nSELECT boom(8) AS again;\n",
         library("panicking_plugin").display(),
         library("garbage_plugin").display()
     );
     let out = run_stdin(&["--format", "csv"], &script);
     let err = stderr(&out);
     let errors: Vec<&str> = err.lines().collect();
-    assert_eq!(errors.len(), 4, "{err}");
+    assert_eq!(errors.len(), 5, "{err}");
     assert!(
         errors[0].contains("panicked") && errors[0].contains("boom"),
         "{err}"
@@ -508,6 +509,10 @@ fn a_panicking_or_lying_plugin_gives_sql_errors() {
     assert!(errors[1].contains("returned 2 rows, expected 1"), "{err}");
     assert!(errors[2].contains("declares Int64"), "{err}");
     assert!(errors[3].contains("bad_table"), "{err}");
+    assert!(
+        errors[4].contains("garbage_storage") && errors[4].contains("non-UTF-8"),
+        "{err}"
+    );
     let text = stdout(&out);
     assert!(
         text.contains("ok\n7\n") && text.ends_with("again\n8\n"),

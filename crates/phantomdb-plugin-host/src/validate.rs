@@ -17,8 +17,16 @@ use arrow_buffer::ArrowNativeType;
 use arrow_data::ArrayData;
 use arrow_schema::{ArrowError, DataType};
 
-/// Validates `data` and all its children, like [`ArrayData::validate_full`].
-pub(crate) fn validate_full(data: &ArrayData) -> Result<(), ArrowError> {
+/// Validates `data` and all its children, like [`ArrayData::validate_full`]. The error names
+/// the struct field (column) at fault.
+pub(crate) fn validate_full(data: &ArrayData) -> Result<(), String> {
+    validate_array(data).map_err(|e| match e {
+        ArrowError::InvalidArgumentError(m) => m,
+        other => other.to_string(),
+    })
+}
+
+fn validate_array(data: &ArrayData) -> Result<(), ArrowError> {
     // Buffer counts and sizes, offsets' first/last bounds, child lengths.
     data.validate()?;
     data.validate_nulls()?;
@@ -32,11 +40,19 @@ pub(crate) fn validate_full(data: &ArrayData) -> Result<(), ArrowError> {
         _ => data.validate_values()?,
     }
     for (i, child) in data.child_data().iter().enumerate() {
-        validate_full(child).map_err(|e| {
-            ArrowError::InvalidArgumentError(format!(
-                "{} child #{i} invalid: {e}",
-                data.data_type()
-            ))
+        validate_array(child).map_err(|e| {
+            let e = match e {
+                ArrowError::InvalidArgumentError(m) => m,
+                other => other.to_string(),
+            };
+            let field = match data.data_type() {
+                DataType::Struct(fields) => fields.get(i),
+                _ => None,
+            };
+            invalid(match field {
+                Some(f) => format!("column {}: {e}", f.name()),
+                None => format!("{} child #{i}: {e}", data.data_type()),
+            })
         })?;
     }
     Ok(())
@@ -406,5 +422,83 @@ mod tests {
             None,
         ]);
         assert!(agree(&list.to_data()));
+    }
+
+    /// A tiny deterministic generator (xorshift), so the test needs no dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    /// Random, mostly almost-valid strings and views: both validators give the same verdict.
+    #[test]
+    fn agrees_with_arrow_on_random_input() {
+        // ASCII, a two-byte and a three-byte character, and stray bytes.
+        let pieces: [&[u8]; 6] = [
+            b"a",
+            b"xyz",
+            "é".as_bytes(),
+            "日".as_bytes(),
+            b"\x80",
+            b"\xff",
+        ];
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let (mut accepted, mut rejected) = (0, 0);
+        for case in 0..3000 {
+            let mut values = Vec::new();
+            let mut offsets = vec![0i32];
+            let n = rng.below(8) as usize;
+            for _ in 0..n {
+                for _ in 0..rng.below(4) {
+                    let p = pieces[rng.below(if case % 3 == 0 { 6 } else { 4 }) as usize];
+                    values.extend_from_slice(p);
+                }
+                offsets.push(values.len() as i32);
+            }
+            // Sometimes nudge one offset (into a character, backwards, or past the end).
+            if case % 4 == 0 && n > 0 {
+                let i = 1 + rng.below(n as u64) as usize;
+                offsets[i] += rng.below(5) as i32 - 2;
+            }
+            let offset = if n > 0 {
+                rng.below(n as u64) as usize
+            } else {
+                0
+            };
+            let data = raw(DataType::Utf8, n - offset, offset, &offsets, &values);
+            if agree(&data) {
+                accepted += 1;
+            } else {
+                rejected += 1;
+            }
+            // The same values as views (inline or in one buffer), sometimes with a bad prefix.
+            let views: Vec<u128> = offsets
+                .windows(2)
+                .filter(|w| 0 <= w[0] && w[0] <= w[1] && w[1] as usize <= values.len())
+                .map(|w| {
+                    let v = &values[w[0] as usize..w[1] as usize];
+                    if v.len() <= 12 {
+                        inline_view(v, 0)
+                    } else {
+                        let prefix = if case % 5 == 0 { b"zzzz" } else { &v[..4] };
+                        buffer_view(v.len() as u32, prefix, 0, w[0] as u32)
+                    }
+                })
+                .collect();
+            agree(&raw_views(DataType::Utf8View, &views, &[&values]));
+        }
+        // The generator exercises both verdicts.
+        assert!(
+            accepted > 300 && rejected > 300,
+            "{accepted} accepted, {rejected} rejected"
+        );
     }
 }
