@@ -57,6 +57,9 @@ class Timeout(BenchError):
     pass
 
 
+# Every workload, in the order they run.
+ALL_WORKLOADS = ("tpch", "point", "udf", "storage")
+
 def is_prime(n: int) -> bool:
     """Same trial division as the PhantomDB plugin and built-in."""
     if n < 2:
@@ -742,7 +745,7 @@ def main():
     p.add_argument("--udf-rows", type=int, default=10_000_000)
     p.add_argument("--release", action="store_true", help="build phantomdb-bench with --release")
     p.add_argument("--systems", default=",".join(SYSTEMS))
-    p.add_argument("--workloads", default="tpch,point,udf,storage")
+    p.add_argument("--workloads", default=",".join(ALL_WORKLOADS))
     p.add_argument("--storage-rows", type=int, default=1_000_000, help="rows of the storage-boundary table")
     p.add_argument("--workdir", type=Path, default=BENCH / "work", help="data and database files")
     p.add_argument("--out", type=Path, default=BENCH / "results")
@@ -797,6 +800,9 @@ def main():
     if not args.no_save:
         args.out.mkdir(parents=True, exist_ok=True)
         tag = "smoke" if args.smoke else f"sf{args.sf:g}"
+        if sorted(args.workloads) != sorted(ALL_WORKLOADS):
+            # A partial run must not overwrite the day's full one.
+            tag += "-" + "-".join(args.workloads)
         path = args.out / f"{dt.date.today().isoformat()}-{socket.gethostname()}-{tag}.md"
         path.write_text(text)
         print(f"written to {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}", file=sys.stderr)
