@@ -74,11 +74,14 @@ pub(crate) fn parse_host_version(path: &Path, v: &str) -> Result<semver::Version
 /// version (see [`PluginManifest::check_host_version`] and [`crate::load`]).
 pub fn inspect(path: impl AsRef<Path>) -> Result<PluginManifest, LoadError> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+    let file = std::fs::File::open(path).map_err(|source| LoadError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    inspect_bytes(path, &bytes)
+    // Reads only what parsing touches (headers, section table, the manifest section), not
+    // the whole library: a release plugin with line tables is tens of MB.
+    let cache = object::ReadCache::new(std::io::BufReader::new(file));
+    parse_manifest(path, &cache)
 }
 
 fn read_u32(data: &[u8], at: usize, little_endian: bool) -> Option<u32> {
@@ -113,7 +116,11 @@ fn invalid(path: &Path, reason: &str) -> LoadError {
     }
 }
 
-pub(crate) fn inspect_bytes(path: &Path, bytes: &[u8]) -> Result<PluginManifest, LoadError> {
+/// [`inspect`] over any object-file reader: a byte slice, or a [`object::ReadCache`] over a file.
+pub(crate) fn parse_manifest<'data, R: object::ReadRef<'data>>(
+    path: &Path,
+    bytes: R,
+) -> Result<PluginManifest, LoadError> {
     let file = object::File::parse(bytes).map_err(|e| LoadError::NotALibrary {
         path: path.to_path_buf(),
         reason: e.to_string(),
