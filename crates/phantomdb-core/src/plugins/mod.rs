@@ -654,7 +654,8 @@ fn collect_libraries(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Copies a plugin library to a unique path and loads that copy (a new generation).
+/// Copies a plugin library to a unique path and loads that copy (a new generation); the copy
+/// is removed once mapped.
 fn load_fresh_copy(path: &Path) -> Result<LoadedPlugin> {
     static COPIES: AtomicU64 = AtomicU64::new(0);
     let dir = std::env::temp_dir().join(format!("phantomdb-plugins-{}", std::process::id()));
@@ -669,7 +670,14 @@ fn load_fresh_copy(path: &Path) -> Result<LoadedPlugin> {
         std::env::consts::DLL_EXTENSION
     ));
     std::fs::copy(path, &copy)?;
-    phantomdb_plugin_host::load(&copy, HOST_VERSION).map_err(|e| Error::Plugin(e.to_string()))
+    let loaded =
+        phantomdb_plugin_host::load(&copy, HOST_VERSION).map_err(|e| Error::Plugin(e.to_string()));
+    // A mapped library stays mapped after its file is removed: do not leave copies behind.
+    if let Err(e) = std::fs::remove_file(&copy) {
+        tracing::warn!(path = %copy.display(), "cannot remove plugin copy: {e}");
+    }
+    let _ = std::fs::remove_dir(&dir); // only succeeds once empty
+    loaded
 }
 
 /// `phantomdb_plugins()` and `phantomdb_functions()`: the registry as tables.
