@@ -9,14 +9,16 @@ use arrow::array::{ArrayRef, RecordBatch, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{Constraint, Constraints, ScalarValue};
+use datafusion::common::{Constraint, Constraints, ScalarValue, Statistics};
 use datafusion::datasource::TableType;
 use datafusion::error::Result as DfResult;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_expr::EquivalenceProperties;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::statistics::StatisticsArgs;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
@@ -209,7 +211,19 @@ impl TableProvider for PhantomTable {
             partitions[i % k].push(r);
         }
         let description = format!("table={}, segments={count}", self.def.name);
+        // Rows per partition, for the planner (join sides, COUNT(*) without a scan).
+        let partition_rows = partitions
+            .iter()
+            .map(|segs| {
+                let rows = segs
+                    .iter()
+                    .map(SegmentRef::live_rows)
+                    .sum::<Option<usize>>();
+                rows.map(|r| limit.map_or(r, |l| r.min(l)))
+            })
+            .collect();
         Ok(Arc::new(SegmentScanExec {
+            partition_rows,
             def: self.def.clone(),
             view: self.view.clone(),
             columns: table_cols,
@@ -228,6 +242,15 @@ impl TableProvider for PhantomTable {
     }
 }
 
+/// Statistics with an exact row count (when known) and nothing else.
+fn row_count_statistics(schema: &Schema, rows: Option<usize>) -> Statistics {
+    let mut stats = Statistics::new_unknown(schema);
+    if let Some(rows) = rows {
+        stats.num_rows = Precision::Exact(rows);
+    }
+    stats
+}
+
 /// Leaf operator streaming a table's segments: each partition reads and decodes its segments
 /// one at a time (only the projected columns), drops deleted rows and adds row ids if asked.
 #[derive(Debug)]
@@ -243,6 +266,8 @@ pub struct SegmentScanExec {
     description: String,
     properties: Arc<PlanProperties>,
     partitions: Vec<Vec<SegmentRef>>,
+    /// Rows each partition returns, when known.
+    partition_rows: Vec<Option<usize>>,
 }
 
 impl SegmentScanExec {
@@ -298,6 +323,18 @@ impl ExecutionPlan for SegmentScanExec {
         Ok(TreeNodeRecursion::Continue)
     }
 
+    fn statistics_from_inputs(
+        &self,
+        _input_stats: &[Arc<Statistics>],
+        args: &StatisticsArgs,
+    ) -> DfResult<Arc<Statistics>> {
+        let rows = match args.partition() {
+            Some(p) => self.partition_rows.get(p).copied().flatten(),
+            None => self.partition_rows.iter().copied().sum(),
+        };
+        Ok(Arc::new(row_count_statistics(&self.schema(), rows)))
+    }
+
     fn with_new_children(
         self: Arc<Self>,
         _children: Vec<Arc<dyn ExecutionPlan>>,
@@ -321,6 +358,7 @@ impl ExecutionPlan for SegmentScanExec {
             description: String::new(),
             properties: self.properties.clone(),
             partitions: Vec::new(),
+            partition_rows: Vec::new(),
         };
         let mut remaining = self.limit.unwrap_or(usize::MAX);
         let batch_size = self.batch_size;
@@ -405,6 +443,19 @@ impl ExecutionPlan for KeyLookupExec {
         ) -> DfResult<TreeNodeRecursion>,
     ) -> DfResult<TreeNodeRecursion> {
         Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn statistics_from_inputs(
+        &self,
+        _input_stats: &[Arc<Statistics>],
+        args: &StatisticsArgs,
+    ) -> DfResult<Arc<Statistics>> {
+        let count = |p: &Vec<RecordBatch>| p.iter().map(RecordBatch::num_rows).sum::<usize>();
+        let rows = match args.partition() {
+            Some(p) => self.partitions.get(p).map(count),
+            None => Some(self.partitions.iter().map(count).sum()),
+        };
+        Ok(Arc::new(row_count_statistics(&self.schema(), rows)))
     }
 
     fn with_new_children(

@@ -157,10 +157,21 @@ impl ColumnCache {
 pub struct SegmentRef {
     /// Segment id.
     pub id: u64,
+    /// Rows stored in the segment, deleted ones included (from the IPC message headers,
+    /// without decoding); `None` if the stored bytes could not be read that way.
+    pub rows: Option<usize>,
     /// Deleted rows, if any.
     pub deleted: Option<Bitmap>,
     /// Rows buffered by the open write transaction (in the table's schema).
     pending: Option<RecordBatch>,
+}
+
+impl SegmentRef {
+    /// Rows a scan of this segment returns (stored minus deleted), if known.
+    pub fn live_rows(&self) -> Option<usize> {
+        let deleted = self.deleted.as_ref().map_or(0, Bitmap::count);
+        self.rows.map(|r| r.saturating_sub(deleted))
+    }
 }
 
 /// Segment lists by `(table id, data version)`.
@@ -784,18 +795,53 @@ where
 {
     let mut out = Vec::new();
     for item in segments.range((table.id, 0)..=(table.id, u64::MAX))? {
-        let (k, _) = item?;
+        // The value is on the leaf page just read for the key: counting its rows is free.
+        let (k, v) = item?;
         let (_, seg) = k.value();
         let deleted = deletes
             .get((table.id, seg))?
             .map(|b| Bitmap::decode(b.value()));
         out.push(SegmentRef {
             id: seg,
+            rows: ipc_stream_rows(v.value()),
             deleted,
             pending: None,
         });
     }
     Ok(out)
+}
+
+/// Rows in an Arrow IPC stream (the sum over its record batch messages), read from the
+/// message headers without decoding any data; `None` if the bytes are not a readable stream.
+fn ipc_stream_rows(bytes: &[u8]) -> Option<usize> {
+    let word = |at: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(
+            bytes.get(at..at.checked_add(4)?)?.try_into().ok()?,
+        ))
+    };
+    let (mut at, mut rows) = (0usize, 0usize);
+    while at < bytes.len() {
+        // Each message: [0xFFFFFFFF] <metadata length> <flatbuffer Message> <body>.
+        let mut len = word(at)?;
+        at += 4;
+        if len == u32::MAX {
+            len = word(at)?;
+            at += 4;
+        }
+        if len == 0 {
+            break; // end-of-stream marker
+        }
+        let end = at.checked_add(len as usize)?;
+        let message = arrow::ipc::root_as_message(bytes.get(at..end)?).ok()?;
+        if let Some(batch) = message.header_as_record_batch() {
+            rows = rows.checked_add(usize::try_from(batch.length()).ok()?)?;
+        }
+        at = end.checked_add(usize::try_from(message.bodyLength()).ok()?)?;
+        if at > bytes.len() {
+            return None; // truncated body
+        }
+    }
+    Some(rows)
 }
 
 fn load_ref<S>(
@@ -1250,10 +1296,12 @@ impl DataView for parking_lot::Mutex<WriteTxn> {
             let deleted = deletes
                 .get((table.id, p.segment))?
                 .map(|b| Bitmap::decode(b.value()));
+            let batch = p.batch(&table.schema_ref())?;
             out.push(SegmentRef {
                 id: p.segment,
+                rows: Some(batch.num_rows()),
                 deleted,
-                pending: Some(p.batch(&table.schema_ref())?),
+                pending: Some(batch),
             });
         }
         Ok(out)
@@ -1328,4 +1376,56 @@ fn assert_send_sync() {
     is::<ReadView>();
     is::<parking_lot::Mutex<WriteTxn>>();
     let _ = |a: &dyn Array| a.len();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    fn batch(rows: i64) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int64, true),
+            Field::new("s", DataType::Utf8, true),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from_iter_values(0..rows)),
+                Arc::new(StringArray::from_iter_values(
+                    (0..rows).map(|i| format!("v{i}")),
+                )),
+            ],
+        )
+        .expect("batch")
+    }
+
+    #[test]
+    fn segment_rows_come_from_ipc_headers() {
+        let one = encode_segment(&batch(1000)).expect("encode");
+        assert_eq!(ipc_stream_rows(&one), Some(1000));
+        assert_eq!(
+            ipc_stream_rows(&encode_segment(&batch(0)).expect("encode")),
+            Some(0)
+        );
+
+        let mut two = Vec::new();
+        {
+            let b = batch(300);
+            let mut w = StreamWriter::try_new(&mut two, b.schema_ref()).expect("writer");
+            w.write(&b).expect("write");
+            w.write(&batch(700)).expect("write");
+            w.finish().expect("finish");
+        }
+        assert_eq!(ipc_stream_rows(&two), Some(1000));
+
+        // Not readable that way: no count rather than a wrong one (or a panic).
+        assert_eq!(ipc_stream_rows(&one[..one.len() - 40]), None);
+        assert_eq!(
+            ipc_stream_rows(&[0xff, 0xff, 0xff, 0xff, 9, 0, 0, 0, 1, 2]),
+            None
+        );
+        assert_eq!(ipc_stream_rows(b"definitely not arrow"), None);
+    }
 }

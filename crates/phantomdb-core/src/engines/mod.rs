@@ -185,6 +185,25 @@ impl EngineTxns {
             .map_err(|e| storage_error(engine.name(), e))
     }
 
+    /// The table's live row count from the engine's statistics, for the planner; `None` when
+    /// the engine keeps none or fails to answer (statistics are advisory).
+    pub(crate) fn row_count(
+        &mut self,
+        engine: &Arc<dyn StorageEngine>,
+        table: &TableInfo,
+    ) -> Option<u64> {
+        if !engine.capabilities().statistics {
+            return None;
+        }
+        match self.txn(engine).ok()?.txn.statistics(table) {
+            Ok(stats) => stats?.row_count,
+            Err(e) => {
+                tracing::debug!(engine = engine.name(), table = %table.name, "no statistics: {e}");
+                None
+            }
+        }
+    }
+
     /// Reads a whole table (with row ids when asked) into one batch.
     pub(crate) fn read_all(
         &mut self,

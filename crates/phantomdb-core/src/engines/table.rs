@@ -9,14 +9,16 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{Constraint, Constraints, DataFusionError};
+use datafusion::common::{Constraint, Constraints, DataFusionError, Statistics};
 use datafusion::datasource::TableType;
 use datafusion::error::Result as DfResult;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_expr::EquivalenceProperties;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::statistics::StatisticsArgs;
 use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
@@ -186,15 +188,29 @@ impl TableProvider for EngineTable {
                 .join(", "),
             limit.map(|l| format!(", limit={l}")).unwrap_or_default()
         );
-        Ok(Arc::new(EngineScanExec::new(
-            self.engine.clone(),
-            self.info.clone(),
-            self.txns.clone(),
-            request,
-            reorder.then_some(order),
-            output,
-            description,
-        )))
+        // The engine's row count, when the scan returns all rows (pushed filters make it
+        // unknown). Inexact: it is the plugin's word.
+        let rows = if request.filters.is_empty() {
+            self.txns
+                .lock()
+                .row_count(&self.engine, &self.info)
+                .and_then(|r| usize::try_from(r).ok())
+                .map(|r| limit.map_or(r, |l| r.min(l)))
+        } else {
+            None
+        };
+        Ok(Arc::new(EngineScanExec {
+            rows,
+            ..EngineScanExec::new(
+                self.engine.clone(),
+                self.info.clone(),
+                self.txns.clone(),
+                request,
+                reorder.then_some(order),
+                output,
+                description,
+            )
+        }))
     }
 }
 
@@ -207,6 +223,8 @@ pub struct EngineScanExec {
     reorder: Option<Vec<usize>>,
     description: String,
     properties: Arc<PlanProperties>,
+    /// Rows the scan returns, as the engine estimates them.
+    rows: Option<usize>,
 }
 
 impl fmt::Debug for EngineScanExec {
@@ -239,6 +257,7 @@ impl EngineScanExec {
             reorder,
             description,
             properties,
+            rows: None,
         }
     }
 }
@@ -269,6 +288,19 @@ impl ExecutionPlan for EngineScanExec {
         ) -> DfResult<TreeNodeRecursion>,
     ) -> DfResult<TreeNodeRecursion> {
         Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn statistics_from_inputs(
+        &self,
+        _input_stats: &[Arc<Statistics>],
+        _args: &StatisticsArgs,
+    ) -> DfResult<Arc<Statistics>> {
+        // One partition: the whole scan and partition 0 are the same.
+        let mut stats = Statistics::new_unknown(&self.schema());
+        if let Some(rows) = self.rows {
+            stats.num_rows = Precision::Inexact(rows);
+        }
+        Ok(Arc::new(stats))
     }
 
     fn with_new_children(
