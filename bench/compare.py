@@ -57,6 +57,12 @@ class Timeout(BenchError):
     pass
 
 
+def storage_runs(args) -> int:
+    """Timed runs of the storage-boundary scans: at least 9 (a full scan is ~20 ms, and a
+    ratio of two medians of 3 moved by up to 15% between runs)."""
+    return max(args.runs, 9)
+
+
 # Every workload, in the order they run.
 ALL_WORKLOADS = ("tpch", "point", "udf", "storage")
 
@@ -542,7 +548,7 @@ class Runner:
         if pdb is None:
             return None
         self.step("storage boundary (s3_storage plugin vs linked in)")
-        return pdb.storage_boundary(a.storage_rows, max(a.runs, 3), self.work)
+        return pdb.storage_boundary(a.storage_rows, storage_runs(a), self.work)
 
     # UDF ---------------------------------------------------------------------------------------
     def udf(self):
@@ -710,7 +716,7 @@ def report(args, versions, tpch, point, udf, storage=None) -> tuple[str, list[st
                    "directory, scanned through the `s3_storage` engine loaded as a plugin library (C ABI, "
                    "Arrow C Stream Interface, validated batches) and through the same engine code linked "
                    "into `phantomdb-bench` (SDK traits called directly). Medians of "
-                   f"{max(args.runs, 3)} alternating runs after a warm-up.\n")
+                   f"{storage_runs(args)} alternating runs after a warm-up.\n")
         out.append("| query | plugin (ms) | linked in (ms) | plugin / linked |")
         out.append("| --- | --- | --- | --- |")
         worst = 0.0
