@@ -21,6 +21,18 @@ fn scalar(db: &phantomdb::Connection, sql: &str) -> i64 {
     col.as_primitive::<Int64Type>().value(0)
 }
 
+/// The `EXPLAIN` output of `sql` as text.
+fn explain(db: &phantomdb::Connection, sql: &str) -> String {
+    let plan = db
+        .execute(&format!("EXPLAIN {sql}"))
+        .unwrap_or_else(|e| panic!("EXPLAIN {sql}: {e}"))
+        .concat()
+        .unwrap();
+    phantomdb::arrow::util::pretty::pretty_format_batches(&[plan])
+        .unwrap()
+        .to_string()
+}
+
 #[test]
 fn rollback_undoes_changes_to_several_tables() {
     let db = Database::open_in_memory().unwrap();
@@ -216,24 +228,10 @@ fn key_lookups_do_not_scan() {
     let c = db.connect().unwrap();
     c.execute("CREATE TABLE t (id INT PRIMARY KEY, v TEXT)")
         .unwrap();
-    let plan = c
-        .execute("EXPLAIN SELECT v FROM t WHERE id = 7")
-        .unwrap()
-        .concat()
-        .unwrap();
-    let text = phantomdb::arrow::util::pretty::pretty_format_batches(&[plan])
-        .unwrap()
-        .to_string();
+    let text = explain(&c, "SELECT v FROM t WHERE id = 7");
     assert!(text.contains("PhantomKeyLookupExec"), "{text}");
     assert!(!text.contains("PhantomScanExec"), "{text}");
-    let plan = c
-        .execute("EXPLAIN SELECT v FROM t WHERE v = 'x'")
-        .unwrap()
-        .concat()
-        .unwrap();
-    let text = phantomdb::arrow::util::pretty::pretty_format_batches(&[plan])
-        .unwrap()
-        .to_string();
+    let text = explain(&c, "SELECT v FROM t WHERE v = 'x'");
     assert!(text.contains("PhantomScanExec"), "{text}");
 }
 
@@ -336,14 +334,7 @@ fn engine_tables_push_filters_down_and_show_it_in_explain() {
         .unwrap();
     c.execute("INSERT INTO m VALUES (1, 'a'), (2, 'b'), (3, 'c')")
         .unwrap();
-    let plan = c
-        .execute("EXPLAIN SELECT v FROM m WHERE id >= 2 AND v <> 'c'")
-        .unwrap()
-        .concat()
-        .unwrap();
-    let text: String = (0..plan.num_rows())
-        .map(|i| plan.column(1).as_string::<i32>().value(i).to_string() + "\n")
-        .collect();
+    let text = explain(&c, "SELECT v FROM m WHERE id >= 2 AND v <> 'c'");
     assert!(
         text.contains("EngineScanExec: engine=memory, table=m"),
         "{text}"
@@ -444,14 +435,10 @@ fn scans_report_exact_row_counts_to_the_planner() {
          DELETE FROM big WHERE id <= 1000",
     )
     .unwrap();
-    let plan = c
-        .execute("EXPLAIN SELECT sum(v + w) FROM big JOIN small ON big.id = small.id * 500")
-        .unwrap()
-        .concat()
-        .unwrap();
-    let text = phantomdb::arrow::util::pretty::pretty_format_batches(&[plan])
-        .unwrap()
-        .to_string();
+    let text = explain(
+        &c,
+        "SELECT sum(v + w) FROM big JOIN small ON big.id = small.id * 500",
+    );
     let physical = &text[text.find("physical_plan").unwrap()..];
     let join = physical.find("HashJoinExec").expect("a hash join");
     let first_scan = &physical[join..][physical[join..].find("PhantomScanExec").unwrap()..];
