@@ -21,7 +21,9 @@ use phantomdb_plugin_sdk::storage::{
     StorageTransaction, TableInfo, TableStatistics,
 };
 
-use crate::{LoadedPlugin, StreamReader};
+use crate::ffi::{c_str, import_result};
+use crate::stream::StreamReader;
+use crate::LoadedPlugin;
 
 const MAX_ENGINES: usize = 1_000;
 
@@ -71,9 +73,9 @@ pub(crate) fn read_interface(
             stride = d.struct_size;
         }
         // SAFETY: NUL-terminated strings that live forever.
-        let name = unsafe { crate::c_str(d.name, "engine name") }?;
+        let name = unsafe { c_str(d.name, "engine name") }?;
         // SAFETY: as above.
-        let description = unsafe { crate::c_str(d.description, "engine description") }?;
+        let description = unsafe { c_str(d.description, "engine description") }?;
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(format!(
                 "storage engine name `{name}` must be non-empty ASCII letters, digits or _"
@@ -450,7 +452,7 @@ impl StorageTransaction for NativeTransaction {
         } else {
             // Bounds may be unknown (null) even for NOT NULL columns: compare the column
             // types, not their nullability.
-            let column = crate::import_result(array, &schema, None, Some(2))?;
+            let column = import_result(array, &schema, None, Some(2))?;
             let s = column
                 .as_any()
                 .downcast_ref::<StructArray>()

@@ -1,0 +1,200 @@
+//! Loading a plugin: [`load`] inspects the file, `dlopen`s it, calls its entry point with the
+//! [`HostApi`] (one per host version, leaked so it lives forever) and checks the vtable and
+//! interface tables it returns. Loaded libraries are kept in a registry by canonical path: they
+//! are never unloaded, and loading the same file twice returns the same plugin.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use phantomdb_plugin_abi::{
+    log_level, FunctionsInterface, HostApi, PluginEntryFn, PluginVTable, FUNCTIONS_INTERFACE_V1_C,
+    PLUGIN_ENTRY_SYMBOL,
+};
+
+use crate::functions::{read_functions, StatCounters};
+use crate::plugin::Inner;
+use crate::{
+    inspect, storage, LoadError, LoadedPlugin, PluginState, FUNCTIONS_INTERFACE_V1,
+    PHANTOMDB_PLUGIN_ABI_MAJOR, PHANTOMDB_PLUGIN_ABI_MINOR,
+};
+
+/// Plugins loaded in this process, by canonical path (libraries are never unloaded).
+fn registry() -> &'static Mutex<HashMap<PathBuf, LoadedPlugin>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<PathBuf, LoadedPlugin>>> = OnceLock::new();
+    REGISTRY.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+unsafe extern "C" fn host_log_callback(level: u32, msg: *const u8, len: usize) {
+    let _ = std::panic::catch_unwind(|| {
+        if msg.is_null() {
+            return;
+        }
+        // SAFETY: the plugin passes `len` readable bytes for the duration of the call.
+        let bytes = unsafe { std::slice::from_raw_parts(msg, len) };
+        let text = String::from_utf8_lossy(bytes);
+        match level {
+            log_level::ERROR => tracing::error!(target: "phantomdb::plugin", "{text}"),
+            log_level::WARN => tracing::warn!(target: "phantomdb::plugin", "{text}"),
+            log_level::INFO => tracing::info!(target: "phantomdb::plugin", "{text}"),
+            log_level::DEBUG => tracing::debug!(target: "phantomdb::plugin", "{text}"),
+            _ => tracing::trace!(target: "phantomdb::plugin", "{text}"),
+        }
+    });
+}
+
+/// The `HostApi` handed to plugins; one per host version string, leaked (lives forever).
+fn host_api(host_version: &str) -> &'static HostApi {
+    struct HostApiPtr(&'static HostApi);
+    // SAFETY: HostApi is immutable; its pointers reference leaked, immutable data.
+    unsafe impl Send for HostApiPtr {}
+    static APIS: OnceLock<Mutex<HashMap<String, HostApiPtr>>> = OnceLock::new();
+    let mut apis = APIS
+        .get_or_init(|| Mutex::new(HashMap::new()))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    apis.entry(host_version.to_string())
+        .or_insert_with(|| {
+            let version = CString::new(host_version.replace('\0', ""))
+                .unwrap_or_else(|_| CString::from(c"unknown"));
+            let api = HostApi {
+                struct_size: std::mem::size_of::<HostApi>(),
+                abi_major: PHANTOMDB_PLUGIN_ABI_MAJOR,
+                abi_minor: PHANTOMDB_PLUGIN_ABI_MINOR,
+                host_version: Box::leak(version.into_boxed_c_str()).as_ptr(),
+                log: Some(host_log_callback),
+            };
+            HostApiPtr(Box::leak(Box::new(api)))
+        })
+        .0
+}
+
+/// Inspects, checks and loads the plugin at `path` for a host of version `host_version`
+/// (semver, e.g. `env!("CARGO_PKG_VERSION")`).
+///
+/// The plugin is *not* initialised: call [`LoadedPlugin::initialize`] next. Loading a file that
+/// is already loaded (same canonical path) returns the existing plugin, in whatever state it is.
+/// To load a new build of a plugin, copy it to a new unique path first.
+pub fn load(path: impl AsRef<Path>, host_version: &str) -> Result<LoadedPlugin, LoadError> {
+    let path = path.as_ref();
+    let manifest = inspect(path)?;
+    manifest.check_host_version(host_version)?;
+    let canonical = std::fs::canonicalize(path).map_err(|source| LoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+
+    let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(existing) = reg.get(&canonical) {
+        return Ok(existing.clone());
+    }
+
+    // SAFETY: loading a library runs its initialisers; the file was checked to be a PhantomDB
+    // plugin of our ABI and platform. Native plugins are trusted code.
+    let library =
+        unsafe { libloading::Library::new(&canonical) }.map_err(|source| LoadError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    // Never unload: leak the library handle.
+    let library: &'static libloading::Library = Box::leak(Box::new(library));
+    // SAFETY: the symbol has the `PluginEntryFn` signature by ABI contract.
+    let entry: PluginEntryFn = unsafe {
+        *library
+            .get::<PluginEntryFn>(PLUGIN_ENTRY_SYMBOL.as_bytes())
+            .map_err(|source| LoadError::MissingEntry {
+                path: path.to_path_buf(),
+                source,
+            })?
+    };
+    let bad = |reason: String| LoadError::BadInterface {
+        path: path.to_path_buf(),
+        name: manifest.name.clone(),
+        reason,
+    };
+    // SAFETY: the HostApi lives forever; the entry point does not unwind (SDK contract).
+    let vtable_ptr = unsafe { entry(host_api(host_version)) };
+    if vtable_ptr.is_null() {
+        return Err(LoadError::EntryFailed {
+            path: path.to_path_buf(),
+            name: manifest.name.clone(),
+            reason: "entry point returned null (ABI mismatch with the host or the plugin \
+                     failed/panicked while constructing itself)"
+                .to_string(),
+        });
+    }
+    // SAFETY: non-null, returned by the entry point, lives forever. Only the first fields are read
+    // before struct_size and the ABI version are checked.
+    let vtable: &'static PluginVTable = unsafe { &*vtable_ptr };
+    if vtable.abi_major != PHANTOMDB_PLUGIN_ABI_MAJOR {
+        return Err(LoadError::AbiMismatch {
+            path: path.to_path_buf(),
+            expected: PHANTOMDB_PLUGIN_ABI_MAJOR,
+            found: vtable.abi_major,
+            found_minor: vtable.abi_minor,
+        });
+    }
+    if vtable.struct_size < std::mem::size_of::<PluginVTable>() {
+        return Err(bad(format!(
+            "plugin vtable is {} bytes, expected at least {}",
+            vtable.struct_size,
+            std::mem::size_of::<PluginVTable>()
+        )));
+    }
+    if !vtable.manifest.is_null() {
+        // SAFETY: points to the plugin's manifest static.
+        let m = unsafe { &*vtable.manifest };
+        let end = m.name.iter().position(|b| *b == 0).unwrap_or(m.name.len());
+        if m.name[..end] != *manifest.name.as_bytes() {
+            return Err(bad(format!(
+                "loaded manifest names plugin `{}`, file manifest `{}`",
+                String::from_utf8_lossy(&m.name[..end]),
+                manifest.name
+            )));
+        }
+    }
+
+    // SAFETY: valid NUL-terminated name; the plugin returns null or a pointer to a static table.
+    let iface_ptr = unsafe { (vtable.get_interface)(FUNCTIONS_INTERFACE_V1_C.as_ptr()) };
+    let (functions_iface, functions) = if iface_ptr.is_null() {
+        (None, Vec::new())
+    } else {
+        // SAFETY: a `FunctionsInterface` by ABI contract; struct_size checked before use.
+        let iface: &'static FunctionsInterface =
+            unsafe { &*(iface_ptr as *const FunctionsInterface) };
+        if iface.struct_size < std::mem::size_of::<FunctionsInterface>() {
+            return Err(bad(format!(
+                "`{FUNCTIONS_INTERFACE_V1}` table is {} bytes, expected at least {}",
+                iface.struct_size,
+                std::mem::size_of::<FunctionsInterface>()
+            )));
+        }
+        let decls = read_functions(iface).map_err(bad)?;
+        (Some(iface), decls)
+    };
+
+    let (storage_iface, engines) = storage::read_interface(vtable).map_err(bad)?;
+
+    let plugin = LoadedPlugin {
+        inner: Arc::new(Inner {
+            stats: functions.iter().map(|_| StatCounters::default()).collect(),
+            manifest,
+            vtable,
+            functions_iface,
+            functions,
+            storage_iface,
+            engines,
+            state: RwLock::new(PluginState::Loaded),
+        }),
+    };
+    reg.insert(canonical, plugin.clone());
+    tracing::debug!(
+        target: "phantomdb::plugin",
+        "loaded plugin {} {} from {}",
+        plugin.inner.manifest.name,
+        plugin.inner.manifest.version,
+        path.display()
+    );
+    Ok(plugin)
+}
