@@ -385,20 +385,14 @@ STORAGE_PLUGIN: list[Path | None] = [None]
 
 
 def build_phantomdb(release: bool) -> tuple[Path, Path]:
-    """Builds phantomdb-bench and the math_functions plugin; returns their paths.
+    """Builds phantomdb-bench and the plugins; returns the bench binary and math_functions.
 
-    The dev build goes through `cargo test --workspace --no-run`: the README's test command
-    builds the same binary with the same (workspace-unified) features, so after `cargo test
-    --workspace` (as in CI) nothing is rebuilt. `cargo build -p` would resolve features for
-    the package alone and recompile much of DataFusion."""
-    if release:
-        exe, plugin = cargo_artifacts(["cargo", "build", "--release", "-p", "phantomdb-bench",
-                                       "-p", "math_functions", "-p", "s3_storage"])
-    else:
-        exe, plugin = cargo_artifacts(["cargo", "test", "--workspace", "--no-run"])
-        if plugin is None or STORAGE_PLUGIN[0] is None:
-            _, plugin2 = cargo_artifacts(["cargo", "build", "-p", "math_functions", "-p", "s3_storage"])
-            plugin = plugin or plugin2
+    Always the whole workspace with the release profile, as the README's commands
+    (`scripts/phantomdb`, `cargo test --workspace --release`) build it: one feature set and
+    one profile, so after either of them nothing is compiled again. (`--release` is kept
+    for old command lines; it changes nothing.)"""
+    del release
+    exe, plugin = cargo_artifacts(["cargo", "build", "--release", "--workspace"])
     if exe is None or plugin is None:
         raise SystemExit("cargo did not report the phantomdb-bench binary and the math_functions library")
     return exe, plugin
@@ -749,7 +743,7 @@ def main():
     p.add_argument("--lookups", type=int, default=20_000)
     p.add_argument("--inserts", type=int, default=100_000)
     p.add_argument("--udf-rows", type=int, default=10_000_000)
-    p.add_argument("--release", action="store_true", help="build phantomdb-bench with --release")
+    p.add_argument("--release", action="store_true", help="kept for old command lines: the build is always release")
     p.add_argument("--systems", default=",".join(SYSTEMS))
     p.add_argument("--workloads", default=",".join(ALL_WORKLOADS))
     p.add_argument("--storage-rows", type=int, default=1_000_000, help="rows of the storage-boundary table")

@@ -306,13 +306,6 @@ fn committed_data_survives_kill_9() {
 
 const BUNDLED: &[&str] = &["math_functions", "string_functions"];
 const BUNDLED_STORAGE: &[&str] = &["s3_storage"];
-const FIXTURES: &[&str] = &[
-    "panicking_plugin",
-    "wrong_abi_plugin",
-    "failing_init_plugin",
-    "garbage_plugin",
-    "append_only_storage",
-];
 
 /// The directory cargo put this test's `phantomdb` binary in, where the plugin libraries of
 /// the same profile land too.
@@ -324,35 +317,15 @@ fn profile_dir() -> PathBuf {
 }
 
 fn library(name: &str) -> PathBuf {
-    profile_dir().join(format!(
-        "{}{name}{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    ))
+    phantomdb_testkit::plugin_library(name)
 }
 
 /// Builds the plugin crates once (same target dir and profile as this test) and returns a
-/// directory holding only the bundled plugins, as a user would lay it out.
+/// directory holding only the bundled plugins, laid out as `scripts/phantomdb` installs them.
 fn plugin_dir() -> &'static Path {
     static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
-        let profile = profile_dir();
-        let target = profile.parent().unwrap();
-        let profile_name = match profile.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => "dev".to_string(),
-            Some(other) => other.to_string(),
-        };
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.current_dir(workspace_root())
-            .args(["build", "--profile", &profile_name, "--target-dir"])
-            .arg(target);
-        for p in BUNDLED.iter().chain(BUNDLED_STORAGE).chain(FIXTURES) {
-            cmd.args(["-p", p]);
-        }
-        assert!(
-            cmd.status().unwrap().success(),
-            "building the plugins failed"
-        );
+        phantomdb_testkit::workspace_build();
         let dir =
             std::env::temp_dir().join(format!("phantomdb-cli-test-plugins-{}", std::process::id()));
         let dir = dir.join("function_extensions");
@@ -361,7 +334,7 @@ fn plugin_dir() -> &'static Path {
             let lib = library(p);
             std::fs::copy(&lib, dir.join(lib.file_name().unwrap())).unwrap();
         }
-        let storage = dir.parent().unwrap().join("storage");
+        let storage = dir.parent().unwrap().join("storage_backends");
         std::fs::create_dir_all(&storage).unwrap();
         for p in BUNDLED_STORAGE {
             let lib = library(p);

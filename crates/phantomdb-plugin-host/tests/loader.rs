@@ -1,11 +1,10 @@
 //! Loads the real, separately built plugin libraries (`cdylib`s) and exercises the loader.
 //!
-//! The plugins are built by the test itself with `cargo build -p ...` into the same target
-//! directory, so `cargo test -p phantomdb-plugin-host` (or `--workspace`) works from a clean tree.
-//! Set `PHANTOMDB_PLUGIN_DIR` to a directory holding prebuilt libraries to skip the build.
+//! The plugins are built by the test itself (`phantomdb_testkit::workspace_build`) into the
+//! same target directory, so the tests work from a clean tree. Set `PHANTOMDB_PLUGIN_DIR` to
+//! a directory holding prebuilt libraries to skip the build.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use arrow_array::cast::AsArray;
@@ -17,57 +16,8 @@ use phantomdb_plugin_host::{
 
 const HOST_VERSION: &str = "0.1.0";
 
-const PLUGIN_PACKAGES: &[&str] = &[
-    "math_functions",
-    "string_functions",
-    "panicking_plugin",
-    "wrong_abi_plugin",
-    "failing_init_plugin",
-    "garbage_plugin",
-];
-
-/// Builds the plugin crates once and returns the directory holding the libraries.
-fn plugin_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        if let Some(dir) = std::env::var_os("PHANTOMDB_PLUGIN_DIR") {
-            return PathBuf::from(dir);
-        }
-        // <target>/<profile>/deps/loader-<hash>
-        let exe = std::env::current_exe().expect("current exe");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("profile dir")
-            .to_path_buf();
-        let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
-        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => "dev".to_string(),
-            Some(other) => other.to_string(),
-        };
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.current_dir(&workspace)
-            .arg("build")
-            .arg("--profile")
-            .arg(&profile)
-            .arg("--target-dir")
-            .arg(&target_dir);
-        for p in PLUGIN_PACKAGES {
-            cmd.arg("-p").arg(p);
-        }
-        let status = cmd.status().expect("run cargo build for the plugins");
-        assert!(status.success(), "building the plugin crates failed");
-        profile_dir
-    })
-}
-
 fn lib_path(name: &str) -> PathBuf {
-    plugin_dir().join(format!(
-        "{}{name}{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    ))
+    phantomdb_testkit::plugin_library(name)
 }
 
 fn loaded(name: &str) -> LoadedPlugin {
@@ -318,7 +268,7 @@ fn not_a_library_is_a_clear_error() {
 #[test]
 fn library_without_manifest_is_not_a_plugin() {
     // Any shared library that is not a PhantomDB plugin: the proc-macro libraries in deps/.
-    let deps = plugin_dir().join("deps");
+    let deps = phantomdb_testkit::workspace_build().join("deps");
     let found = std::fs::read_dir(&deps).ok().and_then(|entries| {
         entries.filter_map(Result::ok).map(|e| e.path()).find(|p| {
             let n = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();

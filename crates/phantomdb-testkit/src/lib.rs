@@ -184,3 +184,64 @@ impl S3TestServer {
         drop(self.shutdown);
     }
 }
+
+/// Builds the whole workspace (libraries, binaries and plugin `cdylib`s) with the profile and
+/// target directory of the running test binary, once per process, and returns the profile's
+/// output directory (`<target>/<profile>`), where the plugin libraries are.
+///
+/// It builds `--workspace`, as `scripts/phantomdb` and the README's test command do, so the
+/// feature set is the same and nothing is compiled twice. Set `PHANTOMDB_PLUGIN_DIR` to a
+/// directory of prebuilt plugin libraries to skip the build.
+pub fn workspace_build() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("PHANTOMDB_PLUGIN_DIR") {
+            return PathBuf::from(dir);
+        }
+        // <target>/<profile>/deps/<test binary>
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("the profile directory")
+            .to_path_buf();
+        let target_dir = profile_dir.parent().expect("the target directory");
+        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => "dev",
+            Some(other) => other,
+        };
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut cmd =
+            std::process::Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()));
+        cmd.current_dir(&workspace)
+            .args(["build", "--workspace", "--profile", profile, "--target-dir"])
+            .arg(target_dir);
+        // Cargo gives a test the variables of its package (CARGO_PKG_NAME, CARGO_MANIFEST_DIR,
+        // OUT_DIR, ...). Build scripts that watch them (ring's does) would run again and
+        // everything above them would be compiled again: build with the environment the
+        // test's own build had.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            let set_for_tests = ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_BIN_", "CARGO_CRATE_"]
+                .iter()
+                .any(|p| key.starts_with(p))
+                || ["CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR", "OUT_DIR"].contains(&&*key);
+            if set_for_tests {
+                cmd.env_remove(&*key);
+            }
+        }
+        let status = cmd.status().expect("running cargo build");
+        assert!(status.success(), "cargo build --workspace failed");
+        profile_dir
+    })
+}
+
+/// The path of plugin library `name` (a package of the workspace) built by
+/// [`workspace_build`].
+pub fn plugin_library(name: &str) -> PathBuf {
+    workspace_build().join(format!(
+        "{}{name}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ))
+}

@@ -1,53 +1,18 @@
 //! The built `cdylib` loaded by the real plugin host, driven through the C ABI
 //! (`phantomdb.storage/1`) against the S3 test server.
 //!
-//! The library is built by the test itself (`cargo build -p s3_storage` into the same target
-//! directory); set `PHANTOMDB_PLUGIN_DIR` to a directory holding a prebuilt one to skip that.
+//! The library is built by the test itself (`phantomdb_testkit::workspace_build`, into the
+//! same target directory); set `PHANTOMDB_PLUGIN_DIR` to a directory holding a prebuilt one
+//! to skip that.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use phantomdb_plugin_sdk::prelude::*;
 use phantomdb_testkit::S3TestServer;
 
 fn library() -> PathBuf {
-    let dir = if let Some(dir) = std::env::var_os("PHANTOMDB_PLUGIN_DIR") {
-        PathBuf::from(dir)
-    } else {
-        // <target>/<profile>/deps/plugin_so-<hash>
-        let exe = std::env::current_exe().expect("current exe");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("profile dir")
-            .to_path_buf();
-        let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
-        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => "dev".to_string(),
-            Some(other) => other.to_string(),
-        };
-        let status = Command::new(env!("CARGO"))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args([
-                "build",
-                "-p",
-                "s3_storage",
-                "--profile",
-                &profile,
-                "--target-dir",
-            ])
-            .arg(&target_dir)
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "building s3_storage failed");
-        profile_dir
-    };
-    dir.join(format!(
-        "{}s3_storage{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    ))
+    phantomdb_testkit::plugin_library("s3_storage")
 }
 
 fn schema() -> SchemaRef {
