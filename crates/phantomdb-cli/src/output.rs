@@ -3,9 +3,15 @@
 use std::io::Write;
 
 use anyhow::Result;
+use futures::StreamExt;
+use phantomdb::arrow::array::RecordBatch;
 use phantomdb::arrow::util::display::{ArrayFormatter, FormatOptions};
 use phantomdb::arrow::util::pretty::pretty_format_batches_with_schema;
-use phantomdb::ResultSet;
+use phantomdb::{ResultSet, ResultStream};
+
+/// The most rows the table format holds (it needs every row to size its columns); CSV and
+/// JSON print rows as they arrive, in bounded memory.
+pub const TABLE_ROW_LIMIT: usize = 100_000;
 
 /// Output format of query results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -76,6 +82,93 @@ pub fn print(out: &mut impl Write, rs: &ResultSet, format: Format) -> Result<()>
                 write!(out, "[]")?;
             }
             writeln!(out)?;
+        }
+    }
+    Ok(())
+}
+
+/// Prints a statement's rows as they arrive. CSV and JSON write each batch as soon as it is
+/// produced (and flush it); the table format collects up to [`TABLE_ROW_LIMIT`] rows, then
+/// says that it stopped there.
+pub async fn print_stream(
+    out: &mut impl Write,
+    stream: &mut ResultStream,
+    format: Format,
+) -> Result<()> {
+    let schema = stream.schema().clone();
+    if schema.fields().is_empty() {
+        return Ok(());
+    }
+    if stream.rows_affected().is_some() && format != Format::Table {
+        return Ok(());
+    }
+    match format {
+        Format::Table => {
+            let mut batches: Vec<RecordBatch> = Vec::new();
+            let mut rows = 0;
+            let mut truncated = false;
+            while let Some(b) = stream.next().await {
+                let b = b?;
+                rows += b.num_rows();
+                batches.push(b);
+                if rows > TABLE_ROW_LIMIT {
+                    truncated = true;
+                    break;
+                }
+            }
+            if truncated {
+                let mut keep = TABLE_ROW_LIMIT;
+                for b in batches.iter_mut() {
+                    let n = b.num_rows().min(keep);
+                    *b = b.slice(0, n);
+                    keep -= n;
+                }
+            }
+            let rs = ResultSet {
+                schema,
+                batches,
+                rows_affected: stream.rows_affected(),
+            };
+            print(out, &rs, format)?;
+            if truncated {
+                writeln!(
+                    out,
+                    "(output stopped after {TABLE_ROW_LIMIT} rows; --format csv or json prints every row)"
+                )?;
+            }
+        }
+        Format::Csv => {
+            let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            writeln!(out, "{}", names.join(","))?;
+            out.flush()?;
+            while let Some(b) = stream.next().await {
+                let mut w = phantomdb::arrow::csv::WriterBuilder::new()
+                    .with_header(false)
+                    .build(&mut *out);
+                w.write(&b?)?;
+                drop(w);
+                out.flush()?;
+            }
+        }
+        Format::Json => {
+            write!(out, "[")?;
+            let mut first = true;
+            while let Some(b) = stream.next().await {
+                let mut lines = Vec::new();
+                let mut w = phantomdb::arrow::json::LineDelimitedWriter::new(&mut lines);
+                w.write(&b?)?;
+                w.finish()?;
+                drop(w);
+                for line in lines.split(|c| *c == b'\n').filter(|l| !l.is_empty()) {
+                    if !first {
+                        out.write_all(b",")?;
+                    }
+                    first = false;
+                    out.write_all(line)?;
+                }
+                out.flush()?;
+            }
+            writeln!(out, "]")?;
         }
     }
     Ok(())

@@ -89,24 +89,27 @@ impl Shell {
                 return false;
             }
         };
-        let mut stdout = std::io::stdout().lock();
+        // Buffered, and flushed after every batch and statement.
+        let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
         for stmt in statements {
             let start = Instant::now();
-            match self.conn.execute_statement(stmt).await {
-                Ok(rs) => {
-                    if let Err(e) = output::print(&mut stdout, &rs, self.format) {
-                        eprintln!("Error: {e}");
-                        return false;
-                    }
-                    if self.timer {
-                        let _ = writeln!(stdout, "Run Time: {:.3}s", start.elapsed().as_secs_f64());
-                    }
+            let printed = match self.conn.execute_statement_stream(stmt).await {
+                Ok(mut stream) => output::print_stream(&mut stdout, &mut stream, self.format).await,
+                Err(e) => Err(e.into()),
+            };
+            if let Err(e) = printed {
+                if is_broken_pipe(&e) {
+                    // The reader went away (`| head`): stop quietly, as sqlite3 does.
+                    std::process::exit(0);
                 }
-                Err(e) => {
-                    eprintln!("Error: {e}");
-                    return false;
-                }
+                let _ = stdout.flush();
+                eprintln!("Error: {e}");
+                return false;
             }
+            if self.timer {
+                let _ = writeln!(stdout, "Run Time: {:.3}s", start.elapsed().as_secs_f64());
+            }
+            let _ = stdout.flush();
         }
         let _ = stdout.flush();
         true
@@ -292,4 +295,14 @@ fn sql_type_name(ty: &phantomdb::arrow::datatypes::DataType) -> String {
         T::Decimal128(p, s) | T::Decimal256(p, s) => format!("DECIMAL({p}, {s})"),
         other => other.to_string(),
     }
+}
+
+/// Whether printing failed because standard output was closed.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<phantomdb::arrow::error::ArrowError>()
+                .is_some_and(|a| matches!(a, phantomdb::arrow::error::ArrowError::IoError(_, io) if io.kind() == std::io::ErrorKind::BrokenPipe))
+    })
 }

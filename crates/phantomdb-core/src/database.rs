@@ -1,33 +1,14 @@
 //! [`Database`]: the entry point of the embedding API.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
-
-use crate::connection::{Connection, ResultSet};
-use datafusion::execution::session_state::SessionStateBuilder;
+use std::path::Path;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::plugins::PluginManager;
+use crate::result::ResultSet;
+use crate::session::Connection;
+use crate::shared::DatabaseShared;
 use crate::storage::Store;
-
-/// State shared by all connections of one database.
-#[derive(Debug)]
-pub(crate) struct DatabaseShared {
-    pub(crate) store: Arc<Store>,
-    pub(crate) path: Option<PathBuf>,
-    pub(crate) plugins: Arc<PluginManager>,
-}
-
-impl DatabaseShared {
-    fn new(store: Arc<Store>, path: Option<PathBuf>) -> Arc<Self> {
-        let base = SessionStateBuilder::new().with_default_features().build();
-        Arc::new(Self {
-            store,
-            path,
-            plugins: Arc::new(PluginManager::new(&base)),
-        })
-    }
-}
 
 /// An open PhantomDB database: a file, or memory only.
 ///
@@ -80,26 +61,18 @@ impl Database {
         &self.shared.plugins
     }
 
-    /// Opens a new connection.
+    /// Opens a new connection, running as [`DEFAULT_USER`](crate::DEFAULT_USER).
     pub fn connect(&self) -> Result<Connection> {
-        Connection::new(self.shared.clone())
+        self.connect_as(crate::session::DEFAULT_USER)
+    }
+
+    /// Opens a new connection running as `user` (what `current_user` returns).
+    pub fn connect_as(&self, user: &str) -> Result<Connection> {
+        Connection::new(self.shared.clone(), user)
     }
 
     /// Runs SQL on a new connection (autocommit). Handy for one-off statements.
     pub fn execute(&self, sql: &str) -> Result<ResultSet> {
         self.connect()?.execute(sql)
     }
-}
-
-/// The runtime the blocking API runs queries on. Never dropped, so it can be used from any
-/// thread, including while another PhantomDB call is in progress.
-pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .thread_name("phantomdb")
-            .enable_all()
-            .build()
-            .expect("cannot start the tokio runtime")
-    })
 }

@@ -1,40 +1,50 @@
-//! The error type of the PhantomDB library.
+//! The error type of the PhantomDB library: every error has a kind (its variant) and a
+//! PostgreSQL SQLSTATE ([`Error::sqlstate`]), kept typed from where it happens up to the API.
 
+use arrow::error::ArrowError;
+use datafusion::common::SchemaError;
 use datafusion::error::DataFusionError;
+
+pub use crate::sqlstate::SqlState;
 
 /// Result alias used throughout PhantomDB.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong while opening a database or running a statement.
 ///
-/// The `Display` form is a single line meant for end users (`Error: ...` in the shell).
+/// The `Display` form is a single line meant for end users (`Error: ...` in the shell);
+/// [`Error::sqlstate`] is the code programs act on.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The SQL text could not be parsed or planned.
+    /// The SQL text could not be parsed (`42601`).
     #[error("{0}")]
     Sql(String),
     /// A constraint (primary key, NOT NULL) would be violated; nothing was changed.
-    #[error("constraint violation: {0}")]
-    Constraint(String),
-    /// A table, view or column that does not exist, or one that already exists.
-    #[error("{0}")]
-    Catalog(String),
-    /// Transaction misuse (COMMIT without BEGIN, a lock that could not be taken, ...).
-    #[error("transaction error: {0}")]
-    Transaction(String),
-    /// A feature PhantomDB does not (yet) support.
+    #[error("constraint violation: {1}")]
+    Constraint(SqlState, String),
+    /// A table, view, column, setting or prepared statement that does not exist, or one that
+    /// already exists.
+    #[error("{1}")]
+    Catalog(SqlState, String),
+    /// Transaction misuse or a conflict with another transaction (`40001`, `55P03`, `25xxx`).
+    #[error("transaction error: {1}")]
+    Transaction(SqlState, String),
+    /// A feature PhantomDB does not (yet) support (`0A000`).
     #[error("not supported: {0}")]
     Unsupported(String),
-    /// Loading, unloading or calling a plugin failed.
-    #[error("plugin error: {0}")]
-    Plugin(String),
-    /// The storage layer (redb) failed.
+    /// Loading, unloading or calling a plugin failed, or a plugin a table needs is missing.
+    #[error("plugin error: {1}")]
+    Plugin(SqlState, String),
+    /// A value was invalid for where it was used (a setting, an option, a cast).
+    #[error("{1}")]
+    Data(SqlState, String),
+    /// The storage layer (redb) failed (`XX000`).
     #[error("storage error: {0}")]
     Storage(String),
-    /// Reading or writing a file failed.
+    /// Reading or writing a file failed (`58030`).
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
-    /// An error raised while executing a query.
+    /// An error raised by the query engine while planning or executing.
     #[error("{}", explain_datafusion_error(.0))]
     DataFusion(#[from] DataFusionError),
 }
@@ -42,6 +52,86 @@ pub enum Error {
 impl Error {
     pub(crate) fn storage(e: impl std::fmt::Display) -> Self {
         Error::Storage(e.to_string())
+    }
+
+    /// The SQLSTATE of this error.
+    pub fn sqlstate(&self) -> SqlState {
+        match self {
+            Error::Sql(_) => SqlState::SyntaxError,
+            Error::Constraint(s, _)
+            | Error::Catalog(s, _)
+            | Error::Transaction(s, _)
+            | Error::Plugin(s, _)
+            | Error::Data(s, _) => *s,
+            Error::Unsupported(_) => SqlState::FeatureNotSupported,
+            Error::Storage(_) => SqlState::InternalError,
+            Error::Io(_) => SqlState::IoError,
+            Error::DataFusion(e) => datafusion_state(e),
+        }
+    }
+
+    /// A table that does not exist (`42P01`).
+    pub(crate) fn undefined_table(name: &str) -> Self {
+        Error::Catalog(
+            SqlState::UndefinedTable,
+            format!("table \"{name}\" does not exist"),
+        )
+    }
+}
+
+/// The SQLSTATE of a query-engine error, from its type. DataFusion reports an unknown
+/// function as a plain planning error; that is the one case recognized by its text.
+fn datafusion_state(e: &DataFusionError) -> SqlState {
+    match e {
+        DataFusionError::External(inner) => {
+            if let Some(ours) = inner.downcast_ref::<Error>() {
+                return ours.sqlstate();
+            }
+            if let Some(df) = inner.downcast_ref::<DataFusionError>() {
+                return datafusion_state(df);
+            }
+            if let Some(arrow) = inner.downcast_ref::<ArrowError>() {
+                return arrow_state(arrow);
+            }
+            SqlState::InternalError
+        }
+        DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => {
+            datafusion_state(inner)
+        }
+        DataFusionError::Shared(inner) => datafusion_state(inner),
+        DataFusionError::ArrowError(a, _) => arrow_state(a),
+        DataFusionError::SQL(_, _) => SqlState::SyntaxError,
+        DataFusionError::NotImplemented(_) => SqlState::FeatureNotSupported,
+        DataFusionError::SchemaError(s, _) => match s.as_ref() {
+            SchemaError::FieldNotFound { .. } => SqlState::UndefinedColumn,
+            SchemaError::DuplicateQualifiedField { .. }
+            | SchemaError::DuplicateUnqualifiedField { .. } => SqlState::DuplicateColumn,
+            _ => SqlState::SyntaxErrorOrAccessRuleViolation,
+        },
+        DataFusionError::Plan(m) if m.starts_with("Invalid function") => {
+            SqlState::UndefinedFunction
+        }
+        DataFusionError::Plan(_) => SqlState::SyntaxErrorOrAccessRuleViolation,
+        DataFusionError::ResourcesExhausted(_) => SqlState::OutOfMemory,
+        DataFusionError::IoError(_) => SqlState::IoError,
+        DataFusionError::Configuration(_) => SqlState::InvalidParameterValue,
+        _ => SqlState::InternalError,
+    }
+}
+
+fn arrow_state(e: &ArrowError) -> SqlState {
+    match e {
+        ArrowError::DivideByZero => SqlState::DivisionByZero,
+        ArrowError::CastError(_) | ArrowError::ParseError(_) => {
+            SqlState::InvalidTextRepresentation
+        }
+        ArrowError::ArithmeticOverflow(_) => SqlState::NumericValueOutOfRange,
+        ArrowError::ExternalError(inner) => match inner.downcast_ref::<Error>() {
+            Some(ours) => ours.sqlstate(),
+            None => SqlState::DataException,
+        },
+        ArrowError::IoError(_, _) => SqlState::IoError,
+        _ => SqlState::DataException,
     }
 }
 
@@ -101,8 +191,8 @@ storage_from!(
     redb::CommitError
 );
 
-impl From<arrow::error::ArrowError> for Error {
-    fn from(e: arrow::error::ArrowError) -> Self {
+impl From<ArrowError> for Error {
+    fn from(e: ArrowError) -> Self {
         Error::DataFusion(DataFusionError::ArrowError(Box::new(e), None))
     }
 }

@@ -13,19 +13,27 @@
 #![warn(missing_docs)]
 
 pub mod catalog;
-mod connection;
 mod database;
 pub mod engines;
 mod error;
+mod exec;
 mod fastpath;
+mod planner;
 pub mod plugins;
 pub mod provider;
+mod result;
+mod session;
+mod shared;
 pub mod sql;
+mod sqlstate;
 pub mod storage;
+mod system;
 
-pub use connection::{Connection, ResultSet, CATALOG_NAME, SCHEMA_NAME};
 pub use database::Database;
-pub use error::{Error, Result};
+pub use planner::{CATALOG_NAME, SCHEMA_NAME};
+pub use result::ResultSet;
+pub use session::{Connection, PreparedStatement, ResultStream, DEFAULT_USER};
+pub use error::{Error, Result, SqlState};
 
 /// Re-export of the Arrow crate PhantomDB's API uses.
 pub use arrow;

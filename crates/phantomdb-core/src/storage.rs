@@ -37,7 +37,7 @@ use parking_lot::Mutex;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::catalog::{Catalog, CatalogEntry, TableDef};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SqlState};
 
 /// Maximum number of rows in one stored segment.
 pub const SEGMENT_ROWS: usize = 65_536;
@@ -60,7 +60,9 @@ const META_NEXT_SEGMENT: &str = "next_segment_id";
 const META_CATALOG_VERSION: &str = "catalog_version";
 const META_DATA_VERSION: &str = "data_version";
 const META_FORMAT: &str = "format_version";
-const FORMAT_VERSION: u64 = 1;
+/// The format of the database file this build writes. A newer build opens (and upgrades)
+/// older files; an older build refuses newer ones.
+pub(crate) const FORMAT_VERSION: u64 = 1;
 
 /// A row's address: `segment id << 32 | row index in the segment`.
 pub type RowId = u64;
@@ -229,10 +231,20 @@ impl Store {
                     meta.insert(META_FORMAT, FORMAT_VERSION)?;
                 }
                 Some(FORMAT_VERSION) => {}
-                Some(other) => {
-                    return Err(Error::Storage(format!(
-                        "database file format {other} is not supported (this build reads format {FORMAT_VERSION})"
-                    )))
+                Some(older) if older < FORMAT_VERSION => {
+                    // Each format change adds its upgrade step here, run in this
+                    // transaction, oldest first. There is none yet: format 1 is the first.
+                    meta.insert(META_FORMAT, FORMAT_VERSION)?;
+                }
+                Some(newer) => {
+                    return Err(Error::Data(
+                        SqlState::FeatureNotSupported,
+                        format!(
+                            "the database file has format version {newer}, newer than this \
+                             build of PhantomDB supports (format version {FORMAT_VERSION}); \
+                             open it with a newer PhantomDB"
+                        ),
+                    ))
                 }
             }
             let seg = meta.get(META_NEXT_SEGMENT)?.map(|v| v.value()).unwrap_or(1);
@@ -307,7 +319,7 @@ impl Store {
         let gate = match tokio::time::timeout(timeout, self.write_gate.clone().lock_owned()).await {
             Ok(g) => g,
             Err(_) => {
-                return Err(Error::Transaction(format!(
+                return Err(Error::Transaction(SqlState::LockNotAvailable, format!(
                     "database is locked: another transaction is writing (waited {} ms)",
                     timeout.as_millis()
                 )))
@@ -325,7 +337,7 @@ impl Store {
         };
         if let Some(expected) = expected_version {
             if expected != data_version {
-                return Err(Error::Transaction(
+                return Err(Error::Transaction(SqlState::SerializationFailure, 
                     "could not serialize access: the database changed since this transaction \
                      began; ROLLBACK and retry"
                         .into(),
@@ -644,7 +656,7 @@ pub(crate) fn duplicate_key(table: &TableDef, batch: &RecordBatch, row: usize) -
         })
         .collect::<Vec<_>>()
         .join(", ");
-    Error::Constraint(format!(
+    Error::Constraint(SqlState::UniqueViolation, format!(
         "duplicate primary key ({}) = ({shown}) in table \"{}\"",
         table.primary_key_names().join(", "),
         table.name
@@ -960,7 +972,7 @@ impl WriteTxn {
     fn txn(&self) -> Result<&redb::WriteTransaction> {
         self.txn
             .as_ref()
-            .ok_or_else(|| Error::Transaction("transaction already finished".into()))
+            .ok_or_else(|| Error::Transaction(SqlState::InternalError, "transaction already finished".into()))
     }
 
     /// The catalog including this transaction's changes.
@@ -1059,7 +1071,7 @@ impl WriteTxn {
     ) -> Result<Vec<Vec<u8>>> {
         for (i, field) in table.schema.fields().iter().enumerate() {
             if !field.is_nullable() && batch.column(i).null_count() > 0 {
-                return Err(Error::Constraint(format!(
+                return Err(Error::Constraint(SqlState::NotNullViolation, format!(
                     "NULL value in column \"{}\" of table \"{}\" violates NOT NULL",
                     field.name(),
                     table.name
@@ -1178,7 +1190,7 @@ impl WriteTxn {
         let txn = self
             .txn
             .take()
-            .ok_or_else(|| Error::Transaction("transaction already finished".into()))?;
+            .ok_or_else(|| Error::Transaction(SqlState::InternalError, "transaction already finished".into()))?;
         {
             let mut meta = txn.open_table(META)?;
             meta.insert(

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use phantomdb::arrow::array::{Array, AsArray};
 use phantomdb::arrow::datatypes::Int64Type;
-use phantomdb::{Database, Error};
+use phantomdb::{Database, Error, SqlState};
 
 /// The single i64 value of a one-row, one-column result.
 fn scalar(db: &phantomdb::Connection, sql: &str) -> i64 {
@@ -66,15 +66,16 @@ fn constraint_violations_are_errors_that_change_nothing() {
     let dup = c
         .execute("INSERT INTO t VALUES (2, 'b'), (1, 'c')")
         .unwrap_err();
-    assert!(matches!(dup, Error::Constraint(_)), "{dup:?}");
+    assert_eq!(dup.sqlstate(), SqlState::UniqueViolation, "{dup:?}");
+    assert_eq!(dup.sqlstate().code(), "23505");
     assert!(
         dup.to_string().contains("duplicate primary key (id) = (1)"),
         "{dup}"
     );
     let null = c.execute("INSERT INTO t VALUES (3, NULL)").unwrap_err();
-    assert!(matches!(null, Error::Constraint(_)), "{null:?}");
+    assert_eq!(null.sqlstate().code(), "23502", "{null:?}");
     let upd = c.execute("UPDATE t SET name = NULL").unwrap_err();
-    assert!(matches!(upd, Error::Constraint(_)), "{upd:?}");
+    assert_eq!(upd.sqlstate().code(), "23502", "{upd:?}");
     assert_eq!(scalar(&c, "SELECT count(*) FROM t"), 1);
     assert_eq!(scalar(&c, "SELECT count(*) FROM t WHERE name = 'a'"), 1);
 }
@@ -172,12 +173,15 @@ fn a_stale_transaction_cannot_write_and_a_busy_one_times_out() {
     );
     let e = a.execute("INSERT INTO t VALUES (2)").unwrap_err();
     assert!(e.to_string().contains("could not serialize"), "{e}");
+    assert_eq!(e.sqlstate(), SqlState::SerializationFailure, "{e:?}");
+    assert_eq!(e.sqlstate().code(), "40001");
     a.execute("ROLLBACK").unwrap();
 
     a.execute("BEGIN; INSERT INTO t VALUES (3)").unwrap();
     b.set_busy_timeout(Duration::from_millis(100));
     let e = b.execute("INSERT INTO t VALUES (4)").unwrap_err();
     assert!(e.to_string().contains("database is locked"), "{e}");
+    assert_eq!(e.sqlstate().code(), "55P03", "{e:?}");
     assert_eq!(
         scalar(&b, "SELECT count(*) FROM t"),
         1,
@@ -459,4 +463,163 @@ fn scans_report_exact_row_counts_to_the_planner() {
     assert_eq!(scalar(&c, "SELECT count(*) FROM big"), 99_001);
     c.execute("ROLLBACK").unwrap();
     assert_eq!(scalar(&c, "SELECT count(*) FROM big"), 99_000);
+}
+
+#[test]
+fn errors_carry_their_sqlstate() {
+    let db = Database::open_in_memory().unwrap();
+    let c = db.connect().unwrap();
+    let code = |sql: &str| c.execute(sql).unwrap_err().sqlstate().code();
+    assert_eq!(code("SELECT * FROM missing"), "42P01");
+    assert_eq!(code("INSERT INTO missing VALUES (1)"), "42P01");
+    assert_eq!(code("SELEC 1"), "42601");
+    assert_eq!(code("SELECT no_such_function(1)"), "42883");
+    assert_eq!(code("SELECT 1 / 0"), "22012");
+    assert_eq!(code("COMMIT"), "25P01");
+    c.execute("CREATE TABLE t (id INT PRIMARY KEY, v TEXT)").unwrap();
+    assert_eq!(code("CREATE TABLE t (id INT)"), "42P07");
+    assert_eq!(code("SELECT nope FROM t"), "42703");
+    assert_eq!(code("ALTER TABLE t RENAME COLUMN nope TO x"), "42703");
+    assert_eq!(code("EXECUTE never_prepared(1)"), "26000");
+    assert_eq!(code("SELECT current_setting('no_such_setting')"), "42704");
+    let load = db
+        .plugins()
+        .load_plugin("/nonexistent/libplugin.so", "{}")
+        .unwrap_err();
+    assert_eq!(load.sqlstate(), SqlState::PluginLoadFailed, "{load:?}");
+    assert_eq!(code("LOAD PLUGIN '/nonexistent/libplugin.so'"), "58000");
+    // A statement that failed changed nothing, and the connection goes on.
+    assert_eq!(scalar(&c, "SELECT count(*) FROM t"), 0);
+}
+
+#[test]
+fn session_settings_set_show_reset() {
+    let db = Database::open_in_memory().unwrap();
+    let c = db.connect().unwrap();
+    let text = |sql: &str| {
+        let rs = c.execute(sql).unwrap();
+        let b = rs.concat().unwrap();
+        b.column(0).as_string::<i32>().value(0).to_string()
+    };
+    c.execute("SET app.tenant = '7'").unwrap();
+    assert_eq!(text("SELECT current_setting('app.tenant')"), "7");
+    assert_eq!(text("SHOW app.tenant"), "7");
+    assert_eq!(c.setting("app.tenant").as_deref(), Some("7"));
+    c.execute("SET app.tenant TO 'acme'").unwrap();
+    assert_eq!(text("SELECT current_setting('app.tenant')"), "acme");
+    // Settings are per connection.
+    let other = db.connect().unwrap();
+    assert_eq!(other.setting("app.tenant"), None);
+    c.execute("RESET app.tenant").unwrap();
+    assert_eq!(c.execute("SHOW app.tenant").unwrap_err().sqlstate().code(), "42704");
+    let missing_ok = c
+        .execute("SELECT current_setting('app.tenant', true) IS NULL")
+        .unwrap()
+        .concat()
+        .unwrap();
+    assert!(missing_ok.column(0).as_boolean().value(0));
+    // PhantomDB's own settings are checked; names without a dot must be known.
+    assert_eq!(text("SHOW busy_timeout"), "5000");
+    c.execute("SET busy_timeout = 250").unwrap();
+    assert_eq!(text("SHOW busy_timeout"), "250");
+    let bad = c.execute("SET busy_timeout = 'soon'").unwrap_err();
+    assert_eq!(bad.sqlstate().code(), "22023", "{bad}");
+    let unknown = c.execute("SET no_such_setting = 1").unwrap_err();
+    assert_eq!(unknown.sqlstate().code(), "42704", "{unknown}");
+    // DataFusion's options stay settable and readable.
+    c.execute("SET datafusion.execution.batch_size = 1024").unwrap();
+    assert_eq!(
+        text("SELECT current_setting('datafusion.execution.batch_size')"),
+        "1024"
+    );
+    assert_eq!(text("SELECT current_user"), "phantomdb");
+    assert_eq!(text("SELECT current_database()"), "memory");
+    let alice = db.connect_as("alice").unwrap();
+    let rs = alice.execute("SELECT current_user").unwrap().concat().unwrap();
+    assert_eq!(rs.column(0).as_string::<i32>().value(0), "alice");
+    assert_eq!(text("SHOW default_table_access_method"), "redb");
+}
+
+#[test]
+fn prepared_statements_from_rust() {
+    use phantomdb::datafusion::common::ScalarValue;
+    let db = Database::open_in_memory().unwrap();
+    let c = db.connect().unwrap();
+    c.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, v TEXT)").unwrap();
+    let insert = c.prepare("INSERT INTO t VALUES ($1, $2)").unwrap();
+    for i in 0..10i64 {
+        let n = insert
+            .execute(&[ScalarValue::from(i), ScalarValue::from(format!("v{i}"))])
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    let dup = insert
+        .execute(&[ScalarValue::from(3i64), ScalarValue::from("again")])
+        .unwrap_err();
+    assert_eq!(dup.sqlstate().code(), "23505");
+    let get = c.prepare("SELECT v FROM t WHERE id = $1").unwrap();
+    let rs = get.query(&[ScalarValue::from(7i64)]).unwrap().concat().unwrap();
+    assert_eq!(rs.num_rows(), 1);
+    let v = phantomdb::arrow::util::display::array_value_to_string(rs.column(0), 0).unwrap();
+    assert_eq!(v, "v7");
+    let range = c.prepare("SELECT count(*) FROM t WHERE id >= $1").unwrap();
+    let rs = range.query(&[ScalarValue::from(4i64)]).unwrap().concat().unwrap();
+    assert_eq!(rs.column(0).as_primitive::<Int64Type>().value(0), 6);
+    assert!(c.prepare("SELECT * FROM missing WHERE id = $1").is_err());
+    assert!(c.prepare("SELECT 1; SELECT 2").is_err());
+}
+
+#[test]
+fn results_stream_in_bounded_memory() {
+    let db = Database::open_in_memory().unwrap();
+    let c = db.connect().unwrap();
+    c.execute("CREATE TABLE t (id BIGINT PRIMARY KEY)").unwrap();
+    c.execute("INSERT INTO t SELECT value FROM generate_series(1, 1000) AS g(value)")
+        .unwrap();
+    // A huge result: the first batches arrive without the rest being produced.
+    let mut big = c
+        .execute_stream("SELECT value FROM generate_series(1, 10000000000) AS g(value)")
+        .unwrap();
+    let first = big.next_batch().unwrap().unwrap();
+    assert!(first.num_rows() > 0 && first.num_rows() <= 8192);
+    // Several streams may be open on one connection, and writes go on meanwhile: an
+    // autocommit stream keeps its snapshot.
+    let mut snapshot = c.execute_stream("SELECT id FROM t ORDER BY id").unwrap();
+    c.execute("INSERT INTO t VALUES (5000)").unwrap();
+    let mut rows = 0;
+    while let Some(b) = snapshot.next_batch() {
+        rows += b.unwrap().num_rows();
+    }
+    assert_eq!(rows, 1000);
+    drop(big);
+    assert_eq!(scalar(&c, "SELECT count(*) FROM t"), 1001);
+    // Statements that are not queries stream their (collected) result too.
+    let mut ins = c.execute_stream("INSERT INTO t VALUES (6000)").unwrap();
+    assert_eq!(ins.rows_affected(), Some(1));
+    assert!(ins.next_batch().is_some());
+}
+
+#[test]
+fn newer_file_format_is_refused_with_both_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("future.db");
+    Database::open(&path)
+        .unwrap()
+        .execute("CREATE TABLE t (id INT)")
+        .unwrap();
+    {
+        let db = redb::Database::open(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut meta = txn
+                .open_table(redb::TableDefinition::<&str, u64>::new("meta"))
+                .unwrap();
+            meta.insert("format_version", 99).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let e = Database::open(&path).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("99") && msg.contains("format version 1"), "{msg}");
+    assert_eq!(e.sqlstate().code(), "0A000");
 }

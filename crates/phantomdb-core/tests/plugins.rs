@@ -2,60 +2,15 @@
 //! other threads run queries that call plugin functions.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use phantomdb::arrow::array::AsArray;
 use phantomdb::arrow::datatypes::Int64Type;
 use phantomdb::Database;
 
-/// Builds the bundled plugins once (same target dir and profile as this test binary) and
-/// returns the directory holding the libraries.
-fn profile_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let profile = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-        let target = profile.parent().unwrap();
-        let profile_name = match profile.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => "dev".to_string(),
-            Some(other) => other.to_string(),
-        };
-        let status = Command::new(env!("CARGO"))
-            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
-            .args(["build", "--profile", &profile_name, "--target-dir"])
-            .arg(target)
-            // The same package set as the other plugin tests, so one build serves them all.
-            .args([
-                "-p",
-                "math_functions",
-                "-p",
-                "string_functions",
-                "-p",
-                "panicking_plugin",
-            ])
-            .args([
-                "-p",
-                "wrong_abi_plugin",
-                "-p",
-                "failing_init_plugin",
-                "-p",
-                "garbage_plugin",
-            ])
-            .status()
-            .unwrap();
-        assert!(status.success(), "building the plugins failed");
-        profile
-    })
-}
-
 fn library(name: &str) -> PathBuf {
-    profile_dir().join(format!(
-        "{}{name}{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    ))
+    phantomdb_testkit::plugin_library(name)
 }
 
 /// A copy of plugin `name` whose manifest says it is plugin `new_name`.
@@ -211,4 +166,121 @@ fn queries_run_while_plugins_load_and_unload() {
     }
     assert!(answered.load(Ordering::Relaxed) > 0, "no query succeeded");
     assert!(db.plugins().is_loaded("math_functions"));
+}
+/// Every row of `sql`'s result, each value displayed as text (NULL as "").
+fn text_rows(c: &phantomdb::Connection, sql: &str) -> Vec<Vec<String>> {
+    let batch = c
+        .execute(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .concat()
+        .unwrap();
+    (0..batch.num_rows())
+        .map(|row| {
+            (0..batch.num_columns())
+                .map(|col| text_cell(&batch, col, row))
+                .collect()
+        })
+        .collect()
+}
+
+/// One value of a batch, displayed as text (NULL as "").
+fn text_cell(batch: &phantomdb::arrow::array::RecordBatch, col: usize, row: usize) -> String {
+    phantomdb::arrow::util::display::array_value_to_string(batch.column(col), row).unwrap()
+}
+
+/// A plugin built against the frozen ABI 1.1 SDK (`plugins/fixtures/abi_1_1_plugin`, see its
+/// README) loads and works in this host without a rebuild: its scalar function and its
+/// transactional storage engine, both through the ABI as it was at 1.1. If this fails, the
+/// host broke compatibility with ABI 1.1: fix the host, never the fixture.
+#[test]
+fn a_plugin_built_for_abi_1_1_loads_and_works() {
+    let lib = library("abi_1_1_plugin");
+
+    // The library really is an ABI 1.1 build, and this host still speaks ABI 1.x.
+    let manifest = phantomdb_plugin_host::inspect(&lib).unwrap();
+    assert_eq!((manifest.abi_major, manifest.abi_minor), (1, 1));
+    assert_eq!(
+        phantomdb_plugin_abi::PHANTOMDB_PLUGIN_ABI_MAJOR,
+        1,
+        "a new ABI major version retires the ABI 1.1 fixture"
+    );
+
+    let db = Database::open_in_memory().unwrap();
+    let info = db.plugins().load_plugin(&lib, "{}").unwrap();
+    assert_eq!(info.name, "abi_1_1_plugin");
+    assert_eq!(info.version, "0.1.0");
+    assert_eq!(info.functions, ["abi11_add"]);
+    assert_eq!(info.engines, ["abi11_memory"]);
+    assert_eq!(
+        info.interfaces,
+        ["phantomdb.functions/1", "phantomdb.storage/1"]
+    );
+    let c = db.connect().unwrap();
+
+    // The scalar function.
+    assert_eq!(text_rows(&c, "SELECT abi11_add(40, 2)"), [["42"]]);
+
+    // The storage engine: create, insert, read back.
+    c.execute("CREATE TABLE t (id BIGINT, v TEXT) USING abi11_memory")
+        .unwrap();
+    c.execute("INSERT INTO t VALUES (1, 'one'), (2, 'two'), (3, NULL)")
+        .unwrap();
+    assert_eq!(
+        text_rows(&c, "SELECT id, v FROM t ORDER BY id"),
+        [["1", "one"], ["2", "two"], ["3", ""]]
+    );
+
+    // Transactions: uncommitted rows are seen by their transaction only; ROLLBACK undoes.
+    c.execute("BEGIN; INSERT INTO t VALUES (4, 'four')")
+        .unwrap();
+    let other = db.connect().unwrap();
+    assert_eq!(text_rows(&c, "SELECT count(*) FROM t"), [["4"]]);
+    assert_eq!(text_rows(&other, "SELECT count(*) FROM t"), [["3"]]);
+    c.execute("COMMIT").unwrap();
+    assert_eq!(text_rows(&other, "SELECT count(*) FROM t"), [["4"]]);
+    c.execute("BEGIN; DELETE FROM t").unwrap();
+    c.execute("ROLLBACK").unwrap();
+    assert_eq!(text_rows(&c, "SELECT count(*) FROM t"), [["4"]]);
+
+    // UPDATE and DELETE (by row id), and the function applied to the engine's rows.
+    c.execute("UPDATE t SET v = 'TWO' WHERE id = 2").unwrap();
+    c.execute("DELETE FROM t WHERE id = 3").unwrap();
+    assert_eq!(
+        text_rows(&c, "SELECT id, v, abi11_add(id, 100) FROM t ORDER BY id"),
+        [
+            ["1", "one", "101"],
+            ["2", "TWO", "102"],
+            ["4", "four", "104"]
+        ]
+    );
+
+    // The registry shows the plugin and both of its interfaces.
+    assert_eq!(
+        text_rows(
+            &c,
+            "SELECT name, version, state, interfaces FROM phantomdb_plugins() \
+             WHERE name = 'abi_1_1_plugin'"
+        ),
+        [[
+            "abi_1_1_plugin",
+            "0.1.0",
+            "active",
+            "phantomdb.functions/1, phantomdb.storage/1"
+        ]]
+    );
+    let show = c.execute("SHOW PLUGINS").unwrap().concat().unwrap();
+    let col = |name: &str| {
+        show.schema()
+            .index_of(name)
+            .unwrap_or_else(|_| panic!("SHOW PLUGINS has no column {name}"))
+    };
+    let row = (0..show.num_rows())
+        .find(|&r| text_cell(&show, col("name"), r) == "abi_1_1_plugin")
+        .expect("SHOW PLUGINS lists abi_1_1_plugin");
+    assert_eq!(text_cell(&show, col("version"), row), "0.1.0");
+    assert_eq!(text_cell(&show, col("type"), row), info.plugin_type);
+    assert_eq!(
+        text_cell(&show, col("interfaces"), row),
+        "phantomdb.functions/1, phantomdb.storage/1"
+    );
 }

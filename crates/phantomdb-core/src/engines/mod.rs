@@ -29,7 +29,7 @@ pub use phantomdb_plugin_sdk::storage::{
 };
 
 use crate::catalog::{TableDef, DEFAULT_ENGINE};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SqlState};
 
 /// How a registered engine is implemented.
 #[derive(Clone)]
@@ -96,7 +96,7 @@ impl EngineInfo {
 
 /// The error for a table whose engine is not registered.
 pub fn missing_engine(table: &str, engine: &str) -> Error {
-    Error::Plugin(format!(
+    Error::Plugin(SqlState::UndefinedObject, format!(
         "table {table} needs storage engine {engine} (plugin not loaded)"
     ))
 }
@@ -114,7 +114,7 @@ pub fn table_info(def: &TableDef) -> TableInfo {
 fn storage_error(engine: &str, message: String) -> Error {
     // Keep the engine's own wording for conflicts, so callers can match on it.
     if message.contains("could not serialize access") {
-        Error::Transaction(message)
+        Error::Transaction(SqlState::SerializationFailure, message)
     } else {
         Error::Storage(format!("storage engine {engine}: {message}"))
     }
@@ -169,7 +169,7 @@ impl EngineTxns {
         }
         self.open
             .get_mut(&name)
-            .ok_or_else(|| Error::Transaction("engine transaction vanished".into()))
+            .ok_or_else(|| Error::Transaction(SqlState::InternalError, "engine transaction vanished".into()))
     }
 
     /// Scans a table.
@@ -329,7 +329,7 @@ impl EngineTxns {
         if failures.is_empty() {
             Ok(())
         } else {
-            Err(Error::Transaction(format!(
+            Err(Error::Transaction(SqlState::InternalError, format!(
                 "the transaction committed only partly: storage engine {}",
                 failures.join("; ")
             )))

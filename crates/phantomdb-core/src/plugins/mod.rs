@@ -24,7 +24,7 @@ use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use phantomdb_plugin_host::{FunctionKind, LoadedPlugin, PluginState};
 
 use crate::engines::{EngineInfo, StorageEngine};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SqlState};
 use udf::{describe, PluginAggregate, PluginLease, PluginScalar, PluginTable};
 
 /// Host version plugins are checked against.
@@ -261,7 +261,7 @@ impl PluginManager {
         let _guard = self.changes.lock();
         let current = self.registry.load_full();
         if current.plugins.contains_key(&plugin.name) {
-            return Err(Error::Plugin(format!(
+            return Err(Error::Plugin(SqlState::DuplicateObject, format!(
                 "plugin {} is already registered",
                 plugin.name
             )));
@@ -311,10 +311,10 @@ impl PluginManager {
         let path = path.as_ref();
         let _guard = self.changes.lock();
         let manifest =
-            phantomdb_plugin_host::inspect(path).map_err(|e| Error::Plugin(e.to_string()))?;
+            phantomdb_plugin_host::inspect(path).map_err(|e| Error::Plugin(SqlState::PluginLoadFailed, e.to_string()))?;
         let current = self.registry.load_full();
         if let Some(existing) = current.plugins.get(&manifest.name) {
-            return Err(Error::Plugin(format!(
+            return Err(Error::Plugin(SqlState::DuplicateObject, format!(
                 "plugin {} is already loaded (from {}); UNLOAD PLUGIN {} first",
                 manifest.name,
                 existing
@@ -332,7 +332,7 @@ impl PluginManager {
             static INSTANCES: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
             let _instances = INSTANCES.lock();
             let mut plugin = phantomdb_plugin_host::load(path, HOST_VERSION)
-                .map_err(|e| Error::Plugin(e.to_string()))?;
+                .map_err(|e| Error::Plugin(SqlState::PluginLoadFailed, e.to_string()))?;
             if plugin.state() != PluginState::Loaded {
                 plugin = load_fresh_copy(path)?;
             }
@@ -353,7 +353,7 @@ impl PluginManager {
                     .map(String::as_str),
             )?;
             plugin.initialize(config).map_err(|e| {
-                Error::Plugin(format!(
+                Error::Plugin(SqlState::PluginLoadFailed, format!(
                     "plugin {} failed to initialize: {e}",
                     plugin.name()
                 ))
@@ -455,7 +455,7 @@ impl PluginManager {
     ) -> Result<DirectoryLoad> {
         let dir = dir.as_ref();
         if !dir.is_dir() {
-            return Err(Error::Plugin(format!(
+            return Err(Error::Plugin(SqlState::PluginLoadFailed, format!(
                 "plugin directory {} does not exist",
                 dir.display()
             )));
@@ -487,9 +487,9 @@ impl PluginManager {
             let record = current
                 .plugins
                 .get(name)
-                .ok_or_else(|| Error::Plugin(format!("plugin {name} is not loaded")))?;
+                .ok_or_else(|| Error::Plugin(SqlState::UndefinedObject, format!("plugin {name} is not loaded")))?;
             let Some((lease, pin)) = record.native.clone() else {
-                return Err(Error::Plugin(format!(
+                return Err(Error::Plugin(SqlState::FeatureNotSupported, format!(
                     "plugin {name} is compiled into PhantomDB and cannot be unloaded"
                 )));
             };
@@ -524,7 +524,7 @@ impl PluginManager {
         lease
             .plugin
             .shutdown()
-            .map_err(|e| Error::Plugin(format!("plugin {name} failed to shut down: {e}")))?;
+            .map_err(|e| Error::Plugin(SqlState::ExternalRoutineException, format!("plugin {name} failed to shut down: {e}")))?;
         tracing::info!(plugin = name, "plugin unloaded");
         Ok(())
     }
@@ -613,7 +613,7 @@ fn check_engine_clashes<'a>(
 ) -> Result<()> {
     for name in names {
         if let Some(existing) = registry.engines.get(name) {
-            return Err(Error::Plugin(format!(
+            return Err(Error::Plugin(SqlState::DuplicateObject, format!(
                 "plugin {plugin}: storage engine {name} clashes with storage engine {name} of plugin {}",
                 existing.plugin
             )));
@@ -630,7 +630,7 @@ fn check_clashes<'a>(
 ) -> Result<()> {
     for name in names {
         if let Some(existing) = registry.functions.get(name) {
-            return Err(Error::Plugin(format!(
+            return Err(Error::Plugin(SqlState::DuplicateObject, format!(
                 "plugin {plugin}: function {name} clashes with function {name} of plugin {}",
                 existing.plugin
             )));
@@ -671,7 +671,7 @@ fn load_fresh_copy(path: &Path) -> Result<LoadedPlugin> {
     ));
     std::fs::copy(path, &copy)?;
     let loaded =
-        phantomdb_plugin_host::load(&copy, HOST_VERSION).map_err(|e| Error::Plugin(e.to_string()));
+        phantomdb_plugin_host::load(&copy, HOST_VERSION).map_err(|e| Error::Plugin(SqlState::PluginLoadFailed, e.to_string()));
     // A mapped library stays mapped after its file is removed: do not leave copies behind.
     if let Err(e) = std::fs::remove_file(&copy) {
         tracing::warn!(path = %copy.display(), "cannot remove plugin copy: {e}");
@@ -694,10 +694,8 @@ pub(crate) mod tables {
 
     use super::PluginManager;
 
-    pub(crate) fn table(
-        columns: &[&str],
-        rows: Vec<Vec<String>>,
-    ) -> Result<Arc<dyn TableProvider>> {
+    /// A batch of text columns.
+    pub(crate) fn string_batch(columns: &[&str], rows: Vec<Vec<String>>) -> Result<RecordBatch> {
         let schema = Arc::new(Schema::new(
             columns
                 .iter()
@@ -711,8 +709,40 @@ pub(crate) mod tables {
                 )) as ArrayRef
             })
             .collect();
-        let batch = RecordBatch::try_new(schema.clone(), arrays)?;
-        Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+        Ok(RecordBatch::try_new(schema, arrays)?)
+    }
+
+    /// A table of text columns.
+    pub(crate) fn table(
+        columns: &[&str],
+        rows: Vec<Vec<String>>,
+    ) -> Result<Arc<dyn TableProvider>> {
+        let batch = string_batch(columns, rows)?;
+        Ok(Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?))
+    }
+
+    /// The columns of `phantomdb_plugins()`.
+    pub(crate) const PLUGIN_COLUMNS: [&str; 7] = [
+        "name",
+        "version",
+        "type",
+        "state",
+        "path",
+        "interfaces",
+        "description",
+    ];
+
+    /// One row of `phantomdb_plugins()`.
+    pub(crate) fn plugin_row(p: super::PluginInfo) -> Vec<String> {
+        vec![
+            p.name,
+            p.version,
+            p.plugin_type,
+            p.state,
+            p.path.map(|p| p.display().to_string()).unwrap_or_default(),
+            p.interfaces.join(", "),
+            p.description,
+        ]
     }
 
     /// `phantomdb_plugins()`: name, version, type, state, path, interfaces, description.
@@ -724,34 +754,8 @@ pub(crate) mod tables {
             if !args.is_empty() {
                 return plan_err!("phantomdb_plugins() takes no arguments");
             }
-            let rows = self
-                .0
-                .plugins()
-                .into_iter()
-                .map(|p| {
-                    vec![
-                        p.name,
-                        p.version,
-                        p.plugin_type,
-                        p.state,
-                        p.path.map(|p| p.display().to_string()).unwrap_or_default(),
-                        p.interfaces.join(", "),
-                        p.description,
-                    ]
-                })
-                .collect();
-            table(
-                &[
-                    "name",
-                    "version",
-                    "type",
-                    "state",
-                    "path",
-                    "interfaces",
-                    "description",
-                ],
-                rows,
-            )
+            let rows = self.0.plugins().into_iter().map(plugin_row).collect();
+            table(&PLUGIN_COLUMNS, rows)
         }
     }
 

@@ -25,7 +25,10 @@ pub(crate) struct PluginLease {
 }
 
 fn call_error(e: CallError) -> DataFusionError {
-    DataFusionError::Execution(e.to_string())
+    DataFusionError::External(Box::new(crate::Error::Plugin(
+        crate::SqlState::ExternalRoutineException,
+        e.to_string(),
+    )))
 }
 
 fn signature(decl: &FunctionDecl) -> Signature {

@@ -1,0 +1,93 @@
+//! Statement executors: one file per kind of statement, each given what it uses (the
+//! [`Planner`], the statement's [`WriteScope`]) rather than the connection.
+//!
+//! [`apply_write`] dispatches a planned DDL or DML statement, one line per kind.
+
+mod alter;
+mod copy;
+mod create_table;
+mod dml;
+mod drop;
+mod insert;
+pub(crate) mod plugins;
+mod settings;
+mod view;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::logical_expr::{DdlStatement, LogicalPlan};
+use parking_lot::Mutex;
+
+pub(crate) use alter::alter_table;
+pub(crate) use copy::copy_from;
+pub(crate) use insert::insert_rows;
+pub(crate) use settings::set_default_engine;
+
+use crate::catalog::TableDef;
+use crate::engines::{missing_engine, EngineImpl, SharedEngineTxns, StorageEngine};
+use crate::error::{Error, Result, SqlState};
+use crate::planner::Planner;
+use crate::plugins::Registry;
+use crate::result::ResultSet;
+use crate::storage::WriteTxn;
+
+/// Where a writing statement writes: the redb write transaction and the engine transactions
+/// of its database transaction.
+#[derive(Clone)]
+pub(crate) struct WriteScope {
+    pub(crate) w: Arc<Mutex<WriteTxn>>,
+    pub(crate) engines: SharedEngineTxns,
+}
+
+/// `USING engine` and `WITH (...)` of a `CREATE TABLE`.
+pub(crate) type StorageClause = (Option<String>, BTreeMap<String, String>);
+
+/// Applies a planned DDL or DML statement in the write transaction.
+pub(crate) async fn apply_write(
+    planner: &Planner,
+    scope: &WriteScope,
+    plan: LogicalPlan,
+    storage: Option<StorageClause>,
+) -> Result<ResultSet> {
+    match plan {
+        LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) => {
+            create_table::create_table(planner, scope, create, storage).await
+        }
+        LogicalPlan::Ddl(DdlStatement::DropTable(d)) => drop::drop_table(planner, scope, d),
+        LogicalPlan::Ddl(DdlStatement::CreateView(create)) => view::create_view(scope, create),
+        LogicalPlan::Ddl(DdlStatement::DropView(d)) => drop::drop_view(scope, d),
+        LogicalPlan::Dml(dml) => dml::run_dml(planner, scope, dml).await,
+        other => Err(Error::Unsupported(format!("statement {}", other.display()))),
+    }
+}
+
+/// The definition of table `name` as the write transaction sees it.
+pub(crate) fn table_def(w: &Mutex<WriteTxn>, name: &str) -> Result<Arc<TableDef>> {
+    w.lock()
+        .catalog()
+        .table(name)
+        .cloned()
+        .ok_or_else(|| Error::Catalog(SqlState::UndefinedTable, format!("table \"{name}\" does not exist")))
+}
+
+/// The engine object of a table on a storage engine other than redb.
+pub(crate) fn plugin_engine(registry: &Registry, def: &TableDef) -> Result<Arc<dyn StorageEngine>> {
+    match registry.engine(&def.engine).map(|e| &e.implementation) {
+        Some(EngineImpl::Plugin(e)) => Ok(e.clone()),
+        Some(EngineImpl::Native) => Err(Error::Storage(format!(
+            "internal: table {} is not on a plugin engine",
+            def.name
+        ))),
+        None => Err(missing_engine(&def.name, &def.engine)),
+    }
+}
+
+/// The error for `USING engine` / `SET default_table_access_method` naming no engine.
+pub(crate) fn unknown_engine(registry: &Registry, engine: &str) -> Error {
+    let known: Vec<&str> = registry.engines().map(|e| e.name.as_str()).collect();
+    Error::Plugin(SqlState::UndefinedObject, format!(
+        "storage engine {engine} is not available (is its plugin loaded?); engines: {}",
+        known.join(", ")
+    ))
+}

@@ -1,0 +1,172 @@
+//! Statement → logical plan, against the snapshot or write transaction a statement runs in.
+//!
+//! A [`Planner`] belongs to one connection: it holds the connection's DataFusion context and
+//! the schema provider through which DataFusion resolves table names. While a statement is
+//! planned (and executed), the provider answers from that statement's [`StatementContext`]:
+//! its data view, its registry snapshot and its engine transactions.
+
+mod names;
+mod schema;
+mod values;
+
+use std::sync::Arc;
+
+use datafusion::catalog::MemoryCatalogProvider;
+use datafusion::execution::context::{SessionConfig, SessionContext, SessionState};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+
+pub(crate) use names::{dml_target, is_write, local_name, object_name};
+pub(crate) use schema::{PhantomSchema, StatementContext};
+
+use crate::engines::SharedEngineTxns;
+use crate::error::{Error, Result};
+use crate::plugins::tables::{FunctionsTable, PluginsTable, StorageEnginesTable};
+use crate::plugins::{PluginManager, Registry};
+use crate::provider::TableRole;
+use crate::storage::DataView;
+use crate::system::TablesTable;
+
+/// The catalog name every connection uses.
+pub const CATALOG_NAME: &str = "phantomdb";
+/// The default schema.
+pub const SCHEMA_NAME: &str = "public";
+
+/// Plans statements for one connection, and evaluates the constant expressions DDL needs.
+pub(crate) struct Planner {
+    ctx: SessionContext,
+    schema: PhantomSchema,
+    plugins: Arc<PluginManager>,
+}
+
+/// Keeps a statement's context current until dropped (when the statement ends, however it
+/// ends).
+pub(crate) struct PlanGuard<'a>(&'a PhantomSchema);
+
+impl PlanGuard<'_> {
+    /// The plugin pins of the statement, for a result stream that outlives planning.
+    pub(crate) fn pins(&self) -> Vec<crate::plugins::StatementPin> {
+        self.0.context().map(|c| c.pins.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for PlanGuard<'_> {
+    fn drop(&mut self) {
+        self.0.clear();
+    }
+}
+
+impl Planner {
+    /// A planner with PhantomDB's catalog and system table functions registered.
+    pub(crate) fn new(plugins: Arc<PluginManager>) -> Result<Self> {
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_default_catalog_and_schema(CATALOG_NAME, SCHEMA_NAME)
+            .with_create_default_catalog_and_schema(false);
+        let ctx = SessionContext::new_with_config(config);
+        for name in crate::plugins::PLUGIN_PROVIDED_FUNCTIONS {
+            ctx.deregister_udf(name);
+        }
+        ctx.register_udtf("phantomdb_plugins", Arc::new(PluginsTable(plugins.clone())));
+        ctx.register_udtf(
+            "phantomdb_functions",
+            Arc::new(FunctionsTable(plugins.clone())),
+        );
+        ctx.register_udtf(
+            "phantomdb_storage_engines",
+            Arc::new(StorageEnginesTable(plugins.clone())),
+        );
+        let schema = PhantomSchema::default();
+        ctx.register_udtf("phantomdb_tables", Arc::new(TablesTable(schema.clone())));
+        let catalog = MemoryCatalogProvider::new();
+        datafusion::catalog::CatalogProvider::register_schema(
+            &catalog,
+            SCHEMA_NAME,
+            Arc::new(schema.clone()),
+        )?;
+        ctx.register_catalog(CATALOG_NAME, Arc::new(catalog));
+        Ok(Self {
+            ctx,
+            schema,
+            plugins,
+        })
+    }
+
+    /// The DataFusion session behind this planner.
+    pub(crate) fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// A copy of the session state (configuration, functions) for executing a plan.
+    pub(crate) fn state(&self) -> SessionState {
+        self.ctx.state()
+    }
+
+    /// The plugin manager (loading, unloading, the registry).
+    pub(crate) fn plugins(&self) -> &Arc<PluginManager> {
+        &self.plugins
+    }
+
+    /// The current registry snapshot.
+    pub(crate) fn registry(&self) -> Arc<Registry> {
+        self.plugins.snapshot()
+    }
+
+    /// Plans `stmt` against `view`. The returned guard keeps the view current until dropped.
+    pub(crate) async fn plan(
+        &self,
+        view: Arc<dyn DataView>,
+        engines: SharedEngineTxns,
+        stmt: DfStatement,
+        target: Option<(String, TableRole)>,
+    ) -> Result<(LogicalPlan, PlanGuard<'_>)> {
+        let mut state = self.ctx.state();
+        let (registry, pins) = self.plugins.apply(&mut state)?;
+        check_tables_exist(&state, view.as_ref(), &stmt)?;
+        self.schema.set(StatementContext {
+            pins,
+            view,
+            registry,
+            engines,
+            target,
+            state: state.clone(),
+        });
+        let guard = PlanGuard(&self.schema);
+        let plan = state.statement_to_plan(stmt).await?;
+        Ok((plan, guard))
+    }
+}
+
+/// Reports a query or DML statement that reads a table this database does not have as
+/// `42P01` (DataFusion would report it as a generic planning error). Table functions, CTEs
+/// and other schemas (information_schema) are left to DataFusion.
+fn check_tables_exist(state: &SessionState, view: &dyn DataView, stmt: &DfStatement) -> Result<()> {
+    let DfStatement::Statement(s) = stmt else {
+        return Ok(());
+    };
+    if !matches!(
+        s.as_ref(),
+        SqlStatement::Query(_)
+            | SqlStatement::Insert(_)
+            | SqlStatement::Update(_)
+            | SqlStatement::Delete(_)
+    ) {
+        return Ok(());
+    }
+    let catalog = view.catalog();
+    let functions = state.table_functions();
+    for r in state.resolve_table_references(stmt)? {
+        let ours = match (r.catalog(), r.schema()) {
+            (None, None) => true,
+            (None, Some(s)) => s == SCHEMA_NAME,
+            (Some(c), Some(s)) => c == CATALOG_NAME && s == SCHEMA_NAME,
+            _ => false,
+        };
+        let name = r.table();
+        if ours && catalog.get(name).is_none() && !functions.contains_key(name) {
+            return Err(Error::undefined_table(name));
+        }
+    }
+    Ok(())
+}

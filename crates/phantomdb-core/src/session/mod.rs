@@ -1,0 +1,333 @@
+//! [`Connection`]: a session with a database. It owns its transaction state, its planner and
+//! its prepared statements, and sends each statement to its executor in one line.
+
+mod functions;
+mod prepared;
+mod set;
+mod settings;
+mod statement;
+mod stream;
+mod txn;
+
+pub use statement::PreparedStatement;
+pub use stream::ResultStream;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::execution::context::SessionContext;
+use datafusion::sql::parser::{ResetStatement, Statement as DfStatement};
+use datafusion::sql::sqlparser::ast::{Set, Statement as SqlStatement};
+use parking_lot::Mutex;
+
+use crate::error::{Error, Result};
+use crate::exec::{self, StorageClause, WriteScope};
+use crate::planner::{dml_target, is_write, object_name, Planner};
+use crate::provider::TableRole;
+use crate::result::ResultSet;
+use crate::shared::{runtime, DatabaseShared};
+use crate::sql::{self, normalize_ident, Statement};
+use prepared::PreparedEntry;
+use set::{name_parts, own_setting};
+use settings::SessionSettings;
+use txn::Transactions;
+
+/// The user an embedded connection runs as (the network server names its own).
+pub const DEFAULT_USER: &str = "phantomdb";
+
+/// A session with a PhantomDB database. Cheap to create; use one per thread or task.
+///
+/// Statements on one connection run one at a time; connections run concurrently, with
+/// snapshot reads and a single writer at a time.
+pub struct Connection {
+    /// Keeps the database (its store and plugins) open while the connection lives.
+    _database: Arc<DatabaseShared>,
+    planner: Planner,
+    txn: Transactions,
+    /// `PREPARE`d statements by name. Each `EXECUTE` plans the statement again against the
+    /// current snapshot (a plan keeps the table snapshot it was planned with).
+    prepared: Mutex<HashMap<String, PreparedEntry>>,
+    settings: SessionSettings,
+    user: String,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    pub(crate) fn new(shared: Arc<DatabaseShared>, user: &str) -> Result<Self> {
+        let planner = Planner::new(shared.plugins.clone())?;
+        let settings = SessionSettings::default();
+        functions::register(planner.context(), settings.clone(), user, &shared.name());
+        Ok(Self {
+            planner,
+            txn: Transactions::new(shared.store.clone()),
+            prepared: Mutex::new(HashMap::new()),
+            settings,
+            user: user.to_string(),
+            _database: shared,
+        })
+    }
+
+    /// The user this connection runs as (`current_user`).
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The value of a session setting (PhantomDB's or a custom key such as `app.tenant`), as
+    /// `current_setting(name)` returns it; `None` when it is not set.
+    pub fn setting(&self, name: &str) -> Option<String> {
+        self.settings.get(name)
+    }
+
+    /// The DataFusion session behind this connection (to register functions and the like).
+    pub fn session(&self) -> &SessionContext {
+        self.planner.context()
+    }
+
+    /// How long a write waits for another connection's transaction to finish.
+    pub fn set_busy_timeout(&mut self, timeout: Duration) {
+        // Kept in the `busy_timeout` setting too, so SHOW reports what is in force.
+        let _ = self
+            .settings
+            .set("busy_timeout", &timeout.as_millis().to_string());
+        self.txn.set_busy_timeout(timeout);
+    }
+
+    /// Whether an explicit transaction is open.
+    pub async fn in_transaction(&self) -> bool {
+        self.txn.in_transaction().await
+    }
+
+    /// Runs one or more `;`-separated statements and returns the result of the last one.
+    ///
+    /// Blocks on PhantomDB's runtime; from async code use [`Connection::execute_async`].
+    pub fn execute(&self, sql: &str) -> Result<ResultSet> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(Error::Unsupported(
+                "Connection::execute blocks; inside an async runtime call execute_async".into(),
+            ));
+        }
+        runtime().block_on(self.execute_async(sql))
+    }
+
+    /// Runs one or more `;`-separated statements and returns the result of the last one.
+    pub async fn execute_async(&self, sql: &str) -> Result<ResultSet> {
+        let statements = sql::parse(sql)?;
+        let mut last = ResultSet::empty();
+        for stmt in statements {
+            last = self.run(stmt).await?;
+        }
+        Ok(last)
+    }
+
+    /// Runs one or more `;`-separated statements and streams the rows of the last one as
+    /// they are produced (queries run incrementally; other statements run to the end first).
+    pub async fn execute_stream_async(&self, sql: &str) -> Result<ResultStream> {
+        let mut statements = sql::parse(sql)?;
+        let Some(last) = statements.pop() else {
+            return Ok(ResultStream::ready(ResultSet::empty()));
+        };
+        for stmt in statements {
+            self.run(stmt).await?;
+        }
+        self.execute_statement_stream(last).await
+    }
+
+    /// Runs one statement parsed with [`crate::sql::parse`] and streams its rows.
+    pub async fn execute_statement_stream(&self, stmt: Statement) -> Result<ResultStream> {
+        match stmt {
+            Statement::DataFusion(df) if is_query(&df) => self.query_stream(*df).await,
+            other => Ok(ResultStream::ready(self.run(other).await?)),
+        }
+    }
+
+    /// Blocking form of [`Connection::execute_stream_async`]; read the stream with
+    /// [`ResultStream::next_batch`].
+    pub fn execute_stream(&self, sql: &str) -> Result<ResultStream> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(Error::Unsupported(
+                "Connection::execute_stream blocks; inside an async runtime call execute_stream_async"
+                    .into(),
+            ));
+        }
+        runtime().block_on(self.execute_stream_async(sql))
+    }
+
+    /// Runs one statement parsed with [`crate::sql::parse`].
+    pub async fn execute_statement(&self, stmt: Statement) -> Result<ResultSet> {
+        self.run(stmt).await
+    }
+
+    /// The catalog as this connection currently sees it.
+    pub async fn catalog(&self) -> Result<Arc<crate::catalog::Catalog>> {
+        let read = self.txn.read().await?;
+        let catalog = read.view.catalog();
+        self.txn.end_read(read, true)?;
+        Ok(catalog)
+    }
+
+    /// Sends a statement to its executor.
+    async fn run(&self, stmt: Statement) -> Result<ResultSet> {
+        let p = &self.planner;
+        match stmt {
+            Statement::CopyFrom(copy) => {
+                self.write(|s| async move { exec::copy_from(p, &s, copy).await })
+                    .await
+            }
+            Statement::CreateTableUsing(c) => {
+                let c = *c;
+                let storage = Some((c.engine, c.options));
+                self.write(|s| self.plan_write(s, c.statement, None, storage))
+                    .await
+            }
+            Statement::SetDefaultEngine(e) => {
+                self.write(|s| async move { exec::set_default_engine(p, &s, e) })
+                    .await
+            }
+            Statement::LoadPlugin(path) => exec::plugins::load_plugin(p.plugins(), path).await,
+            Statement::UnloadPlugin(name) => exec::plugins::unload_plugin(p.plugins(), &name).await,
+            Statement::ShowPlugins => exec::plugins::show_plugins(p.plugins()),
+            Statement::DataFusion(df) => self.run_sql(*df).await,
+        }
+    }
+
+    /// Sends a statement of DataFusion's dialect to its executor.
+    async fn run_sql(&self, stmt: DfStatement) -> Result<ResultSet> {
+        if let DfStatement::Statement(s) = &stmt {
+            match s.as_ref() {
+                SqlStatement::StartTransaction { .. } => return self.txn.begin().await,
+                SqlStatement::Commit { .. } => return self.txn.commit().await,
+                SqlStatement::Rollback {
+                    savepoint: None, ..
+                } => return self.txn.rollback().await,
+                SqlStatement::Prepare { .. } => return self.prepare_sql((**s).clone()).await,
+                SqlStatement::Execute {
+                    name: Some(name),
+                    parameters,
+                    ..
+                } => return self.execute_sql(&object_name(name)?, parameters).await,
+                SqlStatement::Deallocate { name, .. } => {
+                    return self.deallocate(&normalize_ident(name))
+                }
+                SqlStatement::Set(Set::SingleAssignment {
+                    scope: None,
+                    hivevar: false,
+                    variable,
+                    values,
+                }) => {
+                    if let Some(name) = own_setting(&name_parts(variable)) {
+                        return self.set_setting(&name, values);
+                    }
+                }
+                SqlStatement::ShowVariable { variable } => {
+                    if let Some(name) = own_setting(variable) {
+                        return self.show_setting(&name).await;
+                    }
+                }
+                SqlStatement::AlterTable(_) => {
+                    let s = (**s).clone();
+                    let p = &self.planner;
+                    return self.write(|w| async move { exec::alter_table(p, &w, s) }).await;
+                }
+                _ => {}
+            }
+        }
+        if let DfStatement::Reset(ResetStatement::Variable(variable)) = &stmt {
+            if let Some(name) = own_setting(&name_parts(variable)) {
+                return self.reset_setting(&name);
+            }
+        }
+        if let DfStatement::CreateExternalTable(_) = stmt {
+            return Err(Error::Unsupported(
+                "CREATE EXTERNAL TABLE; create a table and load it with COPY t FROM 'file'".into(),
+            ));
+        }
+        if is_write(&stmt) {
+            let target = dml_target(&stmt);
+            self.write(|s| self.plan_write(s, stmt, target, None)).await
+        } else {
+            self.query(stmt).await
+        }
+    }
+
+    /// Runs a reading statement to the end.
+    async fn query(&self, stmt: DfStatement) -> Result<ResultSet> {
+        let read = self.txn.read().await?;
+        let result = async {
+            let (plan, _guard) = self
+                .planner
+                .plan(read.view.clone(), read.engines.clone(), stmt, None)
+                .await?;
+            let df = self.planner.context().execute_logical_plan(plan).await?;
+            ResultSet::collect(df).await
+        }
+        .await;
+        self.txn.end_read(read, result.is_ok())?;
+        result
+    }
+
+    /// Starts a reading statement and returns its rows as a stream.
+    async fn query_stream(&self, stmt: DfStatement) -> Result<ResultStream> {
+        let read = self.txn.read().await?;
+        let started = async {
+            let (plan, guard) = self
+                .planner
+                .plan(read.view.clone(), read.engines.clone(), stmt, None)
+                .await?;
+            let pins = guard.pins();
+            let df = self.planner.context().execute_logical_plan(plan).await?;
+            Ok::<_, Error>((df.execute_stream().await?, pins))
+        }
+        .await;
+        match started {
+            Ok((stream, pins)) => Ok(ResultStream::live(stream, pins, self.txn.defer_read(read))),
+            Err(e) => {
+                self.txn.end_read(read, false)?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs `body` in the write transaction: the open explicit one, or a new one that commits
+    /// when `body` succeeds and rolls back when it fails. `body` gets its own handle on the
+    /// scope, released when its future completes.
+    async fn write<F, Fut>(&self, body: F) -> Result<ResultSet>
+    where
+        F: FnOnce(WriteScope) -> Fut,
+        Fut: std::future::Future<Output = Result<ResultSet>>,
+    {
+        let write = self.txn.write().await?;
+        let result = body(write.scope.clone()).await;
+        self.txn.end_write(write, result)
+    }
+
+    /// Plans a writing statement (DDL or DML) in the write scope and applies it.
+    async fn plan_write(
+        &self,
+        scope: WriteScope,
+        stmt: DfStatement,
+        target: Option<(String, TableRole)>,
+        storage: Option<StorageClause>,
+    ) -> Result<ResultSet> {
+        let view: Arc<dyn crate::storage::DataView> = scope.w.clone();
+        let (plan, _guard) = self
+            .planner
+            .plan(view, scope.engines.clone(), stmt, target)
+            .await?;
+        exec::apply_write(&self.planner, &scope, plan, storage).await
+    }
+}
+
+/// Whether a statement only reads and produces rows (so its rows can be streamed).
+fn is_query(stmt: &DfStatement) -> bool {
+    match stmt {
+        DfStatement::Statement(s) => matches!(s.as_ref(), SqlStatement::Query(_)),
+        DfStatement::Explain(_) => true,
+        _ => false,
+    }
+}

@@ -1,0 +1,215 @@
+//! `PREPARE`, `EXECUTE`, `DEALLOCATE`: prepared statements of a connection, with the fast
+//! paths of [`crate::fastpath`] for key lookups and one-row inserts.
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, Statement as SqlStatement};
+
+use super::Connection;
+use crate::error::{Error, Result, SqlState};
+use crate::exec;
+use crate::fastpath::{self, FastPath};
+use crate::planner::{dml_target, is_write};
+use crate::result::ResultSet;
+use crate::sql::normalize_ident;
+use crate::storage::DataView;
+
+/// A prepared statement: the `PREPARE` statement and the fast path its shape allows.
+pub(crate) type PreparedEntry = (SqlStatement, Option<FastPath>);
+
+impl Connection {
+    /// `PREPARE name [(types)] AS statement`: checks that it plans, and keeps it.
+    pub(super) async fn prepare_sql(&self, stmt: SqlStatement) -> Result<ResultSet> {
+        let SqlStatement::Prepare { name, .. } = &stmt else {
+            return Err(Error::Sql("expected PREPARE".into()));
+        };
+        let name = normalize_ident(name);
+        let read = self.txn.read().await?;
+        let planned = self
+            .planner
+            .plan(
+                read.view.clone(),
+                read.engines.clone(),
+                DfStatement::Statement(Box::new(stmt.clone())),
+                None,
+            )
+            .await
+            .map(|_| ());
+        self.txn.end_read(read, false)?;
+        planned?;
+        let fast = match &stmt {
+            SqlStatement::Prepare { statement, .. } => fastpath::analyze(statement),
+            _ => None,
+        };
+        self.prepared.lock().insert(name, (stmt, fast));
+        Ok(ResultSet::empty())
+    }
+
+    /// `DEALLOCATE name`.
+    pub(super) fn deallocate(&self, name: &str) -> Result<ResultSet> {
+        if self.prepared.lock().remove(name).is_none() {
+            return Err(unknown_prepared(name));
+        }
+        Ok(ResultSet::empty())
+    }
+
+    /// `EXECUTE name(values)`: evaluates the values and runs the prepared statement.
+    pub(super) async fn execute_sql(&self, name: &str, params: &[SqlExpr]) -> Result<ResultSet> {
+        let values = params
+            .iter()
+            .map(|e| match fastpath::literal(e) {
+                Some(v) => Ok(v),
+                None => self.planner.eval_scalar(&e.to_string()),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.execute_prepared(name, values).await
+    }
+
+    /// Runs prepared statement `name` with `values` bound: through its fast path when the
+    /// table still fits it, otherwise planned against the current snapshot (writes go through
+    /// the write transaction like any DML).
+    pub(super) async fn execute_prepared(
+        &self,
+        name: &str,
+        values: Vec<ScalarValue>,
+    ) -> Result<ResultSet> {
+        let (stmt, fast) = self
+            .prepared
+            .lock()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| unknown_prepared(name))?;
+        if let (
+            Some(FastPath::KeyLookup {
+                table,
+                columns,
+                key_column,
+            }),
+            [value],
+        ) = (&fast, values.as_slice())
+        {
+            if let Some(rs) = self.fast_lookup(table, columns, key_column, value).await? {
+                return Ok(rs);
+            }
+        }
+        let SqlStatement::Prepare { statement, .. } = &stmt else {
+            return Err(Error::Sql("expected PREPARE".into()));
+        };
+        let inner = DfStatement::Statement(statement.clone());
+        let prepared = DfStatement::Statement(Box::new(stmt.clone()));
+        if is_write(&inner) {
+            let target = dml_target(&inner);
+            let p = &self.planner;
+            return self
+                .write(|scope| async move {
+                    if let Some(FastPath::Insert { table, columns }) = &fast {
+                        let def = scope.w.lock().catalog().table(table).cloned();
+                        if let Some((def, batch)) = def.and_then(|d| {
+                            let row = fastpath::insert_row(&d, columns, &values)?;
+                            Some((d, row))
+                        }) {
+                            return ResultSet::count(exec::insert_rows(
+                                p,
+                                &scope,
+                                &def,
+                                vec![batch],
+                            )?);
+                        }
+                    }
+                    let view: Arc<dyn DataView> = scope.w.clone();
+                    let (plan, _guard) = p
+                        .plan(view, scope.engines.clone(), prepared, target)
+                        .await?;
+                    let plan = bind_parameters(plan, values)?;
+                    exec::apply_write(p, &scope, plan, None).await
+                })
+                .await;
+        }
+        let read = self.txn.read().await?;
+        let result = async {
+            let (plan, _guard) = self
+                .planner
+                .plan(read.view.clone(), read.engines.clone(), prepared, None)
+                .await?;
+            let plan = bind_parameters(plan, values)?;
+            let df = self.planner.context().execute_logical_plan(plan).await?;
+            ResultSet::collect(df).await
+        }
+        .await;
+        self.txn.end_read(read, result.is_ok())?;
+        result
+    }
+
+    /// A prepared primary-key lookup without planning (see [`fastpath`]); `None` when the
+    /// table no longer fits the fast path.
+    async fn fast_lookup(
+        &self,
+        table: &str,
+        columns: &Option<Vec<String>>,
+        key_column: &str,
+        value: &ScalarValue,
+    ) -> Result<Option<ResultSet>> {
+        let read = self.txn.read().await?;
+        let view = read.view.clone();
+        let result = (|| -> Result<Option<ResultSet>> {
+            let catalog = view.catalog();
+            let Some(l) = fastpath::resolve_lookup(&catalog, table, columns, key_column) else {
+                return Ok(None);
+            };
+            if value.is_null() {
+                return Ok(Some(ResultSet::rows(l.schema, Vec::new())));
+            }
+            let key_type = l.def.schema.field(l.def.primary_key[0]).data_type();
+            let Ok(key) = value.cast_to(key_type) else {
+                return Ok(None);
+            };
+            let keys = crate::storage::encode_key_columns(&l.def, &[key.to_array()?])?;
+            let rows = view.lookup(&l.def, &keys)?;
+            let batch = RecordBatch::try_new_with_options(
+                l.schema.clone(),
+                rows.project(&l.columns)?.columns().to_vec(),
+                &arrow::array::RecordBatchOptions::new().with_row_count(Some(rows.num_rows())),
+            )?;
+            let batches = if batch.num_rows() > 0 {
+                vec![batch]
+            } else {
+                Vec::new()
+            };
+            Ok(Some(ResultSet::rows(l.schema, batches)))
+        })();
+        drop(view);
+        self.txn.end_read(read, true)?;
+        result
+    }
+}
+
+/// Takes the statement out of a planned `PREPARE` and binds its parameters, cast to the
+/// declared types.
+fn bind_parameters(plan: LogicalPlan, values: Vec<ScalarValue>) -> Result<LogicalPlan> {
+    let LogicalPlan::Statement(datafusion::logical_expr::Statement::Prepare(prepare)) = plan else {
+        return Err(Error::Sql("expected a prepared statement".into()));
+    };
+    let values = values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| match prepare.fields.get(i) {
+            Some(f) if f.data_type() != &v.data_type() && !v.is_null() => {
+                Ok(v.cast_to(f.data_type())?)
+            }
+            _ => Ok(v),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Arc::unwrap_or_clone(prepare.input).with_param_values(values)?)
+}
+
+/// The error for `EXECUTE` / `DEALLOCATE` of a name never prepared (`26000`).
+fn unknown_prepared(name: &str) -> Error {
+    Error::Catalog(
+        SqlState::InvalidSqlStatementName,
+        format!("prepared statement \"{name}\" does not exist"),
+    )
+}

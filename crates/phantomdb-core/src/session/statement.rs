@@ -1,0 +1,119 @@
+//! [`PreparedStatement`]: `Connection::prepare(sql)` for Rust callers, over the same
+//! machinery as SQL `PREPARE` / `EXECUTE` (and its fast paths).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use datafusion::common::ScalarValue;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{Ident, Statement as SqlStatement};
+
+use super::Connection;
+use crate::error::{Error, Result};
+use crate::result::ResultSet;
+use crate::shared::runtime;
+use crate::sql::{self, Statement};
+
+/// A statement planned once and run many times with parameters `$1`, `$2`, ...
+///
+/// ```no_run
+/// # let db = phantomdb::Database::open_in_memory()?;
+/// # let conn = db.connect()?;
+/// use phantomdb::datafusion::common::ScalarValue;
+/// let insert = conn.prepare("INSERT INTO t VALUES ($1, $2)")?;
+/// insert.execute(&[ScalarValue::from(1i64), ScalarValue::from("a")])?;
+/// let get = conn.prepare("SELECT v FROM t WHERE id = $1")?;
+/// let rows = get.query(&[ScalarValue::from(1i64)])?;
+/// # Ok::<(), phantomdb::Error>(())
+/// ```
+///
+/// Parameter types are inferred from where they are used. The statement is checked when
+/// prepared and planned again against the current snapshot when run (so it sees tables
+/// changed since); prepared key lookups and one-row inserts skip planning.
+#[derive(Debug)]
+pub struct PreparedStatement<'c> {
+    conn: &'c Connection,
+    name: String,
+}
+
+/// Names of Rust-prepared statements: not valid SQL identifiers unquoted, so they never
+/// clash with `PREPARE name`.
+fn next_name() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!("$phantomdb_stmt_{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+impl Connection {
+    /// Prepares one statement (see [`PreparedStatement`]).
+    pub async fn prepare_async(&self, sql: &str) -> Result<PreparedStatement<'_>> {
+        let mut statements = sql::parse(sql)?;
+        let statement = match (statements.pop(), statements.is_empty()) {
+            (Some(Statement::DataFusion(df)), true) => match *df {
+                DfStatement::Statement(s) => s,
+                other => {
+                    return Err(Error::Unsupported(format!("preparing {other}")));
+                }
+            },
+            (Some(_), true) => {
+                return Err(Error::Unsupported(
+                    "preparing PhantomDB's own statements (COPY, LOAD PLUGIN, CREATE TABLE ... USING)"
+                        .into(),
+                ))
+            }
+            _ => return Err(Error::Sql("prepare expects exactly one statement".into())),
+        };
+        let name = next_name();
+        self.prepare_sql(SqlStatement::Prepare {
+            name: Ident::with_quote('"', name.clone()),
+            data_types: Vec::new(),
+            statement,
+        })
+        .await?;
+        Ok(PreparedStatement { conn: self, name })
+    }
+
+    /// Blocking form of [`Connection::prepare_async`].
+    pub fn prepare(&self, sql: &str) -> Result<PreparedStatement<'_>> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(Error::Unsupported(
+                "Connection::prepare blocks; inside an async runtime call prepare_async".into(),
+            ));
+        }
+        runtime().block_on(self.prepare_async(sql))
+    }
+}
+
+impl PreparedStatement<'_> {
+    /// Runs the statement with `params` bound to `$1`, `$2`, ... and returns its rows.
+    pub async fn query_async(&self, params: &[ScalarValue]) -> Result<ResultSet> {
+        self.conn
+            .execute_prepared(&self.name, params.to_vec())
+            .await
+    }
+
+    /// Blocking form of [`PreparedStatement::query_async`].
+    pub fn query(&self, params: &[ScalarValue]) -> Result<ResultSet> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(Error::Unsupported(
+                "PreparedStatement::query blocks; inside an async runtime call query_async".into(),
+            ));
+        }
+        runtime().block_on(self.query_async(params))
+    }
+
+    /// Runs the statement and returns how many rows it changed (0 for statements that
+    /// change none).
+    pub fn execute(&self, params: &[ScalarValue]) -> Result<usize> {
+        Ok(self.query(params)?.rows_affected.unwrap_or(0))
+    }
+
+    /// Async form of [`PreparedStatement::execute`].
+    pub async fn execute_async(&self, params: &[ScalarValue]) -> Result<usize> {
+        Ok(self.query_async(params).await?.rows_affected.unwrap_or(0))
+    }
+}
+
+impl Drop for PreparedStatement<'_> {
+    fn drop(&mut self) {
+        self.conn.prepared.lock().remove(&self.name);
+    }
+}

@@ -1,0 +1,147 @@
+//! [`ResultStream`]: a statement's rows as they are produced.
+//!
+//! A stream holds what its statement reads through (its snapshot, its engine transactions and
+//! the plugins it may call) until it ends or is dropped; in autocommit mode its engine
+//! transactions close then. A connection may hold several open streams. Within an explicit
+//! transaction a stream reads the transaction's own view: `COMMIT` or `ROLLBACK` while one
+//! of its streams is still open fails with "still in use" (drop or finish the stream first).
+//! Outside a transaction a stream reads the snapshot taken when it started, whatever is
+//! written meanwhile.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::physical_plan::SendableRecordBatchStream;
+use futures::{Stream, StreamExt};
+
+use super::txn::StatementEnd;
+use crate::error::{Error, Result};
+use crate::plugins::StatementPin;
+use crate::result::ResultSet;
+use crate::shared::runtime;
+
+/// The rows of a statement, batch by batch, as they are produced.
+///
+/// Use it as a [`Stream`] from async code, or call [`ResultStream::next_batch`] (blocking).
+pub struct ResultStream {
+    schema: SchemaRef,
+    live: Option<SendableRecordBatchStream>,
+    ready: VecDeque<RecordBatch>,
+    rows_affected: Option<usize>,
+    _pins: Vec<StatementPin>,
+    end: Option<StatementEnd>,
+}
+
+impl std::fmt::Debug for ResultStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResultStream")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ResultStream {
+    /// A stream over a running plan.
+    pub(crate) fn live(
+        stream: SendableRecordBatchStream,
+        pins: Vec<StatementPin>,
+        end: Option<StatementEnd>,
+    ) -> Self {
+        Self {
+            schema: stream.schema(),
+            live: Some(stream),
+            ready: VecDeque::new(),
+            rows_affected: None,
+            _pins: pins,
+            end,
+        }
+    }
+
+    /// A stream over rows already collected (writes, DDL, PhantomDB's own statements).
+    pub(crate) fn ready(rs: ResultSet) -> Self {
+        Self {
+            schema: rs.schema,
+            live: None,
+            ready: rs.batches.into(),
+            rows_affected: rs.rows_affected,
+            _pins: Vec::new(),
+            end: None,
+        }
+    }
+
+    /// Column names and types.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// For INSERT, UPDATE, DELETE and COPY FROM: how many rows the statement changed.
+    pub fn rows_affected(&self) -> Option<usize> {
+        self.rows_affected
+    }
+
+    /// The next batch, blocking on PhantomDB's runtime; `None` at the end.
+    ///
+    /// From async code, use the stream's [`Stream`] implementation instead.
+    pub fn next_batch(&mut self) -> Option<Result<RecordBatch>> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Some(Err(Error::Unsupported(
+                "ResultStream::next_batch blocks; inside an async runtime use it as a Stream"
+                    .into(),
+            )));
+        }
+        runtime().block_on(self.next())
+    }
+
+    /// Reads the rest of the stream into a [`ResultSet`].
+    pub async fn collect(mut self) -> Result<ResultSet> {
+        let mut batches = Vec::new();
+        while let Some(b) = self.next().await {
+            batches.push(b?);
+        }
+        Ok(ResultSet {
+            schema: self.schema.clone(),
+            batches,
+            rows_affected: self.rows_affected,
+        })
+    }
+
+    /// Ends the statement: the plan first, then (autocommit) its engine transactions.
+    fn finish(&mut self) {
+        self.live = None;
+        if let Some(end) = self.end.take() {
+            if let Err(e) = end.finish() {
+                tracing::warn!(error = %e, "closing a statement's engine transactions failed");
+            }
+        }
+    }
+}
+
+impl Stream for ResultStream {
+    type Item = Result<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(b) = self.ready.pop_front() {
+            return Poll::Ready(Some(Ok(b)));
+        }
+        let Some(live) = self.live.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match live.poll_next_unpin(cx) {
+            Poll::Ready(Some(b)) => Poll::Ready(Some(b.map_err(Error::from))),
+            Poll::Ready(None) => {
+                self.finish();
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for ResultStream {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}

@@ -1,0 +1,323 @@
+//! A connection's transaction state: autocommit, or an explicit `BEGIN ... COMMIT` with its
+//! snapshot, its write transaction (opened at the first write) and its engine transactions.
+//!
+//! Commit protocol across engines: engines prepare, redb commits, engines publish (see
+//! [`commit_all`]). A statement outside `BEGIN` gets its own transaction, committed when it
+//! succeeds and rolled back when it fails.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::engines::{EngineTxns, SharedEngineTxns};
+use crate::error::{Error, Result, SqlState};
+use crate::exec::WriteScope;
+use crate::result::ResultSet;
+use crate::storage::{DataView, ReadView, Store, WriteTxn};
+
+/// A connection's transaction state.
+enum TxnState {
+    /// Every statement is its own transaction.
+    Autocommit,
+    /// Inside `BEGIN ... COMMIT`: reads see `snapshot` until the first write, which opens
+    /// the write transaction (failing if someone committed since `snapshot`).
+    Explicit {
+        snapshot: Arc<ReadView>,
+        write: Option<Arc<Mutex<WriteTxn>>>,
+        engines: SharedEngineTxns,
+    },
+}
+
+/// What a reading statement reads through.
+pub(crate) struct ReadScope {
+    pub(crate) view: Arc<dyn DataView>,
+    pub(crate) engines: SharedEngineTxns,
+    /// Whether the engine transactions belong to this statement alone (autocommit).
+    own: bool,
+}
+
+/// The engine transactions a streaming read closes when its stream ends.
+pub(crate) struct StatementEnd {
+    engines: SharedEngineTxns,
+}
+
+impl StatementEnd {
+    /// Closes the statement's engine transactions (reads only: nothing can be lost).
+    pub(crate) fn finish(self) -> Result<()> {
+        end_engines(self.engines, true)
+    }
+}
+
+/// The write scope of one statement, and whether the statement owns its transaction.
+pub(crate) struct StatementWrite {
+    pub(crate) scope: WriteScope,
+    own: bool,
+}
+
+/// The transaction state of one connection.
+pub(crate) struct Transactions {
+    store: Arc<Store>,
+    state: tokio::sync::Mutex<TxnState>,
+    /// How long a write waits for the writer lock, in milliseconds.
+    busy_timeout_ms: AtomicU64,
+}
+
+impl Transactions {
+    pub(crate) fn new(store: Arc<Store>) -> Self {
+        Self {
+            store,
+            state: tokio::sync::Mutex::new(TxnState::Autocommit),
+            busy_timeout_ms: AtomicU64::new(5000),
+        }
+    }
+
+    /// How long a write waits for another connection's transaction to finish.
+    pub(crate) fn set_busy_timeout(&self, timeout: Duration) {
+        let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        self.busy_timeout_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn busy_timeout(&self) -> Duration {
+        Duration::from_millis(self.busy_timeout_ms.load(Ordering::Relaxed))
+    }
+
+    /// Whether an explicit transaction is open.
+    pub(crate) async fn in_transaction(&self) -> bool {
+        matches!(*self.state.lock().await, TxnState::Explicit { .. })
+    }
+
+    /// The view a reading statement uses and the engine transactions it reads through.
+    pub(crate) async fn read(&self) -> Result<ReadScope> {
+        let state = self.state.lock().await;
+        Ok(match &*state {
+            TxnState::Autocommit => ReadScope {
+                view: self.store.read_view()?,
+                engines: EngineTxns::new(false),
+                own: true,
+            },
+            TxnState::Explicit {
+                write: Some(w),
+                engines,
+                ..
+            } => ReadScope {
+                view: w.clone(),
+                engines: engines.clone(),
+                own: false,
+            },
+            TxnState::Explicit {
+                snapshot, engines, ..
+            } => ReadScope {
+                view: snapshot.clone(),
+                engines: engines.clone(),
+                own: false,
+            },
+        })
+    }
+
+    /// Hands a reading statement's end to a stream that outlives this call: `None` when the
+    /// statement does not own its engine transactions.
+    pub(crate) fn defer_read(&self, read: ReadScope) -> Option<StatementEnd> {
+        read.own.then_some(StatementEnd {
+            engines: read.engines,
+        })
+    }
+
+    /// Ends a reading statement: its own engine transactions close (reads only, so closing
+    /// them cannot lose anything).
+    pub(crate) fn end_read(&self, read: ReadScope, ok: bool) -> Result<()> {
+        if read.own {
+            end_engines(read.engines, ok)?;
+        }
+        Ok(())
+    }
+
+    /// The write transaction a writing statement uses: the open explicit one (opened now at
+    /// its first write), or a new one of its own.
+    pub(crate) async fn write(&self) -> Result<StatementWrite> {
+        let mut state = self.state.lock().await;
+        match &mut *state {
+            TxnState::Autocommit => {
+                drop(state);
+                let w = self.store.begin_write(self.busy_timeout(), None).await?;
+                Ok(StatementWrite {
+                    scope: WriteScope {
+                        w: Arc::new(Mutex::new(w)),
+                        engines: EngineTxns::new(false),
+                    },
+                    own: true,
+                })
+            }
+            TxnState::Explicit {
+                snapshot,
+                write,
+                engines,
+            } => {
+                let w = match write {
+                    Some(w) => w.clone(),
+                    None => {
+                        let version = snapshot.data_version();
+                        let w = self
+                            .store
+                            .begin_write(self.busy_timeout(), Some(version))
+                            .await?;
+                        let w = Arc::new(Mutex::new(w));
+                        *write = Some(w.clone());
+                        w
+                    }
+                };
+                Ok(StatementWrite {
+                    scope: WriteScope {
+                        w,
+                        engines: engines.clone(),
+                    },
+                    own: false,
+                })
+            }
+        }
+    }
+
+    /// Ends a writing statement: a transaction of its own commits when the statement
+    /// succeeded and rolls back when it failed.
+    pub(crate) fn end_write(
+        &self,
+        write: StatementWrite,
+        result: Result<ResultSet>,
+    ) -> Result<ResultSet> {
+        if !write.own {
+            return result;
+        }
+        let WriteScope { w, engines } = write.scope;
+        let w = Arc::try_unwrap(w)
+            .map_err(|_| Error::Transaction(SqlState::InternalError, "write transaction still in use".into()))?
+            .into_inner();
+        let engines = unwrap_engines(engines)?;
+        match result {
+            Ok(r) => {
+                commit_all(w, engines)?;
+                Ok(r)
+            }
+            Err(e) => {
+                engines.rollback();
+                w.rollback()?;
+                Err(e)
+            }
+        }
+    }
+
+    /// `BEGIN`.
+    pub(crate) async fn begin(&self) -> Result<ResultSet> {
+        let mut state = self.state.lock().await;
+        if let TxnState::Explicit { .. } = *state {
+            return Err(Error::Transaction(SqlState::ActiveSqlTransaction, 
+                "a transaction is already in progress".into(),
+            ));
+        }
+        *state = TxnState::Explicit {
+            snapshot: self.store.read_view()?,
+            write: None,
+            engines: EngineTxns::new(true),
+        };
+        Ok(ResultSet::empty())
+    }
+
+    /// `COMMIT`.
+    pub(crate) async fn commit(&self) -> Result<ResultSet> {
+        let mut state = self.state.lock().await;
+        match take_txn(&mut state, "COMMIT")? {
+            (Some(w), engines) => commit_all(w, engines)?,
+            (None, mut engines) => {
+                // Nothing was written to redb; the engines may still have been.
+                if let Err(e) = engines.prepare() {
+                    engines.rollback();
+                    return Err(e);
+                }
+                engines.commit()?;
+            }
+        }
+        Ok(ResultSet::empty())
+    }
+
+    /// `ROLLBACK`.
+    pub(crate) async fn rollback(&self) -> Result<ResultSet> {
+        let mut state = self.state.lock().await;
+        let (w, engines) = take_txn(&mut state, "ROLLBACK")?;
+        engines.rollback();
+        if let Some(w) = w {
+            w.rollback()?;
+        }
+        Ok(ResultSet::empty())
+    }
+}
+
+/// Ends the explicit transaction, handing back its write and engine transactions.
+fn take_txn(state: &mut TxnState, verb: &str) -> Result<(Option<WriteTxn>, EngineTxns)> {
+    match std::mem::replace(state, TxnState::Autocommit) {
+        TxnState::Autocommit => Err(Error::Transaction(SqlState::NoActiveSqlTransaction, format!(
+            "cannot {verb}: no transaction is in progress"
+        ))),
+        TxnState::Explicit {
+            write: None,
+            engines,
+            ..
+        } => Ok((None, unwrap_engines(engines)?)),
+        TxnState::Explicit {
+            write: Some(w),
+            engines,
+            ..
+        } => {
+            let w = Arc::try_unwrap(w)
+                .map(|m| m.into_inner())
+                .map_err(|_| Error::Transaction(SqlState::InternalError, "write transaction still in use".into()))?;
+            Ok((Some(w), unwrap_engines(engines)?))
+        }
+    }
+}
+
+/// Takes the engine transactions back from their shared handle.
+///
+/// A scan's blocking reader thread may still hold the handle for a moment after its
+/// statement ended (it cannot be cancelled); wait for it.
+fn unwrap_engines(mut engines: SharedEngineTxns) -> Result<EngineTxns> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match Arc::try_unwrap(engines) {
+            Ok(m) => return Ok(m.into_inner()),
+            Err(shared) if Instant::now() < deadline => {
+                engines = shared;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(_) => {
+                return Err(Error::Transaction(SqlState::InternalError, 
+                    "engine transactions still in use by a scan".into(),
+                ))
+            }
+        }
+    }
+}
+
+/// Ends the engine transactions of a reading statement.
+fn end_engines(engines: SharedEngineTxns, ok: bool) -> Result<()> {
+    let engines = unwrap_engines(engines)?;
+    if ok {
+        engines.commit()
+    } else {
+        engines.rollback();
+        Ok(())
+    }
+}
+
+/// Commits a database transaction: engines prepare, redb commits, engines publish.
+fn commit_all(w: WriteTxn, mut engines: EngineTxns) -> Result<()> {
+    if let Err(e) = engines.prepare() {
+        engines.rollback();
+        w.rollback()?;
+        return Err(e);
+    }
+    if let Err(e) = w.commit() {
+        engines.rollback();
+        return Err(e);
+    }
+    engines.commit()
+}
