@@ -141,12 +141,16 @@ pub async fn print_stream(
             let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
             writeln!(out, "{}", names.join(","))?;
             out.flush()?;
+            let mut text = Vec::new();
             while let Some(b) = stream.next().await {
+                // Formatted into a buffer first, so a closed output is a plain I/O error.
+                text.clear();
                 let mut w = phantomdb::arrow::csv::WriterBuilder::new()
                     .with_header(false)
-                    .build(&mut *out);
+                    .build(&mut text);
                 w.write(&b?)?;
                 drop(w);
+                out.write_all(&text)?;
                 out.flush()?;
             }
         }

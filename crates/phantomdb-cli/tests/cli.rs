@@ -802,7 +802,7 @@ fn s3_storage_tables_survive_restarts_and_a_missing_plugin() {
 
     // Loading the plugin later makes the table work again; nothing was lost.
     let lib = plugin_dir()
-        .join("storage")
+        .join("storage_backends")
         .join(library("s3_storage").file_name().unwrap());
     let out = run(&[
         db,
@@ -847,4 +847,42 @@ fn a_transaction_across_s3_storage_and_redb_rolls_back() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "inside\n25\ns_after\n10\nr_after\n10\n");
+}
+
+/// Peak resident memory of a running process, in bytes (Linux).
+fn peak_rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+#[test]
+fn csv_output_streams_and_stops_when_the_reader_goes() {
+    // 50 million rows are 400 MB as Int64 alone: the first lines must come without them.
+    let mut child = phantomdb()
+        .args([
+            "--format",
+            "csv",
+            "-c",
+            "SELECT value FROM generate_series(1, 50000000)",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("phantomdb runs");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first: Vec<String> = (0..3).map(|_| lines.next().unwrap().unwrap()).collect();
+    assert_eq!(first, ["value", "1", "2"]);
+    let peak = peak_rss(child.id()).expect("VmHWM of the shell");
+    assert!(
+        peak < 300 << 20,
+        "the shell holds {} MB while streaming",
+        peak >> 20
+    );
+    // Closing the pipe (like `| head -n 3`) ends the shell quietly.
+    drop(lines);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{:?} {}", out.status, stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 }

@@ -122,9 +122,7 @@ fn datafusion_state(e: &DataFusionError) -> SqlState {
 fn arrow_state(e: &ArrowError) -> SqlState {
     match e {
         ArrowError::DivideByZero => SqlState::DivisionByZero,
-        ArrowError::CastError(_) | ArrowError::ParseError(_) => {
-            SqlState::InvalidTextRepresentation
-        }
+        ArrowError::CastError(_) | ArrowError::ParseError(_) => SqlState::InvalidTextRepresentation,
         ArrowError::ArithmeticOverflow(_) => SqlState::NumericValueOutOfRange,
         ArrowError::ExternalError(inner) => match inner.downcast_ref::<Error>() {
             Some(ours) => ours.sqlstate(),

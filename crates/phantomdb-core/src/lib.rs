@@ -8,7 +8,13 @@
 //! * [`Connection`] runs SQL and returns Arrow [`RecordBatch`](arrow::array::RecordBatch)es,
 //!   with `BEGIN` / `COMMIT` / `ROLLBACK` transactions and snapshot reads.
 //!
-//! See the README for the SQL dialect and the shell.
+//! * [`PreparedStatement`] (from [`Connection::prepare`]) runs a statement many times with
+//!   parameters; [`ResultStream`] (from [`Connection::execute_stream`]) yields rows as they
+//!   are produced.
+//! * Every [`Error`] has a PostgreSQL [`SqlState`].
+//!
+//! Storage and table internals are private; [`plugins`] is the plugin manager's public face.
+//! See the README for the SQL dialect and the shell, and `docs/design.md` for the design.
 
 #![warn(missing_docs)]
 
@@ -20,20 +26,20 @@ mod exec;
 mod fastpath;
 mod planner;
 pub mod plugins;
-pub mod provider;
+mod provider;
 mod result;
 mod session;
 mod shared;
 pub mod sql;
 mod sqlstate;
-pub mod storage;
+mod storage;
 mod system;
 
 pub use database::Database;
+pub use error::{Error, Result, SqlState};
 pub use planner::{CATALOG_NAME, SCHEMA_NAME};
 pub use result::ResultSet;
 pub use session::{Connection, PreparedStatement, ResultStream, DEFAULT_USER};
-pub use error::{Error, Result, SqlState};
 
 /// Re-export of the Arrow crate PhantomDB's API uses.
 pub use arrow;

@@ -319,10 +319,13 @@ impl Store {
         let gate = match tokio::time::timeout(timeout, self.write_gate.clone().lock_owned()).await {
             Ok(g) => g,
             Err(_) => {
-                return Err(Error::Transaction(SqlState::LockNotAvailable, format!(
-                    "database is locked: another transaction is writing (waited {} ms)",
-                    timeout.as_millis()
-                )))
+                return Err(Error::Transaction(
+                    SqlState::LockNotAvailable,
+                    format!(
+                        "database is locked: another transaction is writing (waited {} ms)",
+                        timeout.as_millis()
+                    ),
+                ))
             }
         };
         let txn = self.db.begin_write()?;
@@ -337,7 +340,8 @@ impl Store {
         };
         if let Some(expected) = expected_version {
             if expected != data_version {
-                return Err(Error::Transaction(SqlState::SerializationFailure, 
+                return Err(Error::Transaction(
+                    SqlState::SerializationFailure,
                     "could not serialize access: the database changed since this transaction \
                      began; ROLLBACK and retry"
                         .into(),
@@ -656,11 +660,14 @@ pub(crate) fn duplicate_key(table: &TableDef, batch: &RecordBatch, row: usize) -
         })
         .collect::<Vec<_>>()
         .join(", ");
-    Error::Constraint(SqlState::UniqueViolation, format!(
-        "duplicate primary key ({}) = ({shown}) in table \"{}\"",
-        table.primary_key_names().join(", "),
-        table.name
-    ))
+    Error::Constraint(
+        SqlState::UniqueViolation,
+        format!(
+            "duplicate primary key ({}) = ({shown}) in table \"{}\"",
+            table.primary_key_names().join(", "),
+            table.name
+        ),
+    )
 }
 
 /// Encodes the primary key of every row of `batch` (in table schema) for the index.
@@ -970,9 +977,12 @@ impl std::fmt::Debug for WriteTxn {
 
 impl WriteTxn {
     fn txn(&self) -> Result<&redb::WriteTransaction> {
-        self.txn
-            .as_ref()
-            .ok_or_else(|| Error::Transaction(SqlState::InternalError, "transaction already finished".into()))
+        self.txn.as_ref().ok_or_else(|| {
+            Error::Transaction(
+                SqlState::InternalError,
+                "transaction already finished".into(),
+            )
+        })
     }
 
     /// The catalog including this transaction's changes.
@@ -1071,11 +1081,14 @@ impl WriteTxn {
     ) -> Result<Vec<Vec<u8>>> {
         for (i, field) in table.schema.fields().iter().enumerate() {
             if !field.is_nullable() && batch.column(i).null_count() > 0 {
-                return Err(Error::Constraint(SqlState::NotNullViolation, format!(
-                    "NULL value in column \"{}\" of table \"{}\" violates NOT NULL",
-                    field.name(),
-                    table.name
-                )));
+                return Err(Error::Constraint(
+                    SqlState::NotNullViolation,
+                    format!(
+                        "NULL value in column \"{}\" of table \"{}\" violates NOT NULL",
+                        field.name(),
+                        table.name
+                    ),
+                ));
             }
         }
         if table.primary_key.is_empty() {
@@ -1187,10 +1200,12 @@ impl WriteTxn {
             self.flush(&table)?;
             self.compact(&table)?;
         }
-        let txn = self
-            .txn
-            .take()
-            .ok_or_else(|| Error::Transaction(SqlState::InternalError, "transaction already finished".into()))?;
+        let txn = self.txn.take().ok_or_else(|| {
+            Error::Transaction(
+                SqlState::InternalError,
+                "transaction already finished".into(),
+            )
+        })?;
         {
             let mut meta = txn.open_table(META)?;
             meta.insert(

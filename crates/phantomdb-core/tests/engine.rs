@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use phantomdb::arrow::array::{Array, AsArray};
 use phantomdb::arrow::datatypes::Int64Type;
-use phantomdb::{Database, Error, SqlState};
+use phantomdb::{Database, SqlState};
 
 /// The single i64 value of a one-row, one-column result.
 fn scalar(db: &phantomdb::Connection, sql: &str) -> i64 {
@@ -476,7 +476,8 @@ fn errors_carry_their_sqlstate() {
     assert_eq!(code("SELECT no_such_function(1)"), "42883");
     assert_eq!(code("SELECT 1 / 0"), "22012");
     assert_eq!(code("COMMIT"), "25P01");
-    c.execute("CREATE TABLE t (id INT PRIMARY KEY, v TEXT)").unwrap();
+    c.execute("CREATE TABLE t (id INT PRIMARY KEY, v TEXT)")
+        .unwrap();
     assert_eq!(code("CREATE TABLE t (id INT)"), "42P07");
     assert_eq!(code("SELECT nope FROM t"), "42703");
     assert_eq!(code("ALTER TABLE t RENAME COLUMN nope TO x"), "42703");
@@ -511,7 +512,10 @@ fn session_settings_set_show_reset() {
     let other = db.connect().unwrap();
     assert_eq!(other.setting("app.tenant"), None);
     c.execute("RESET app.tenant").unwrap();
-    assert_eq!(c.execute("SHOW app.tenant").unwrap_err().sqlstate().code(), "42704");
+    assert_eq!(
+        c.execute("SHOW app.tenant").unwrap_err().sqlstate().code(),
+        "42704"
+    );
     let missing_ok = c
         .execute("SELECT current_setting('app.tenant', true) IS NULL")
         .unwrap()
@@ -527,7 +531,8 @@ fn session_settings_set_show_reset() {
     let unknown = c.execute("SET no_such_setting = 1").unwrap_err();
     assert_eq!(unknown.sqlstate().code(), "42704", "{unknown}");
     // DataFusion's options stay settable and readable.
-    c.execute("SET datafusion.execution.batch_size = 1024").unwrap();
+    c.execute("SET datafusion.execution.batch_size = 1024")
+        .unwrap();
     assert_eq!(
         text("SELECT current_setting('datafusion.execution.batch_size')"),
         "1024"
@@ -535,9 +540,20 @@ fn session_settings_set_show_reset() {
     assert_eq!(text("SELECT current_user"), "phantomdb");
     assert_eq!(text("SELECT current_database()"), "memory");
     let alice = db.connect_as("alice").unwrap();
-    let rs = alice.execute("SELECT current_user").unwrap().concat().unwrap();
+    let rs = alice
+        .execute("SELECT current_user")
+        .unwrap()
+        .concat()
+        .unwrap();
     assert_eq!(rs.column(0).as_string::<i32>().value(0), "alice");
     assert_eq!(text("SHOW default_table_access_method"), "redb");
+    c.execute("SET app.region = 'eu'").unwrap();
+    let listed = c
+        .execute("SELECT value FROM phantomdb_settings() WHERE name = 'app.region'")
+        .unwrap()
+        .concat()
+        .unwrap();
+    assert_eq!(listed.column(0).as_string::<i32>().value(0), "eu");
 }
 
 #[test]
@@ -545,7 +561,8 @@ fn prepared_statements_from_rust() {
     use phantomdb::datafusion::common::ScalarValue;
     let db = Database::open_in_memory().unwrap();
     let c = db.connect().unwrap();
-    c.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, v TEXT)").unwrap();
+    c.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, v TEXT)")
+        .unwrap();
     let insert = c.prepare("INSERT INTO t VALUES ($1, $2)").unwrap();
     for i in 0..10i64 {
         let n = insert
@@ -558,12 +575,20 @@ fn prepared_statements_from_rust() {
         .unwrap_err();
     assert_eq!(dup.sqlstate().code(), "23505");
     let get = c.prepare("SELECT v FROM t WHERE id = $1").unwrap();
-    let rs = get.query(&[ScalarValue::from(7i64)]).unwrap().concat().unwrap();
+    let rs = get
+        .query(&[ScalarValue::from(7i64)])
+        .unwrap()
+        .concat()
+        .unwrap();
     assert_eq!(rs.num_rows(), 1);
     let v = phantomdb::arrow::util::display::array_value_to_string(rs.column(0), 0).unwrap();
     assert_eq!(v, "v7");
     let range = c.prepare("SELECT count(*) FROM t WHERE id >= $1").unwrap();
-    let rs = range.query(&[ScalarValue::from(4i64)]).unwrap().concat().unwrap();
+    let rs = range
+        .query(&[ScalarValue::from(4i64)])
+        .unwrap()
+        .concat()
+        .unwrap();
     assert_eq!(rs.column(0).as_primitive::<Int64Type>().value(0), 6);
     assert!(c.prepare("SELECT * FROM missing WHERE id = $1").is_err());
     assert!(c.prepare("SELECT 1; SELECT 2").is_err());
@@ -620,6 +645,78 @@ fn newer_file_format_is_refused_with_both_versions() {
     }
     let e = Database::open(&path).unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("99") && msg.contains("format version 1"), "{msg}");
+    assert!(
+        msg.contains("99") && msg.contains("format version 1"),
+        "{msg}"
+    );
     assert_eq!(e.sqlstate().code(), "0A000");
+}
+
+#[test]
+fn a_database_file_from_an_earlier_release_opens() {
+    // See tests/data/README.md: written by an earlier build, never regenerated.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("format-1.phantomdb");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/format-1.phantomdb"),
+        &path,
+    )
+    .unwrap();
+    let rows = |c: &phantomdb::Connection, sql: &str| -> Vec<String> {
+        let b = c.execute(sql).unwrap().concat().unwrap();
+        (0..b.num_rows())
+            .map(|r| {
+                (0..b.num_columns())
+                    .map(|i| {
+                        phantomdb::arrow::util::display::array_value_to_string(b.column(i), r)
+                            .unwrap()
+                    })
+                    .collect::<Vec<_>>()
+                    .join("|")
+            })
+            .collect()
+    };
+    {
+        let db = Database::open(&path).unwrap();
+        let c = db.connect().unwrap();
+        assert_eq!(
+            rows(
+                &c,
+                "SELECT id, name, price, added, active, stock FROM items ORDER BY id"
+            ),
+            vec![
+                "1|apple|1.5|2026-01-02|true|10",
+                "2|pear|2.25|2026-02-03|false|10",
+                "4|fig|0.0|||10",
+            ]
+        );
+        assert_eq!(
+            rows(
+                &c,
+                "SELECT count(*), sum(n), min(ts), max(ts) FROM events WHERE kind = 'a'"
+            ),
+            vec!["3000|30000006|2026-01-01T00:03:00|2026-01-07T22:39:00"]
+        );
+        assert_eq!(scalar(&c, "SELECT count(*) FROM events"), 9_000);
+        assert_eq!(
+            rows(&c, "SELECT name FROM cheap ORDER BY name"),
+            vec!["apple", "fig"]
+        );
+        // The memory table's definition survived; its rows never do.
+        assert_eq!(scalar(&c, "SELECT count(*) FROM scratch"), 0);
+        // Key lookups, writes and constraints work on the old file.
+        assert_eq!(
+            rows(&c, "SELECT name FROM items WHERE id = 2"),
+            vec!["pear"]
+        );
+        let dup = c
+            .execute("INSERT INTO items (id, name) VALUES (1, 'x')")
+            .unwrap_err();
+        assert_eq!(dup.sqlstate().code(), "23505");
+        c.execute("INSERT INTO items (id, name) VALUES (5, 'kiwi')")
+            .unwrap();
+    }
+    let db = Database::open(&path).unwrap();
+    let c = db.connect().unwrap();
+    assert_eq!(scalar(&c, "SELECT count(*) FROM items"), 4);
 }

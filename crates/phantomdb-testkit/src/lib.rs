@@ -222,9 +222,16 @@ pub fn workspace_build() -> &'static Path {
         // test's own build had.
         for (key, _) in std::env::vars_os() {
             let key = key.to_string_lossy();
-            let set_for_tests = ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_BIN_", "CARGO_CRATE_"]
-                .iter()
-                .any(|p| key.starts_with(p))
+            let set_for_tests = [
+                "CARGO_PKG_",
+                "CARGO_MANIFEST_",
+                "CARGO_BIN_",
+                "CARGO_CRATE_",
+                "CARGO_CFG_",
+                "CARGO_FEATURE_",
+            ]
+            .iter()
+            .any(|p| key.starts_with(p))
                 || ["CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR", "OUT_DIR"].contains(&&*key);
             if set_for_tests {
                 cmd.env_remove(&*key);

@@ -96,9 +96,10 @@ impl EngineInfo {
 
 /// The error for a table whose engine is not registered.
 pub fn missing_engine(table: &str, engine: &str) -> Error {
-    Error::Plugin(SqlState::UndefinedObject, format!(
-        "table {table} needs storage engine {engine} (plugin not loaded)"
-    ))
+    Error::Plugin(
+        SqlState::UndefinedObject,
+        format!("table {table} needs storage engine {engine} (plugin not loaded)"),
+    )
 }
 
 /// The SDK's view of a table definition.
@@ -167,9 +168,12 @@ impl EngineTxns {
             self.open
                 .insert(name.clone(), OpenTxn { txn, wrote: false });
         }
-        self.open
-            .get_mut(&name)
-            .ok_or_else(|| Error::Transaction(SqlState::InternalError, "engine transaction vanished".into()))
+        self.open.get_mut(&name).ok_or_else(|| {
+            Error::Transaction(
+                SqlState::InternalError,
+                "engine transaction vanished".into(),
+            )
+        })
     }
 
     /// Scans a table.
@@ -329,10 +333,13 @@ impl EngineTxns {
         if failures.is_empty() {
             Ok(())
         } else {
-            Err(Error::Transaction(SqlState::InternalError, format!(
-                "the transaction committed only partly: storage engine {}",
-                failures.join("; ")
-            )))
+            Err(Error::Transaction(
+                SqlState::InternalError,
+                format!(
+                    "the transaction committed only partly: storage engine {}",
+                    failures.join("; ")
+                ),
+            ))
         }
     }
 

@@ -53,7 +53,10 @@ pub(crate) fn alter_table(
                     RenameTableNameKind::As(n) | RenameTableNameKind::To(n) => object_name(&n)?,
                 };
                 if w.lock().catalog().get(&target).is_some() {
-                    return Err(Error::Catalog(SqlState::DuplicateTable, format!("\"{target}\" already exists")));
+                    return Err(Error::Catalog(
+                        SqlState::DuplicateTable,
+                        format!("\"{target}\" already exists"),
+                    ));
                 }
                 new_name = target;
             }
@@ -89,9 +92,10 @@ fn add_column(
         if if_not_exists {
             return Ok(());
         }
-        return Err(Error::Catalog(SqlState::DuplicateColumn, format!(
-            "column \"{col}\" of table \"{name}\" already exists"
-        )));
+        return Err(Error::Catalog(
+            SqlState::DuplicateColumn,
+            format!("column \"{col}\" of table \"{name}\" already exists"),
+        ));
     }
     let ty = planner.sql_type(&column_def.data_type.to_string())?;
     let mut nullable = true;
@@ -115,9 +119,12 @@ fn add_column(
         read_engine_table(planner, scope, def, Some(Vec::new()))?.num_rows() > 0
     };
     if !nullable && backfill.as_ref().is_none_or(|v| v.is_null()) && has_rows {
-        return Err(Error::Constraint(SqlState::NotNullViolation, format!(
+        return Err(Error::Constraint(
+            SqlState::NotNullViolation,
+            format!(
             "cannot add NOT NULL column \"{col}\" without a DEFAULT to non-empty table \"{name}\""
-        )));
+        ),
+        ));
     }
     let position = new.schema.fields().len();
     let mut fields: Vec<Field> = new
@@ -141,14 +148,16 @@ fn add_column(
 fn rename_column(new: &mut TableDef, old: &str, to: &str) -> Result<()> {
     let name = &new.name;
     let i = new.schema.index_of(old).map_err(|_| {
-        Error::Catalog(SqlState::UndefinedColumn, format!(
-            "column \"{old}\" of table \"{name}\" does not exist"
-        ))
+        Error::Catalog(
+            SqlState::UndefinedColumn,
+            format!("column \"{old}\" of table \"{name}\" does not exist"),
+        )
     })?;
     if new.schema.index_of(to).is_ok() {
-        return Err(Error::Catalog(SqlState::DuplicateColumn, format!(
-            "column \"{to}\" of table \"{name}\" already exists"
-        )));
+        return Err(Error::Catalog(
+            SqlState::DuplicateColumn,
+            format!("column \"{to}\" of table \"{name}\" already exists"),
+        ));
     }
     let mut fields: Vec<Field> = new
         .schema

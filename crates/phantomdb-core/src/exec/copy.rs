@@ -1,11 +1,14 @@
 //! `COPY table [(columns)] FROM 'file' [WITH (...)]`: bulk load from CSV, Parquet or JSON.
 
-use arrow::array::ArrayRef;
+use arrow::array::{ArrayRef, RecordBatch};
 use arrow::datatypes::Schema;
+use datafusion::dataframe::DataFrame;
+use datafusion::execution::context::SessionContext;
 use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions};
 
 use super::insert::table_batch;
 use super::{insert_rows, table_def, WriteScope};
+use crate::catalog::TableDef;
 use crate::error::{Error, Result, SqlState};
 use crate::planner::Planner;
 use crate::result::ResultSet;
@@ -17,107 +20,124 @@ pub(crate) async fn copy_from(
     scope: &WriteScope,
     copy: CopyFrom,
 ) -> Result<ResultSet> {
-    let ctx = planner.context();
-        let def = table_def(&scope.w, &copy.table)?;
-        let format = copy.format.clone().unwrap_or_else(|| {
-            let lower = copy.path.to_lowercase();
-            if lower.ends_with(".parquet") {
-                "parquet".into()
-            } else if lower.ends_with(".json") || lower.ends_with(".ndjson") {
-                "json".into()
-            } else {
-                "csv".into()
-            }
-        });
-        if !std::path::Path::new(&copy.path).exists() {
-            return Err(Error::Io(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("COPY FROM: file {} does not exist", copy.path),
-            )));
-        }
-        // The file's columns: the named ones, or all of the table's.
-        let target_cols: Vec<usize> = if copy.columns.is_empty() {
-            (0..def.schema.fields().len()).collect()
-        } else {
-            copy.columns
-                .iter()
-                .map(|c| {
-                    def.schema.index_of(c).map_err(|_| {
-                        Error::Catalog(SqlState::UndefinedColumn, format!(
-                            "column \"{c}\" of table \"{}\" does not exist",
-                            def.name
-                        ))
-                    })
-                })
-                .collect::<Result<_>>()?
-        };
-        let file_schema = Schema::new(
-            target_cols
-                .iter()
-                .map(|&i| def.schema.field(i).clone().with_nullable(true))
-                .collect::<Vec<_>>(),
-        );
-        let df = match format.as_str() {
-            "csv" => {
-                let mut opts = CsvReadOptions::new()
-                    .has_header(copy.header.unwrap_or(true))
-                    .schema(&file_schema)
-                    .file_extension("");
-                if let Some(d) = copy.delimiter {
-                    opts = opts.delimiter(d as u8);
-                }
-                ctx.read_csv(&copy.path, opts).await?
-            }
-            "parquet" => {
-                ctx
-                    .read_parquet(&copy.path, ParquetReadOptions::default().file_extension(""))
-                    .await?
-            }
-            "json" => {
-                ctx
-                    .read_json(
-                        &copy.path,
-                        JsonReadOptions::default()
-                            .schema(&file_schema)
-                            .file_extension(""),
-                    )
-                    .await?
-            }
-            other => {
-                return Err(Error::Unsupported(format!(
-                    "COPY FORMAT {other} (use csv, parquet or json)"
-                )))
-            }
-        };
-        let batches = df.collect().await?;
-        // Place the file's columns in table order; absent columns take their DEFAULT or NULL.
-        let mut full = Vec::with_capacity(batches.len());
-        for b in batches {
-            if b.num_columns() != target_cols.len() {
-                return Err(Error::Data(SqlState::DataException, format!(
-                    "COPY FROM: file has {} columns, table \"{}\" expects {}",
-                    b.num_columns(),
-                    def.name,
-                    target_cols.len()
-                )));
-            }
-            let mut cols: Vec<Option<ArrayRef>> = vec![None; def.schema.fields().len()];
-            for (j, &i) in target_cols.iter().enumerate() {
-                cols[i] = Some(b.column(j).clone());
-            }
-            let cols = cols
-                .into_iter()
-                .enumerate()
-                .map(|(i, c)| match c {
-                    Some(c) => Ok(c),
-                    None => planner.default_array(&def, i, b.num_rows()),
-                })
-                .collect::<Result<Vec<_>>>()?;
-            full.push(cols);
-        }
-        let batches = full
-            .into_iter()
-            .map(|cols| table_batch(&def, cols))
-            .collect::<Result<Vec<_>>>()?;
+    let def = table_def(&scope.w, &copy.table)?;
+    if !std::path::Path::new(&copy.path).exists() {
+        return Err(Error::Io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("COPY FROM: file {} does not exist", copy.path),
+        )));
+    }
+    let target_cols = target_columns(&def, &copy)?;
+    let file_schema = Schema::new(
+        target_cols
+            .iter()
+            .map(|&i| def.schema.field(i).clone().with_nullable(true))
+            .collect::<Vec<_>>(),
+    );
+    let batches = read_file(planner.context(), &copy, &file_schema)
+        .await?
+        .collect()
+        .await?;
+    let batches = batches
+        .into_iter()
+        .map(|b| table_rows(planner, &def, &target_cols, b))
+        .collect::<Result<Vec<_>>>()?;
     ResultSet::count(insert_rows(planner, scope, &def, batches)?)
+}
+
+/// The table columns the file holds, in file order: the named ones, or all of them.
+fn target_columns(def: &TableDef, copy: &CopyFrom) -> Result<Vec<usize>> {
+    if copy.columns.is_empty() {
+        return Ok((0..def.schema.fields().len()).collect());
+    }
+    copy.columns
+        .iter()
+        .map(|c| {
+            def.schema.index_of(c).map_err(|_| {
+                Error::Catalog(
+                    SqlState::UndefinedColumn,
+                    format!("column \"{c}\" of table \"{}\" does not exist", def.name),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The file as a DataFrame, in the format named by `FORMAT` or by the file's extension.
+async fn read_file(
+    ctx: &SessionContext,
+    copy: &CopyFrom,
+    file_schema: &Schema,
+) -> Result<DataFrame> {
+    let format = copy.format.clone().unwrap_or_else(|| {
+        let lower = copy.path.to_lowercase();
+        if lower.ends_with(".parquet") {
+            "parquet".into()
+        } else if lower.ends_with(".json") || lower.ends_with(".ndjson") {
+            "json".into()
+        } else {
+            "csv".into()
+        }
+    });
+    Ok(match format.as_str() {
+        "csv" => {
+            let mut opts = CsvReadOptions::new()
+                .has_header(copy.header.unwrap_or(true))
+                .schema(file_schema)
+                .file_extension("");
+            if let Some(d) = copy.delimiter {
+                opts = opts.delimiter(d as u8);
+            }
+            ctx.read_csv(&copy.path, opts).await?
+        }
+        "parquet" => {
+            ctx.read_parquet(&copy.path, ParquetReadOptions::default().file_extension(""))
+                .await?
+        }
+        "json" => {
+            let opts = JsonReadOptions::default()
+                .schema(file_schema)
+                .file_extension("");
+            ctx.read_json(&copy.path, opts).await?
+        }
+        other => {
+            return Err(Error::Unsupported(format!(
+                "COPY FORMAT {other} (use csv, parquet or json)"
+            )))
+        }
+    })
+}
+
+/// A batch of the file as rows of the table: its columns in table order, the others with
+/// their DEFAULT or NULL.
+fn table_rows(
+    planner: &Planner,
+    def: &TableDef,
+    target_cols: &[usize],
+    b: RecordBatch,
+) -> Result<RecordBatch> {
+    if b.num_columns() != target_cols.len() {
+        return Err(Error::Data(
+            SqlState::DataException,
+            format!(
+                "COPY FROM: file has {} columns, table \"{}\" expects {}",
+                b.num_columns(),
+                def.name,
+                target_cols.len()
+            ),
+        ));
+    }
+    let mut cols: Vec<Option<ArrayRef>> = vec![None; def.schema.fields().len()];
+    for (j, &i) in target_cols.iter().enumerate() {
+        cols[i] = Some(b.column(j).clone());
+    }
+    let cols = cols
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| match c {
+            Some(c) => Ok(c),
+            None => planner.default_array(def, i, b.num_rows()),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    table_batch(def, cols)
 }

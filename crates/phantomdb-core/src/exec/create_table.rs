@@ -20,28 +20,90 @@ pub(crate) async fn create_table(
     create: CreateMemoryTable,
     storage: Option<StorageClause>,
 ) -> Result<ResultSet> {
-    let w = &scope.w;
     let name = local_name(&create.name)?;
-    let exists = w.lock().catalog().get(&name).is_some();
-    if exists {
-        if create.if_not_exists {
-            return Ok(ResultSet::empty());
-        }
-        if !create.or_replace {
-            return Err(Error::Catalog(SqlState::DuplicateTable, format!("table \"{name}\" already exists")));
-        }
-        drop_table_storage(planner, scope, &name)?;
-        w.lock().remove_entry(&name)?;
+    if !make_room(planner, scope, &create, &name)? {
+        return Ok(ResultSet::empty());
     }
+    let (engine_name, options, engine) = choose_engine(planner, scope, storage)?;
+    let (schema, primary_key) = table_schema(&create)?;
+    let mut def = TableDef {
+        id: scope.w.lock().allocate_table_id(),
+        name: name.clone(),
+        schema,
+        primary_key,
+        defaults: column_defaults(&create)?,
+        engine: engine_name,
+        options,
+        backfill: Default::default(),
+    };
+    if let EngineImpl::Plugin(engine) = &engine {
+        // Not transactional in the engine: undone if this transaction rolls back.
+        let info = table_info(&def);
+        def.options = engine.create_table(&info).map_err(|e| {
+            Error::Storage(format!(
+                "storage engine {} cannot create table {name}: {e}",
+                engine.name()
+            ))
+        })?;
+        scope
+            .engines
+            .lock()
+            .created(engine.clone(), table_info(&def));
+    }
+    let def = Arc::new(def);
+    {
+        let mut wl = scope.w.lock();
+        wl.create_storage(&def)?;
+        wl.put_entry(&name, CatalogEntry::Table(def.clone()))?;
+    }
+    if matches!(create.input.as_ref(), LogicalPlan::EmptyRelation(_)) {
+        return Ok(ResultSet::empty());
+    }
+    let df = DataFrame::new(planner.state(), create.input.as_ref().clone());
+    let batches = df.collect().await?;
+    ResultSet::count(insert_rows(planner, scope, &def, batches)?)
+}
+
+/// Handles an existing table of that name: `IF NOT EXISTS` keeps it (returns false), `OR
+/// REPLACE` drops it, otherwise `42P07`.
+fn make_room(
+    planner: &Planner,
+    scope: &WriteScope,
+    create: &CreateMemoryTable,
+    name: &str,
+) -> Result<bool> {
+    if scope.w.lock().catalog().get(name).is_none() {
+        return Ok(true);
+    }
+    if create.if_not_exists {
+        return Ok(false);
+    }
+    if !create.or_replace {
+        return Err(Error::Catalog(
+            SqlState::DuplicateTable,
+            format!("table \"{name}\" already exists"),
+        ));
+    }
+    drop_table_storage(planner, scope, name)?;
+    scope.w.lock().remove_entry(name)?;
+    Ok(true)
+}
+
+/// The engine named by `USING` (or the database's default), its options, and its
+/// implementation.
+fn choose_engine(
+    planner: &Planner,
+    scope: &WriteScope,
+    storage: Option<StorageClause>,
+) -> Result<(
+    String,
+    std::collections::BTreeMap<String, String>,
+    EngineImpl,
+)> {
+    let default = || scope.w.lock().catalog().default_engine().to_string();
     let (engine_name, options) = match storage {
-        Some((engine, options)) => (
-            engine.unwrap_or_else(|| w.lock().catalog().default_engine().to_string()),
-            options,
-        ),
-        None => (
-            w.lock().catalog().default_engine().to_string(),
-            Default::default(),
-        ),
+        Some((engine, options)) => (engine.unwrap_or_else(default), options),
+        None => (default(), Default::default()),
     };
     let registry = planner.registry();
     let engine = match registry.engine(&engine_name) {
@@ -53,6 +115,11 @@ pub(crate) async fn create_table(
             "storage engine {DEFAULT_ENGINE} takes no options (WITH ...)"
         )));
     }
+    Ok((engine_name, options, engine))
+}
+
+/// The table's columns (primary-key columns NOT NULL) and its primary key.
+fn table_schema(create: &CreateMemoryTable) -> Result<(Schema, Vec<usize>)> {
     let mut fields: Vec<Field> = create
         .input
         .schema()
@@ -74,46 +141,17 @@ pub(crate) async fn create_table(
     for &i in &primary_key {
         fields[i] = fields[i].clone().with_nullable(false);
     }
+    Ok((Schema::new(fields), primary_key))
+}
+
+/// The columns' DEFAULT expressions as SQL text.
+fn column_defaults(
+    create: &CreateMemoryTable,
+) -> Result<std::collections::BTreeMap<String, String>> {
     let mut defaults = std::collections::BTreeMap::new();
     for (col, expr) in &create.column_defaults {
         let sql = datafusion::sql::unparser::expr_to_sql(expr)?.to_string();
         defaults.insert(col.clone(), sql);
     }
-    let mut def = TableDef {
-        id: w.lock().allocate_table_id(),
-        name: name.clone(),
-        schema: Schema::new(fields),
-        primary_key,
-        defaults,
-        engine: engine_name,
-        options,
-        backfill: Default::default(),
-    };
-    if let EngineImpl::Plugin(engine) = &engine {
-        // Not transactional in the engine: undone if this transaction rolls back.
-        let info = table_info(&def);
-        def.options = engine.create_table(&info).map_err(|e| {
-            Error::Storage(format!(
-                "storage engine {} cannot create table {name}: {e}",
-                engine.name()
-            ))
-        })?;
-        scope
-            .engines
-            .lock()
-            .created(engine.clone(), table_info(&def));
-    }
-    let def = Arc::new(def);
-    {
-        let mut wl = w.lock();
-        wl.create_storage(&def)?;
-        wl.put_entry(&name, CatalogEntry::Table(def.clone()))?;
-    }
-    if !matches!(create.input.as_ref(), LogicalPlan::EmptyRelation(_)) {
-        let df = DataFrame::new(planner.state(), create.input.as_ref().clone());
-        let batches = df.collect().await?;
-        let n = insert_rows(planner, scope, &def, batches)?;
-        return ResultSet::count(n);
-    }
-    Ok(ResultSet::empty())
+    Ok(defaults)
 }

@@ -12,7 +12,11 @@ use crate::result::ResultSet;
 use crate::storage::WriteTxn;
 
 /// `DROP TABLE [IF EXISTS] t`.
-pub(crate) fn drop_table(planner: &Planner, scope: &WriteScope, drop: DropTable) -> Result<ResultSet> {
+pub(crate) fn drop_table(
+    planner: &Planner,
+    scope: &WriteScope,
+    drop: DropTable,
+) -> Result<ResultSet> {
     let name = local_name(&drop.name)?;
     drop_table_storage(planner, scope, &name)?;
     drop_entry(&scope.w, &name, drop.if_exists, EntryKind::Table)
@@ -20,7 +24,12 @@ pub(crate) fn drop_table(planner: &Planner, scope: &WriteScope, drop: DropTable)
 
 /// `DROP VIEW [IF EXISTS] v`.
 pub(crate) fn drop_view(scope: &WriteScope, drop: DropView) -> Result<ResultSet> {
-    drop_entry(&scope.w, &local_name(&drop.name)?, drop.if_exists, EntryKind::View)
+    drop_entry(
+        &scope.w,
+        &local_name(&drop.name)?,
+        drop.if_exists,
+        EntryKind::View,
+    )
 }
 
 /// Schedules the engine storage of table `name` for removal when the transaction commits
@@ -64,13 +73,18 @@ fn drop_entry(
     match found {
         Some(k) if k == kind => wl.remove_entry(name)?,
         Some(_) => {
-            return Err(Error::Catalog(SqlState::WrongObjectType, format!(
-                "\"{name}\" is a {other}; use DROP {}",
-                other.to_uppercase()
-            )))
+            return Err(Error::Catalog(
+                SqlState::WrongObjectType,
+                format!("\"{name}\" is a {other}; use DROP {}", other.to_uppercase()),
+            ))
         }
         None if if_exists => {}
-        None => return Err(Error::Catalog(SqlState::UndefinedTable, format!("{noun} \"{name}\" does not exist"))),
+        None => {
+            return Err(Error::Catalog(
+                SqlState::UndefinedTable,
+                format!("{noun} \"{name}\" does not exist"),
+            ))
+        }
     }
     Ok(ResultSet::empty())
 }

@@ -46,11 +46,14 @@ pub(crate) fn table_batch(def: &TableDef, cols: Vec<ArrayRef>) -> Result<RecordB
     let mut out = Vec::with_capacity(cols.len());
     for (field, col) in def.schema.fields().iter().zip(cols) {
         if !field.is_nullable() && col.null_count() > 0 {
-            return Err(Error::Constraint(SqlState::NotNullViolation, format!(
-                "NULL value in column \"{}\" of table \"{}\" violates NOT NULL",
-                field.name(),
-                def.name
-            )));
+            return Err(Error::Constraint(
+                SqlState::NotNullViolation,
+                format!(
+                    "NULL value in column \"{}\" of table \"{}\" violates NOT NULL",
+                    field.name(),
+                    def.name
+                ),
+            ));
         }
         out.push(if col.data_type() == field.data_type() {
             col

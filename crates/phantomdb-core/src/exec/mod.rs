@@ -64,11 +64,12 @@ pub(crate) async fn apply_write(
 
 /// The definition of table `name` as the write transaction sees it.
 pub(crate) fn table_def(w: &Mutex<WriteTxn>, name: &str) -> Result<Arc<TableDef>> {
-    w.lock()
-        .catalog()
-        .table(name)
-        .cloned()
-        .ok_or_else(|| Error::Catalog(SqlState::UndefinedTable, format!("table \"{name}\" does not exist")))
+    w.lock().catalog().table(name).cloned().ok_or_else(|| {
+        Error::Catalog(
+            SqlState::UndefinedTable,
+            format!("table \"{name}\" does not exist"),
+        )
+    })
 }
 
 /// The engine object of a table on a storage engine other than redb.
@@ -86,8 +87,11 @@ pub(crate) fn plugin_engine(registry: &Registry, def: &TableDef) -> Result<Arc<d
 /// The error for `USING engine` / `SET default_table_access_method` naming no engine.
 pub(crate) fn unknown_engine(registry: &Registry, engine: &str) -> Error {
     let known: Vec<&str> = registry.engines().map(|e| e.name.as_str()).collect();
-    Error::Plugin(SqlState::UndefinedObject, format!(
-        "storage engine {engine} is not available (is its plugin loaded?); engines: {}",
-        known.join(", ")
-    ))
+    Error::Plugin(
+        SqlState::UndefinedObject,
+        format!(
+            "storage engine {engine} is not available (is its plugin loaded?); engines: {}",
+            known.join(", ")
+        ),
+    )
 }

@@ -14,7 +14,12 @@ pub(crate) async fn load_plugin(plugins: &Arc<PluginManager>, path: String) -> R
     let manager = plugins.clone();
     let info = tokio::task::spawn_blocking(move || manager.load_plugin(&path, "{}"))
         .await
-        .map_err(|e| Error::Plugin(SqlState::PluginLoadFailed, format!("plugin loading failed: {e}")))??;
+        .map_err(|e| {
+            Error::Plugin(
+                SqlState::PluginLoadFailed,
+                format!("plugin loading failed: {e}"),
+            )
+        })??;
     plugin_table(vec![plugin_row(info)], &["name", "version", "type"])
 }
 

@@ -17,6 +17,9 @@ pub(crate) fn set_default_engine(
     if registry.engine(&engine).is_none() {
         return Err(unknown_engine(&registry, &engine));
     }
-    scope.w.lock().put_setting(DEFAULT_ENGINE_SETTING, &engine)?;
+    scope
+        .w
+        .lock()
+        .put_setting(DEFAULT_ENGINE_SETTING, &engine)?;
     Ok(ResultSet::empty())
 }

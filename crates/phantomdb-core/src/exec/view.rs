@@ -23,7 +23,12 @@ pub(crate) fn create_view(scope: &WriteScope, create: CreateView) -> Result<Resu
     let mut wl = scope.w.lock();
     match wl.catalog().get(&name) {
         Some(CatalogEntry::View(_)) if create.or_replace => {}
-        Some(_) => return Err(Error::Catalog(SqlState::DuplicateTable, format!("\"{name}\" already exists"))),
+        Some(_) => {
+            return Err(Error::Catalog(
+                SqlState::DuplicateTable,
+                format!("\"{name}\" already exists"),
+            ))
+        }
         None => {}
     }
     wl.put_entry(

@@ -261,10 +261,10 @@ impl PluginManager {
         let _guard = self.changes.lock();
         let current = self.registry.load_full();
         if current.plugins.contains_key(&plugin.name) {
-            return Err(Error::Plugin(SqlState::DuplicateObject, format!(
-                "plugin {} is already registered",
-                plugin.name
-            )));
+            return Err(Error::Plugin(
+                SqlState::DuplicateObject,
+                format!("plugin {} is already registered", plugin.name),
+            ));
         }
         check_clashes(
             &current,
@@ -310,20 +310,23 @@ impl PluginManager {
     pub fn load_plugin(&self, path: impl AsRef<Path>, config: &str) -> Result<PluginInfo> {
         let path = path.as_ref();
         let _guard = self.changes.lock();
-        let manifest =
-            phantomdb_plugin_host::inspect(path).map_err(|e| Error::Plugin(SqlState::PluginLoadFailed, e.to_string()))?;
+        let manifest = phantomdb_plugin_host::inspect(path)
+            .map_err(|e| Error::Plugin(SqlState::PluginLoadFailed, e.to_string()))?;
         let current = self.registry.load_full();
         if let Some(existing) = current.plugins.get(&manifest.name) {
-            return Err(Error::Plugin(SqlState::DuplicateObject, format!(
-                "plugin {} is already loaded (from {}); UNLOAD PLUGIN {} first",
-                manifest.name,
-                existing
-                    .info
-                    .path
-                    .as_deref()
-                    .map_or_else(|| "the binary".into(), |p| p.display().to_string()),
-                manifest.name
-            )));
+            return Err(Error::Plugin(
+                SqlState::DuplicateObject,
+                format!(
+                    "plugin {} is already loaded (from {}); UNLOAD PLUGIN {} first",
+                    manifest.name,
+                    existing
+                        .info
+                        .path
+                        .as_deref()
+                        .map_or_else(|| "the binary".into(), |p| p.display().to_string()),
+                    manifest.name
+                ),
+            ));
         }
         let plugin = {
             // A library instance belongs to the one manager that initialized it (its
@@ -353,10 +356,10 @@ impl PluginManager {
                     .map(String::as_str),
             )?;
             plugin.initialize(config).map_err(|e| {
-                Error::Plugin(SqlState::PluginLoadFailed, format!(
-                    "plugin {} failed to initialize: {e}",
-                    plugin.name()
-                ))
+                Error::Plugin(
+                    SqlState::PluginLoadFailed,
+                    format!("plugin {} failed to initialize: {e}", plugin.name()),
+                )
             })?;
             plugin
         };
@@ -455,10 +458,10 @@ impl PluginManager {
     ) -> Result<DirectoryLoad> {
         let dir = dir.as_ref();
         if !dir.is_dir() {
-            return Err(Error::Plugin(SqlState::PluginLoadFailed, format!(
-                "plugin directory {} does not exist",
-                dir.display()
-            )));
+            return Err(Error::Plugin(
+                SqlState::PluginLoadFailed,
+                format!("plugin directory {} does not exist", dir.display()),
+            ));
         }
         let mut files = Vec::new();
         collect_libraries(dir, &mut files)?;
@@ -484,14 +487,17 @@ impl PluginManager {
         let (lease, pin, old) = {
             let _guard = self.changes.lock();
             let current = self.registry.load_full();
-            let record = current
-                .plugins
-                .get(name)
-                .ok_or_else(|| Error::Plugin(SqlState::UndefinedObject, format!("plugin {name} is not loaded")))?;
+            let record = current.plugins.get(name).ok_or_else(|| {
+                Error::Plugin(
+                    SqlState::UndefinedObject,
+                    format!("plugin {name} is not loaded"),
+                )
+            })?;
             let Some((lease, pin)) = record.native.clone() else {
-                return Err(Error::Plugin(SqlState::FeatureNotSupported, format!(
-                    "plugin {name} is compiled into PhantomDB and cannot be unloaded"
-                )));
+                return Err(Error::Plugin(
+                    SqlState::FeatureNotSupported,
+                    format!("plugin {name} is compiled into PhantomDB and cannot be unloaded"),
+                ));
             };
             let mut next = clone_registry(&current);
             next.plugins.remove(name);
@@ -521,10 +527,12 @@ impl PluginManager {
                 "statements still use the plugin after the drain timeout; shutting it down"
             );
         }
-        lease
-            .plugin
-            .shutdown()
-            .map_err(|e| Error::Plugin(SqlState::ExternalRoutineException, format!("plugin {name} failed to shut down: {e}")))?;
+        lease.plugin.shutdown().map_err(|e| {
+            Error::Plugin(
+                SqlState::ExternalRoutineException,
+                format!("plugin {name} failed to shut down: {e}"),
+            )
+        })?;
         tracing::info!(plugin = name, "plugin unloaded");
         Ok(())
     }
@@ -630,10 +638,13 @@ fn check_clashes<'a>(
 ) -> Result<()> {
     for name in names {
         if let Some(existing) = registry.functions.get(name) {
-            return Err(Error::Plugin(SqlState::DuplicateObject, format!(
-                "plugin {plugin}: function {name} clashes with function {name} of plugin {}",
-                existing.plugin
-            )));
+            return Err(Error::Plugin(
+                SqlState::DuplicateObject,
+                format!(
+                    "plugin {plugin}: function {name} clashes with function {name} of plugin {}",
+                    existing.plugin
+                ),
+            ));
         }
     }
     Ok(())
@@ -670,8 +681,8 @@ fn load_fresh_copy(path: &Path) -> Result<LoadedPlugin> {
         std::env::consts::DLL_EXTENSION
     ));
     std::fs::copy(path, &copy)?;
-    let loaded =
-        phantomdb_plugin_host::load(&copy, HOST_VERSION).map_err(|e| Error::Plugin(SqlState::PluginLoadFailed, e.to_string()));
+    let loaded = phantomdb_plugin_host::load(&copy, HOST_VERSION)
+        .map_err(|e| Error::Plugin(SqlState::PluginLoadFailed, e.to_string()));
     // A mapped library stays mapped after its file is removed: do not leave copies behind.
     if let Err(e) = std::fs::remove_file(&copy) {
         tracing::warn!(path = %copy.display(), "cannot remove plugin copy: {e}");
@@ -718,7 +729,10 @@ pub(crate) mod tables {
         rows: Vec<Vec<String>>,
     ) -> Result<Arc<dyn TableProvider>> {
         let batch = string_batch(columns, rows)?;
-        Ok(Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?))
+        Ok(Arc::new(MemTable::try_new(
+            batch.schema(),
+            vec![vec![batch]],
+        )?))
     }
 
     /// The columns of `phantomdb_plugins()`.

@@ -18,11 +18,16 @@ use super::settings::{is_engine_setting, unrecognized, SessionSettings, KNOWN};
 
 /// Registers the session functions on a connection's DataFusion context.
 pub(crate) fn register(ctx: &SessionContext, settings: SessionSettings, user: &str, db: &str) {
-    ctx.register_udf(ScalarUDF::new_from_impl(CurrentSetting::new(settings.clone())));
+    ctx.register_udf(ScalarUDF::new_from_impl(CurrentSetting::new(
+        settings.clone(),
+    )));
     for name in ["current_user", "session_user"] {
         ctx.register_udf(ScalarUDF::new_from_impl(Constant::new(name, user)));
     }
-    ctx.register_udf(ScalarUDF::new_from_impl(Constant::new("current_database", db)));
+    ctx.register_udf(ScalarUDF::new_from_impl(Constant::new(
+        "current_database",
+        db,
+    )));
     ctx.register_udtf("phantomdb_settings", Arc::new(SettingsTable(settings)));
 }
 
@@ -135,8 +140,15 @@ impl ScalarUDFImpl for CurrentSetting {
             }
         }
         let array: ArrayRef = Arc::new(StringArray::from(out));
-        if args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) && rows <= 1 {
-            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?));
+        if args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)))
+            && rows <= 1
+        {
+            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
+                &array, 0,
+            )?));
         }
         Ok(ColumnarValue::Array(array))
     }

@@ -232,7 +232,9 @@ impl Connection {
                 SqlStatement::AlterTable(_) => {
                     let s = (**s).clone();
                     let p = &self.planner;
-                    return self.write(|w| async move { exec::alter_table(p, &w, s) }).await;
+                    return self
+                        .write(|w| async move { exec::alter_table(p, &w, s) })
+                        .await;
                 }
                 _ => {}
             }

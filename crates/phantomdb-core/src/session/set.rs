@@ -28,7 +28,10 @@ pub(super) fn own_setting(parts: &[Ident]) -> Option<String> {
 
 /// The parts of a dotted name.
 pub(super) fn name_parts(name: &ObjectName) -> Vec<Ident> {
-    name.0.iter().filter_map(|p| p.as_ident().cloned()).collect()
+    name.0
+        .iter()
+        .filter_map(|p| p.as_ident().cloned())
+        .collect()
 }
 
 impl Connection {
@@ -83,7 +86,8 @@ impl Connection {
     fn apply_setting(&self, name: &str, value: &str) {
         if name == "busy_timeout" {
             if let Ok(ms) = value.parse() {
-                self.txn.set_busy_timeout(std::time::Duration::from_millis(ms));
+                self.txn
+                    .set_busy_timeout(std::time::Duration::from_millis(ms));
             }
         }
     }

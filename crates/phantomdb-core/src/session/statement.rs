@@ -13,7 +13,7 @@ use crate::result::ResultSet;
 use crate::shared::runtime;
 use crate::sql::{self, Statement};
 
-/// A statement planned once and run many times with parameters `$1`, `$2`, ...
+/// A statement prepared once and run many times with parameters `$1`, `$2`, ...
 ///
 /// ```no_run
 /// # let db = phantomdb::Database::open_in_memory()?;
@@ -53,12 +53,10 @@ impl Connection {
                     return Err(Error::Unsupported(format!("preparing {other}")));
                 }
             },
-            (Some(_), true) => {
-                return Err(Error::Unsupported(
-                    "preparing PhantomDB's own statements (COPY, LOAD PLUGIN, CREATE TABLE ... USING)"
-                        .into(),
-                ))
-            }
+            (Some(_), true) => return Err(Error::Unsupported(
+                "preparing PhantomDB's own statements (COPY, LOAD PLUGIN, CREATE TABLE ... USING)"
+                    .into(),
+            )),
             _ => return Err(Error::Sql("prepare expects exactly one statement".into())),
         };
         let name = next_name();

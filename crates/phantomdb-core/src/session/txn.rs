@@ -190,7 +190,12 @@ impl Transactions {
         }
         let WriteScope { w, engines } = write.scope;
         let w = Arc::try_unwrap(w)
-            .map_err(|_| Error::Transaction(SqlState::InternalError, "write transaction still in use".into()))?
+            .map_err(|_| {
+                Error::Transaction(
+                    SqlState::InternalError,
+                    "write transaction still in use".into(),
+                )
+            })?
             .into_inner();
         let engines = unwrap_engines(engines)?;
         match result {
@@ -210,7 +215,8 @@ impl Transactions {
     pub(crate) async fn begin(&self) -> Result<ResultSet> {
         let mut state = self.state.lock().await;
         if let TxnState::Explicit { .. } = *state {
-            return Err(Error::Transaction(SqlState::ActiveSqlTransaction, 
+            return Err(Error::Transaction(
+                SqlState::ActiveSqlTransaction,
                 "a transaction is already in progress".into(),
             ));
         }
@@ -254,9 +260,10 @@ impl Transactions {
 /// Ends the explicit transaction, handing back its write and engine transactions.
 fn take_txn(state: &mut TxnState, verb: &str) -> Result<(Option<WriteTxn>, EngineTxns)> {
     match std::mem::replace(state, TxnState::Autocommit) {
-        TxnState::Autocommit => Err(Error::Transaction(SqlState::NoActiveSqlTransaction, format!(
-            "cannot {verb}: no transaction is in progress"
-        ))),
+        TxnState::Autocommit => Err(Error::Transaction(
+            SqlState::NoActiveSqlTransaction,
+            format!("cannot {verb}: no transaction is in progress"),
+        )),
         TxnState::Explicit {
             write: None,
             engines,
@@ -267,9 +274,12 @@ fn take_txn(state: &mut TxnState, verb: &str) -> Result<(Option<WriteTxn>, Engin
             engines,
             ..
         } => {
-            let w = Arc::try_unwrap(w)
-                .map(|m| m.into_inner())
-                .map_err(|_| Error::Transaction(SqlState::InternalError, "write transaction still in use".into()))?;
+            let w = Arc::try_unwrap(w).map(|m| m.into_inner()).map_err(|_| {
+                Error::Transaction(
+                    SqlState::InternalError,
+                    "write transaction still in use".into(),
+                )
+            })?;
             Ok((Some(w), unwrap_engines(engines)?))
         }
     }
@@ -289,7 +299,8 @@ fn unwrap_engines(mut engines: SharedEngineTxns) -> Result<EngineTxns> {
                 std::thread::sleep(Duration::from_millis(1));
             }
             Err(_) => {
-                return Err(Error::Transaction(SqlState::InternalError, 
+                return Err(Error::Transaction(
+                    SqlState::InternalError,
                     "engine transactions still in use by a scan".into(),
                 ))
             }

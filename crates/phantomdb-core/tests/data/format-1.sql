@@ -6,7 +6,7 @@ DELETE FROM items WHERE id = 3;
 UPDATE items SET price = 2.25 WHERE id = 2;
 ALTER TABLE items ADD COLUMN stock BIGINT DEFAULT 10;
 CREATE TABLE events (id BIGINT PRIMARY KEY, ts TIMESTAMP, kind TEXT, n BIGINT);
-INSERT INTO events SELECT value, TIMESTAMP '2026-01-01 00:00:00' + value * INTERVAL '1 minute', CASE WHEN value % 3 = 0 THEN 'a' ELSE 'b' END, value * 2 FROM generate_series(1, 100000) AS g(value);
+INSERT INTO events SELECT value, to_timestamp(1767225600 + value * 60), CASE WHEN value % 3 = 0 THEN 'a' ELSE 'b' END, value * 2 FROM generate_series(1, 10000) AS g(value);
 DELETE FROM events WHERE id % 10 = 0;
 CREATE VIEW cheap AS SELECT name FROM items WHERE price < 2;
 CREATE TABLE scratch (k TEXT) USING memory;
