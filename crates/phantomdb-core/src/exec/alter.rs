@@ -127,12 +127,7 @@ fn add_column(
         ));
     }
     let position = new.schema.fields().len();
-    let mut fields: Vec<Field> = new
-        .schema
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect();
+    let mut fields = fields_of(new);
     fields.push(Field::new(&col, ty, nullable));
     new.schema = Schema::new(fields);
     if let Some(v) = backfill.filter(|v| !v.is_null()) {
@@ -159,12 +154,7 @@ fn rename_column(new: &mut TableDef, old: &str, to: &str) -> Result<()> {
             format!("column \"{to}\" of table \"{name}\" already exists"),
         ));
     }
-    let mut fields: Vec<Field> = new
-        .schema
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect();
+    let mut fields = fields_of(new);
     fields[i] = fields[i].clone().with_name(to);
     new.schema = Schema::new(fields);
     if let Some(d) = new.defaults.remove(old) {
@@ -226,4 +216,13 @@ fn rewrite_engine_table(
     txns.delete(&engine, &table_info(old), &ids)?;
     txns.insert(&engine, &table_info(new), rows)?;
     Ok(())
+}
+
+/// The table's columns, to edit.
+fn fields_of(def: &TableDef) -> Vec<Field> {
+    def.schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect()
 }

@@ -24,11 +24,7 @@ pub(crate) fn insert_rows(
         return insert_batches(&scope.w, def, batches);
     }
     let engine = plugin_engine(&planner.registry(), def)?;
-    let batches = batches
-        .into_iter()
-        .map(|b| table_batch(def, b.columns().to_vec()))
-        .collect::<Result<Vec<_>>>()?;
-    let all = concat_batches(&def.schema_ref(), &batches)?;
+    let all = table_rows(def, batches)?;
     let n = all.num_rows();
     if n == 0 {
         return Ok(0);
@@ -70,11 +66,7 @@ pub(crate) fn table_batch(def: &TableDef, cols: Vec<ArrayRef>) -> Result<RecordB
 
 /// Checks and appends rows produced by a query (in table column order) to a redb table.
 fn insert_batches(w: &Mutex<WriteTxn>, def: &TableDef, batches: Vec<RecordBatch>) -> Result<usize> {
-    let batches = batches
-        .into_iter()
-        .map(|b| table_batch(def, b.columns().to_vec()))
-        .collect::<Result<Vec<_>>>()?;
-    let all = concat_batches(&def.schema_ref(), &batches)?;
+    let all = table_rows(def, batches)?;
     let n = all.num_rows();
     if n == 0 {
         return Ok(0);
@@ -83,4 +75,13 @@ fn insert_batches(w: &Mutex<WriteTxn>, def: &TableDef, batches: Vec<RecordBatch>
     let keys = wl.check_insert(def, &all, &HashSet::new())?;
     wl.append(def, all, &keys)?;
     Ok(n)
+}
+
+/// Query output (table column order) as one batch in the table's schema.
+fn table_rows(def: &TableDef, batches: Vec<RecordBatch>) -> Result<RecordBatch> {
+    let batches = batches
+        .into_iter()
+        .map(|b| table_batch(def, b.columns().to_vec()))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(concat_batches(&def.schema_ref(), &batches)?)
 }
