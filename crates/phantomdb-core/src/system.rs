@@ -7,7 +7,7 @@ use datafusion::catalog::TableProvider;
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::Expr;
 
-use crate::planner::PhantomSchema;
+use crate::planner::schema::PhantomSchema;
 
 /// The `phantomdb_tables()` table function.
 #[derive(Debug)]

@@ -25,10 +25,10 @@ pub(crate) use insert::insert_rows;
 pub(crate) use settings::set_default_engine;
 
 use crate::catalog::TableDef;
-use crate::engines::{missing_engine, EngineImpl, SharedEngineTxns, StorageEngine};
+use crate::engines::SharedEngineTxns;
 use crate::error::{Error, Result, SqlState};
 use crate::planner::Planner;
-use crate::plugins::Registry;
+pub(crate) use crate::plugins::{plugin_engine, unknown_engine};
 use crate::result::ResultSet;
 use crate::storage::WriteTxn;
 
@@ -70,28 +70,4 @@ pub(crate) fn table_def(w: &Mutex<WriteTxn>, name: &str) -> Result<Arc<TableDef>
             format!("table \"{name}\" does not exist"),
         )
     })
-}
-
-/// The engine object of a table on a storage engine other than redb.
-pub(crate) fn plugin_engine(registry: &Registry, def: &TableDef) -> Result<Arc<dyn StorageEngine>> {
-    match registry.engine(&def.engine).map(|e| &e.implementation) {
-        Some(EngineImpl::Plugin(e)) => Ok(e.clone()),
-        Some(EngineImpl::Native) => Err(Error::Storage(format!(
-            "internal: table {} is not on a plugin engine",
-            def.name
-        ))),
-        None => Err(missing_engine(&def.name, &def.engine)),
-    }
-}
-
-/// The error for `USING engine` / `SET default_table_access_method` naming no engine.
-pub(crate) fn unknown_engine(registry: &Registry, engine: &str) -> Error {
-    let known: Vec<&str> = registry.engines().map(|e| e.name.as_str()).collect();
-    Error::Plugin(
-        SqlState::UndefinedObject,
-        format!(
-            "storage engine {engine} is not available (is its plugin loaded?); engines: {}",
-            known.join(", ")
-        ),
-    )
 }

@@ -6,7 +6,7 @@
 //! its data view, its registry snapshot and its engine transactions.
 
 mod names;
-mod schema;
+pub(crate) mod schema;
 mod values;
 
 use std::sync::Arc;

@@ -16,8 +16,7 @@ use parking_lot::Mutex;
 use crate::catalog::{CatalogEntry, TableDef};
 use crate::engines::table::EngineTable;
 use crate::engines::SharedEngineTxns;
-use crate::exec::plugin_engine;
-use crate::plugins::{Registry, StatementPin};
+use crate::plugins::{plugin_engine, Registry, StatementPin};
 use crate::provider::{PhantomTable, TableRole};
 use crate::storage::DataView;
 

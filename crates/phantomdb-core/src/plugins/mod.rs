@@ -825,3 +825,30 @@ pub(crate) mod tables {
         }
     }
 }
+
+/// The engine object of a table on a storage engine other than redb.
+pub(crate) fn plugin_engine(
+    registry: &Registry,
+    def: &crate::catalog::TableDef,
+) -> Result<Arc<dyn StorageEngine>> {
+    match registry.engine(&def.engine).map(|e| &e.implementation) {
+        Some(crate::engines::EngineImpl::Plugin(e)) => Ok(e.clone()),
+        Some(crate::engines::EngineImpl::Native) => Err(Error::Storage(format!(
+            "internal: table {} is not on a plugin engine",
+            def.name
+        ))),
+        None => Err(crate::engines::missing_engine(&def.name, &def.engine)),
+    }
+}
+
+/// The error for `USING engine` / `SET default_table_access_method` naming no engine.
+pub(crate) fn unknown_engine(registry: &Registry, engine: &str) -> Error {
+    let known: Vec<&str> = registry.engines().map(|e| e.name.as_str()).collect();
+    Error::Plugin(
+        SqlState::UndefinedObject,
+        format!(
+            "storage engine {engine} is not available (is its plugin loaded?); engines: {}",
+            known.join(", ")
+        ),
+    )
+}
