@@ -1,0 +1,131 @@
+//! System table functions of the plugin manager: `phantomdb_plugins()`,
+//! `phantomdb_functions()`, `phantomdb_storage_engines()`, and the text-table helper they share.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use datafusion::catalog::{TableFunctionImpl, TableProvider};
+use datafusion::common::plan_err;
+use datafusion::datasource::MemTable;
+use datafusion::error::Result;
+use datafusion::logical_expr::Expr;
+
+use super::PluginManager;
+
+/// A batch of text columns.
+pub(crate) fn string_batch(columns: &[&str], rows: Vec<Vec<String>>) -> Result<RecordBatch> {
+    let schema = Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|c| Field::new(*c, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ));
+    let arrays: Vec<ArrayRef> = (0..columns.len())
+        .map(|i| {
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r[i].as_str()),
+            )) as ArrayRef
+        })
+        .collect();
+    Ok(RecordBatch::try_new(schema, arrays)?)
+}
+
+/// A table of text columns.
+pub(crate) fn table(columns: &[&str], rows: Vec<Vec<String>>) -> Result<Arc<dyn TableProvider>> {
+    let batch = string_batch(columns, rows)?;
+    Ok(Arc::new(MemTable::try_new(
+        batch.schema(),
+        vec![vec![batch]],
+    )?))
+}
+
+/// The columns of `phantomdb_plugins()`.
+pub(crate) const PLUGIN_COLUMNS: [&str; 7] = [
+    "name",
+    "version",
+    "type",
+    "state",
+    "path",
+    "interfaces",
+    "description",
+];
+
+/// One row of `phantomdb_plugins()`.
+pub(crate) fn plugin_row(p: super::PluginInfo) -> Vec<String> {
+    vec![
+        p.name,
+        p.version,
+        p.plugin_type,
+        p.state,
+        p.path.map(|p| p.display().to_string()).unwrap_or_default(),
+        p.interfaces.join(", "),
+        p.description,
+    ]
+}
+
+/// `phantomdb_plugins()`: name, version, type, state, path, interfaces, description.
+#[derive(Debug)]
+pub(crate) struct PluginsTable(pub(crate) Arc<PluginManager>);
+
+impl TableFunctionImpl for PluginsTable {
+    fn call(&self, args: &[Expr]) -> Result<Arc<dyn TableProvider>> {
+        if !args.is_empty() {
+            return plan_err!("phantomdb_plugins() takes no arguments");
+        }
+        let rows = self.0.plugins().into_iter().map(plugin_row).collect();
+        table(&PLUGIN_COLUMNS, rows)
+    }
+}
+
+/// `phantomdb_storage_engines()`: name, plugin, capabilities, description.
+#[derive(Debug)]
+pub(crate) struct StorageEnginesTable(pub(crate) Arc<PluginManager>);
+
+impl TableFunctionImpl for StorageEnginesTable {
+    fn call(&self, args: &[Expr]) -> Result<Arc<dyn TableProvider>> {
+        if !args.is_empty() {
+            return plan_err!("phantomdb_storage_engines() takes no arguments");
+        }
+        let rows = self
+            .0
+            .snapshot()
+            .engines()
+            .map(|e| {
+                vec![
+                    e.name.clone(),
+                    e.plugin.clone(),
+                    e.capabilities.names().join(", "),
+                    e.description.clone(),
+                ]
+            })
+            .collect();
+        table(&["name", "plugin", "capabilities", "description"], rows)
+    }
+}
+
+/// `phantomdb_functions()`: name, kind, signature, plugin.
+#[derive(Debug)]
+pub(crate) struct FunctionsTable(pub(crate) Arc<PluginManager>);
+
+impl TableFunctionImpl for FunctionsTable {
+    fn call(&self, args: &[Expr]) -> Result<Arc<dyn TableProvider>> {
+        if !args.is_empty() {
+            return plan_err!("phantomdb_functions() takes no arguments");
+        }
+        let rows = self
+            .0
+            .snapshot()
+            .functions()
+            .map(|f| {
+                vec![
+                    f.name.clone(),
+                    f.kind.clone(),
+                    f.signature.clone(),
+                    f.plugin.clone(),
+                ]
+            })
+            .collect();
+        table(&["name", "kind", "signature", "plugin"], rows)
+    }
+}
