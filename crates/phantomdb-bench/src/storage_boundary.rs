@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use phantomdb::engines::EngineInfo;
+use phantomdb::plugins::EngineInfo;
 use phantomdb::plugins::StaticPlugin;
 use phantomdb::{Connection, Database};
 

@@ -772,7 +772,7 @@ fn s3_storage_tables_survive_restarts_and_a_missing_plugin() {
     let text = stdout(&out);
     assert!(text.starts_with("id,v\n1,one\n2,TWO\n"), "{text}");
     assert!(
-        text.contains("EngineScanExec: engine=s3_storage, table=t")
+        text.contains("PhantomScanExec: table=t, engine=s3_storage")
             && text.contains("filters=[id > Int32(1)]"),
         "{text}"
     );

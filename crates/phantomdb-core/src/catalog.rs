@@ -48,11 +48,6 @@ impl TableDef {
         Arc::new(self.schema.clone())
     }
 
-    /// Whether the table lives in the built-in redb engine (the core's own storage).
-    pub fn is_native(&self) -> bool {
-        self.engine == DEFAULT_ENGINE
-    }
-
     /// Names of the primary key columns.
     pub fn primary_key_names(&self) -> Vec<&str> {
         self.primary_key

@@ -3,12 +3,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::engines::redb::Store;
 use crate::error::{Error, Result};
 use crate::plugins::PluginManager;
 use crate::result::ResultSet;
 use crate::session::Connection;
 use crate::shared::DatabaseShared;
-use crate::storage::Store;
 
 /// An open PhantomDB database: a file, or memory only.
 ///

@@ -3,8 +3,8 @@
 //! `EXECUTE` normally plans its statement again (parse tree → logical plan → optimizer →
 //! physical plan), which costs far more than the work of a point read or a one-row insert.
 //! Two shapes skip DataFusion entirely:
-//! * `SELECT cols | * FROM t WHERE pk = $1` on a redb table with a one-column primary key: an
-//!   index lookup;
+//! * `SELECT cols | * FROM t WHERE pk = $1` on a table with a one-column primary key, in an
+//!   engine that can look keys up (`indexes`): an index lookup;
 //! * `INSERT INTO t [(cols)] VALUES ($1, ..., $n)` where every value is a parameter and the
 //!   columns left out have no DEFAULT: a one-row append (constraints checked as usual).
 //!
@@ -236,7 +236,7 @@ pub(crate) fn resolve_lookup(
     key_column: &str,
 ) -> Option<Lookup> {
     let def = catalog.table(table)?.clone();
-    if !def.is_native() || def.primary_key.len() != 1 {
+    if def.primary_key.len() != 1 {
         return None;
     }
     if def.schema.field(def.primary_key[0]).name() != key_column {

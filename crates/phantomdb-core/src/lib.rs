@@ -20,7 +20,7 @@
 
 pub mod catalog;
 mod database;
-pub mod engines;
+mod engines;
 mod error;
 mod exec;
 mod fastpath;
@@ -32,8 +32,8 @@ mod session;
 mod shared;
 pub mod sql;
 mod sqlstate;
-mod storage;
 mod system;
+mod table;
 
 pub use database::Database;
 pub use error::{Error, Result, SqlState};

@@ -8,8 +8,8 @@ use std::sync::{Arc, OnceLock};
 
 use datafusion::execution::session_state::SessionStateBuilder;
 
+use crate::engines::redb::Store;
 use crate::plugins::PluginManager;
-use crate::storage::Store;
 
 /// State shared by all connections of one database.
 #[derive(Debug)]

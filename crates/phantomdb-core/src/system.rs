@@ -21,7 +21,7 @@ impl datafusion::catalog::TableFunctionImpl for TablesTable {
         let Some(ctx) = self.0.context() else {
             return datafusion::common::plan_err!("phantomdb_tables() needs a statement");
         };
-        let catalog = ctx.view.catalog();
+        let catalog = ctx.txns.view.catalog();
         let rows = catalog
             .tables()
             .map(|t| {

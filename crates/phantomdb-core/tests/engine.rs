@@ -340,7 +340,7 @@ fn engine_tables_push_filters_down_and_show_it_in_explain() {
         .unwrap();
     let text = explain(&c, "SELECT v FROM m WHERE id >= 2 AND v <> 'c'");
     assert!(
-        text.contains("EngineScanExec: engine=memory, table=m"),
+        text.contains("PhantomScanExec: table=m, engine=memory"),
         "{text}"
     );
     assert!(

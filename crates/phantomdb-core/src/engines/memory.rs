@@ -13,7 +13,7 @@ use arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchIterator, UInt64Arra
 use arrow::compute::filter_record_batch;
 use parking_lot::Mutex;
 
-use super::{
+use phantomdb_plugin_sdk::storage::{
     BatchStream, Capabilities, Filter, FilterSupport, Options, ScanRequest, StorageEngine,
     StorageTransaction, TableInfo, TableStatistics,
 };

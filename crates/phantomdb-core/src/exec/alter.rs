@@ -2,22 +2,18 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch};
 use arrow::datatypes::{Field, Schema};
 use datafusion::sql::sqlparser::ast::{
     AlterTableOperation, ColumnDef, ColumnOption, RenameTableNameKind, Statement as SqlStatement,
 };
 
-use super::dml::row_ids;
-use super::insert::table_batch;
-use super::{plugin_engine, table_def, WriteScope};
+use super::{table_def, WriteScope};
 use crate::catalog::{CatalogEntry, TableDef};
-use crate::engines::{table_info, ScanRequest};
+use crate::engines::{ScanLayout, ScanRequest, TableAccess};
 use crate::error::{Error, Result, SqlState};
 use crate::planner::{object_name, Planner};
 use crate::result::ResultSet;
 use crate::sql::normalize_ident;
-use crate::storage::DataView;
 
 /// Applies the operations in order to a copy of the table's definition, then stores it.
 pub(crate) fn alter_table(
@@ -64,11 +60,9 @@ pub(crate) fn alter_table(
         }
     }
     new.name = new_name.clone();
-    if !def.is_native() && new.schema != def.schema {
-        rewrite_engine_table(planner, scope, &def, &mut new)?;
-    }
+    let fill = |column: usize, rows: usize| planner.default_array(&new, column, rows);
+    scope.table(planner, &def)?.change_schema(&new, &fill)?;
     let mut wl = w.lock();
-    wl.flush_table(&def)?;
     if new_name != name {
         wl.rename_entry(&name, &new_name, CatalogEntry::Table(Arc::new(new)))?;
     } else {
@@ -81,7 +75,7 @@ pub(crate) fn alter_table(
 fn add_column(
     planner: &Planner,
     scope: &WriteScope,
-    def: &TableDef,
+    def: &Arc<TableDef>,
     new: &mut TableDef,
     column_def: ColumnDef,
     if_not_exists: bool,
@@ -112,12 +106,7 @@ fn add_column(
         Some(sql) => Some(planner.eval_constant(sql, &ty)?),
         None => None,
     };
-    let has_rows = if def.is_native() {
-        let view: Arc<dyn DataView> = scope.w.clone();
-        crate::storage::live_row_count(&view.segments(new)?) > 0
-    } else {
-        read_engine_table(planner, scope, def, Some(Vec::new()))?.num_rows() > 0
-    };
+    let has_rows = has_rows(scope.table(planner, def)?.as_ref())?;
     if !nullable && backfill.as_ref().is_none_or(|v| v.is_null()) && has_rows {
         return Err(Error::Constraint(
             SqlState::NotNullViolation,
@@ -163,59 +152,19 @@ fn rename_column(new: &mut TableDef, old: &str, to: &str) -> Result<()> {
     Ok(())
 }
 
-/// All rows of an engine table (only the columns in `projection`, when given), with the
-/// row id column last.
-fn read_engine_table(
-    planner: &Planner,
-    scope: &WriteScope,
-    def: &TableDef,
-    projection: Option<Vec<usize>>,
-) -> Result<RecordBatch> {
-    let engine = plugin_engine(&planner.registry(), def)?;
+/// Whether the table has any row.
+fn has_rows(table: &dyn TableAccess) -> Result<bool> {
     let request = ScanRequest {
-        projection,
-        with_row_ids: engine.capabilities().update_delete,
+        projection: Some(Vec::new()),
+        limit: Some(1),
         ..ScanRequest::default()
     };
-    scope
-        .engines
-        .lock()
-        .read_all(&engine, &table_info(def), &request)
-}
-
-/// Rewrites an engine table's rows in the schema of `new` (after ADD or RENAME COLUMN):
-/// engines store whole rows, so old rows get the new column's DEFAULT now, as PostgreSQL
-/// does when it rewrites a table.
-fn rewrite_engine_table(
-    planner: &Planner,
-    scope: &WriteScope,
-    old: &TableDef,
-    new: &mut TableDef,
-) -> Result<()> {
-    let engine = plugin_engine(&planner.registry(), old)?;
-    if !engine.capabilities().update_delete {
-        return Err(Error::Unsupported(format!(
-            "ALTER TABLE {}: storage engine {} cannot rewrite rows (no UPDATE/DELETE support)",
-            old.name,
-            engine.name()
-        )));
-    }
-    new.backfill.clear();
-    let all = read_engine_table(planner, scope, old, None)?;
-    let n_old = old.schema.fields().len();
-    let ids = row_ids(&all, n_old)?;
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let mut cols: Vec<ArrayRef> = all.columns()[..n_old].to_vec();
-    for i in n_old..new.schema.fields().len() {
-        cols.push(planner.default_array(new, i, all.num_rows())?);
-    }
-    let rows = table_batch(new, cols)?;
-    let mut txns = scope.engines.lock();
-    txns.delete(&engine, &table_info(old), &ids)?;
-    txns.insert(&engine, &table_info(new), rows)?;
-    Ok(())
+    let layout = ScanLayout {
+        partitions: 1,
+        batch_size: 1,
+    };
+    let schema = Arc::new(Schema::empty());
+    Ok(table.scan(&request, layout)?.read_all(&schema)?.num_rows() > 0)
 }
 
 /// The table's columns, to edit.

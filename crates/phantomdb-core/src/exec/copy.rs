@@ -6,13 +6,13 @@ use datafusion::dataframe::DataFrame;
 use datafusion::execution::context::SessionContext;
 use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions};
 
-use super::insert::table_batch;
 use super::{insert_rows, table_def, WriteScope};
 use crate::catalog::TableDef;
 use crate::error::{Error, Result, SqlState};
 use crate::planner::Planner;
 use crate::result::ResultSet;
 use crate::sql::CopyFrom;
+use crate::table::table_batch;
 
 /// Reads the file and inserts its rows; columns the file lacks take their DEFAULT or NULL.
 pub(crate) async fn copy_from(

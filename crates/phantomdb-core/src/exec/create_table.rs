@@ -7,8 +7,8 @@ use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::{CreateMemoryTable, LogicalPlan};
 
 use super::{drop::drop_table_storage, insert_rows, unknown_engine, StorageClause, WriteScope};
-use crate::catalog::{CatalogEntry, TableDef, DEFAULT_ENGINE};
-use crate::engines::{table_info, EngineImpl};
+use crate::catalog::{CatalogEntry, TableDef};
+use crate::engines::Options;
 use crate::error::{Error, Result, SqlState};
 use crate::planner::{local_name, Planner};
 use crate::result::ResultSet;
@@ -24,7 +24,11 @@ pub(crate) async fn create_table(
     if !make_room(planner, scope, &create, &name)? {
         return Ok(ResultSet::empty());
     }
-    let (engine_name, options, engine) = choose_engine(planner, scope, storage)?;
+    let (engine_name, options) = choose_engine(scope, storage);
+    let engine = match planner.registry().engine(&engine_name) {
+        Some(e) => e.engine().clone(),
+        None => return Err(unknown_engine(&planner.registry(), &engine_name)),
+    };
     let (schema, primary_key) = table_schema(&create)?;
     let mut def = TableDef {
         id: scope.w.lock().allocate_table_id(),
@@ -36,26 +40,12 @@ pub(crate) async fn create_table(
         options,
         backfill: Default::default(),
     };
-    if let EngineImpl::Plugin(engine) = &engine {
-        // Not transactional in the engine: undone if this transaction rolls back.
-        let info = table_info(&def);
-        def.options = engine.create_table(&info).map_err(|e| {
-            Error::Storage(format!(
-                "storage engine {} cannot create table {name}: {e}",
-                engine.name()
-            ))
-        })?;
-        scope
-            .engines
-            .lock()
-            .created(engine.clone(), table_info(&def));
-    }
+    def.options = engine.create_table(&def, &scope.txns())?;
     let def = Arc::new(def);
-    {
-        let mut wl = scope.w.lock();
-        wl.create_storage(&def)?;
-        wl.put_entry(&name, CatalogEntry::Table(def.clone()))?;
-    }
+    scope
+        .w
+        .lock()
+        .put_entry(&name, CatalogEntry::Table(def.clone()))?;
     if matches!(create.input.as_ref(), LogicalPlan::EmptyRelation(_)) {
         return Ok(ResultSet::empty());
     }
@@ -89,33 +79,13 @@ fn make_room(
     Ok(true)
 }
 
-/// The engine named by `USING` (or the database's default), its options, and its
-/// implementation.
-fn choose_engine(
-    planner: &Planner,
-    scope: &WriteScope,
-    storage: Option<StorageClause>,
-) -> Result<(
-    String,
-    std::collections::BTreeMap<String, String>,
-    EngineImpl,
-)> {
+/// The engine named by `USING` (or the database's default) and its options.
+fn choose_engine(scope: &WriteScope, storage: Option<StorageClause>) -> (String, Options) {
     let default = || scope.w.lock().catalog().default_engine().to_string();
-    let (engine_name, options) = match storage {
+    match storage {
         Some((engine, options)) => (engine.unwrap_or_else(default), options),
-        None => (default(), Default::default()),
-    };
-    let registry = planner.registry();
-    let engine = match registry.engine(&engine_name) {
-        None => return Err(unknown_engine(&registry, &engine_name)),
-        Some(e) => e.implementation.clone(),
-    };
-    if matches!(engine, EngineImpl::Native) && !options.is_empty() {
-        return Err(Error::Unsupported(format!(
-            "storage engine {DEFAULT_ENGINE} takes no options (WITH ...)"
-        )));
+        None => (default(), Options::new()),
     }
-    Ok((engine_name, options, engine))
 }
 
 /// The table's columns (primary-key columns NOT NULL) and its primary key.

@@ -3,13 +3,12 @@
 use datafusion::logical_expr::{DropTable, DropView};
 use parking_lot::Mutex;
 
-use super::{plugin_engine, WriteScope};
+use super::{table_engine, WriteScope};
 use crate::catalog::CatalogEntry;
-use crate::engines::table_info;
+use crate::engines::redb::WriteTxn;
 use crate::error::{Error, Result, SqlState};
 use crate::planner::{local_name, Planner};
 use crate::result::ResultSet;
-use crate::storage::WriteTxn;
 
 /// `DROP TABLE [IF EXISTS] t`.
 pub(crate) fn drop_table(
@@ -32,18 +31,13 @@ pub(crate) fn drop_view(scope: &WriteScope, drop: DropView) -> Result<ResultSet>
     )
 }
 
-/// Schedules the engine storage of table `name` for removal when the transaction commits
-/// (nothing to do for redb tables, whose data goes with the catalog entry).
+/// Schedules the storage of table `name` for removal with the transaction (each engine
+/// decides when: redb's rows go with the catalog entry, other engines' after commit).
 pub(super) fn drop_table_storage(planner: &Planner, scope: &WriteScope, name: &str) -> Result<()> {
     let Some(def) = scope.w.lock().catalog().table(name).cloned() else {
         return Ok(());
     };
-    if def.is_native() {
-        return Ok(());
-    }
-    let engine = plugin_engine(&planner.registry(), &def)?;
-    scope.engines.lock().dropped(engine, table_info(&def));
-    Ok(())
+    table_engine(&planner.registry(), &def)?.drop_table(&def, &scope.txns())
 }
 
 /// Which kind of catalog entry a DROP statement names.

@@ -25,12 +25,13 @@ pub(crate) use insert::insert_rows;
 pub(crate) use settings::set_default_engine;
 
 use crate::catalog::TableDef;
+use crate::engines::redb::WriteTxn;
 use crate::engines::SharedEngineTxns;
+use crate::engines::{StatementTxns, TableAccess};
 use crate::error::{Error, Result, SqlState};
 use crate::planner::Planner;
-pub(crate) use crate::plugins::{plugin_engine, unknown_engine};
+pub(crate) use crate::plugins::{table_engine, unknown_engine};
 use crate::result::ResultSet;
-use crate::storage::WriteTxn;
 
 /// Where a writing statement writes: the redb write transaction and the engine transactions
 /// of its database transaction.
@@ -38,6 +39,26 @@ use crate::storage::WriteTxn;
 pub(crate) struct WriteScope {
     pub(crate) w: Arc<Mutex<WriteTxn>>,
     pub(crate) engines: SharedEngineTxns,
+}
+
+impl WriteScope {
+    /// The statement's transactions, as engines see them.
+    pub(crate) fn txns(&self) -> StatementTxns {
+        StatementTxns {
+            view: self.w.clone(),
+            write: Some(self.w.clone()),
+            engines: self.engines.clone(),
+        }
+    }
+
+    /// Table `def` bound to this statement, in its engine.
+    pub(crate) fn table(
+        &self,
+        planner: &Planner,
+        def: &Arc<TableDef>,
+    ) -> Result<Arc<dyn TableAccess>> {
+        table_engine(&planner.registry(), def)?.open(def.clone(), &self.txns())
+    }
 }
 
 /// `USING engine` and `WITH (...)` of a `CREATE TABLE`.

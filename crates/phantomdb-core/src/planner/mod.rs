@@ -20,13 +20,13 @@ use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 pub(crate) use names::{dml_target, is_write, local_name, object_name};
 pub(crate) use schema::{PhantomSchema, StatementContext};
 
-use crate::engines::SharedEngineTxns;
+use crate::engines::redb::DataView;
+use crate::engines::StatementTxns;
 use crate::error::{Error, Result};
 use crate::plugins::tables::{FunctionsTable, PluginsTable, StorageEnginesTable};
 use crate::plugins::{PluginManager, Registry};
-use crate::provider::TableRole;
-use crate::storage::DataView;
 use crate::system::TablesTable;
+use crate::table::TableRole;
 
 /// The catalog name every connection uses.
 pub const CATALOG_NAME: &str = "phantomdb";
@@ -113,22 +113,21 @@ impl Planner {
         self.plugins.snapshot()
     }
 
-    /// Plans `stmt` against `view`. The returned guard keeps the view current until dropped.
+    /// Plans `stmt` in the statement's transactions. The returned guard keeps them current
+    /// until dropped.
     pub(crate) async fn plan(
         &self,
-        view: Arc<dyn DataView>,
-        engines: SharedEngineTxns,
+        txns: StatementTxns,
         stmt: DfStatement,
         target: Option<(String, TableRole)>,
     ) -> Result<(LogicalPlan, PlanGuard<'_>)> {
         let mut state = self.ctx.state();
         let (registry, pins) = self.plugins.apply(&mut state)?;
-        check_tables_exist(&state, view.as_ref(), &stmt)?;
+        check_tables_exist(&state, txns.view.as_ref(), &stmt)?;
         self.schema.set(StatementContext {
             pins,
-            view,
+            txns,
             registry,
-            engines,
             target,
             state: state.clone(),
         });

@@ -9,8 +9,8 @@ use datafusion::sql::sqlparser::ast::{
 
 use super::{CATALOG_NAME, SCHEMA_NAME};
 use crate::error::{Error, Result};
-use crate::provider::TableRole;
 use crate::sql::normalize_ident;
+use crate::table::TableRole;
 
 /// Whether a statement changes the database (and so needs the write transaction).
 pub(crate) fn is_write(stmt: &DfStatement) -> bool {

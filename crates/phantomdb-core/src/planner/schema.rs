@@ -14,19 +14,16 @@ use datafusion::logical_expr::Expr;
 use parking_lot::Mutex;
 
 use crate::catalog::{CatalogEntry, TableDef};
-use crate::engines::table::EngineTable;
-use crate::engines::SharedEngineTxns;
-use crate::plugins::{plugin_engine, Registry, StatementPin};
-use crate::provider::{PhantomTable, TableRole};
-use crate::storage::DataView;
+use crate::engines::StatementTxns;
+use crate::plugins::{table_engine, Registry, StatementPin};
+use crate::provider::PhantomTable;
+use crate::table::TableRole;
 
 /// What a statement reads through, and how DataFusion reaches it while planning.
 pub(crate) struct StatementContext {
-    pub(crate) view: Arc<dyn DataView>,
+    pub(crate) txns: StatementTxns,
     /// The registry snapshot the statement plans with (functions and storage engines).
     pub(crate) registry: Arc<Registry>,
-    /// The engine transactions of the statement's database transaction.
-    pub(crate) engines: SharedEngineTxns,
     /// The table the statement writes to, and how.
     pub(crate) target: Option<(String, TableRole)>,
     pub(crate) state: SessionState,
@@ -74,7 +71,7 @@ fn parse_defaults(state: &SessionState, def: &TableDef) -> DfResult<HashMap<Stri
 impl SchemaProvider for PhantomSchema {
     fn table_names(&self) -> Vec<String> {
         self.context()
-            .map(|c| c.view.catalog().names().cloned().collect())
+            .map(|c| c.txns.view.catalog().names().cloned().collect())
             .unwrap_or_default()
     }
 
@@ -82,7 +79,7 @@ impl SchemaProvider for PhantomSchema {
         let Some(ctx) = self.context() else {
             return Ok(None);
         };
-        let catalog = ctx.view.catalog();
+        let catalog = ctx.txns.view.catalog();
         match catalog.get(name) {
             Some(CatalogEntry::Table(def)) => {
                 let role = match &ctx.target {
@@ -90,23 +87,10 @@ impl SchemaProvider for PhantomSchema {
                     _ => TableRole::Read,
                 };
                 let defaults = parse_defaults(&ctx.state, def)?;
-                if def.is_native() {
-                    return Ok(Some(Arc::new(PhantomTable::new(
-                        def.clone(),
-                        ctx.view.clone(),
-                        role,
-                        defaults,
-                    ))));
-                }
-                let engine = plugin_engine(&ctx.registry, def)
+                let access = table_engine(&ctx.registry, def)
+                    .and_then(|engine| engine.open(def.clone(), &ctx.txns))
                     .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
-                Ok(Some(Arc::new(EngineTable::new(
-                    def.clone(),
-                    engine,
-                    ctx.engines.clone(),
-                    role,
-                    defaults,
-                ))))
+                Ok(Some(Arc::new(PhantomTable::new(access, role, defaults))))
             }
             Some(CatalogEntry::View(view)) => {
                 let plan = ctx.state.create_logical_plan(&view.query).await?;
@@ -121,6 +105,6 @@ impl SchemaProvider for PhantomSchema {
 
     fn table_exist(&self, name: &str) -> bool {
         self.context()
-            .is_some_and(|c| c.view.catalog().get(name).is_some())
+            .is_some_and(|c| c.txns.view.catalog().get(name).is_some())
     }
 }

@@ -23,7 +23,8 @@ use datafusion::execution::registry::FunctionRegistry;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use phantomdb_plugin_host::{FunctionKind, LoadedPlugin, PluginState};
 
-use crate::engines::{EngineInfo, StorageEngine};
+pub use crate::engines::EngineInfo;
+use crate::engines::{StorageEngine, TableEngine};
 use crate::error::{Error, Result, SqlState};
 use udf::{describe, PluginAggregate, PluginLease, PluginScalar, PluginTable};
 
@@ -238,7 +239,10 @@ impl PluginManager {
             interfaces: vec!["phantomdb.functions/1".into(), "phantomdb.storage/1".into()],
             functions,
             engines: vec![
-                EngineInfo::redb(BUILTIN_PLUGIN),
+                EngineInfo::table_engine(
+                    BUILTIN_PLUGIN,
+                    Arc::new(crate::engines::redb::RedbEngine),
+                ),
                 EngineInfo::from_engine(
                     BUILTIN_PLUGIN,
                     Arc::new(crate::engines::memory::MemoryEngine::new()),
@@ -694,19 +698,15 @@ fn load_fresh_copy(path: &Path) -> Result<LoadedPlugin> {
 /// `phantomdb_plugins()` and `phantomdb_functions()`: the registry as tables.
 pub(crate) mod tables;
 
-/// The engine object of a table on a storage engine other than redb.
-pub(crate) fn plugin_engine(
+/// The engine a table is stored in; a table whose engine is not loaded is `42704`.
+pub(crate) fn table_engine(
     registry: &Registry,
     def: &crate::catalog::TableDef,
-) -> Result<Arc<dyn StorageEngine>> {
-    match registry.engine(&def.engine).map(|e| &e.implementation) {
-        Some(crate::engines::EngineImpl::Plugin(e)) => Ok(e.clone()),
-        Some(crate::engines::EngineImpl::Native) => Err(Error::Storage(format!(
-            "internal: table {} is not on a plugin engine",
-            def.name
-        ))),
-        None => Err(crate::engines::missing_engine(&def.name, &def.engine)),
-    }
+) -> Result<Arc<dyn TableEngine>> {
+    registry
+        .engine(&def.engine)
+        .map(|e| e.engine().clone())
+        .ok_or_else(|| crate::engines::missing_engine(&def.name, &def.engine))
 }
 
 /// The error for `USING engine` / `SET default_table_access_method` naming no engine.

@@ -24,10 +24,10 @@ use parking_lot::Mutex;
 use crate::error::{Error, Result};
 use crate::exec::{self, StorageClause, WriteScope};
 use crate::planner::{dml_target, is_write, object_name, Planner};
-use crate::provider::TableRole;
 use crate::result::ResultSet;
 use crate::shared::{runtime, DatabaseShared};
 use crate::sql::{self, normalize_ident, Statement};
+use crate::table::TableRole;
 use prepared::PreparedEntry;
 use set::{name_parts, own_setting};
 use settings::SessionSettings;
@@ -261,10 +261,7 @@ impl Connection {
     async fn query(&self, stmt: DfStatement) -> Result<ResultSet> {
         let read = self.txn.read().await?;
         let result = async {
-            let (plan, _guard) = self
-                .planner
-                .plan(read.view.clone(), read.engines.clone(), stmt, None)
-                .await?;
+            let (plan, _guard) = self.planner.plan(read.txns(), stmt, None).await?;
             let df = self.planner.context().execute_logical_plan(plan).await?;
             ResultSet::collect(df).await
         }
@@ -277,10 +274,7 @@ impl Connection {
     async fn query_stream(&self, stmt: DfStatement) -> Result<ResultStream> {
         let read = self.txn.read().await?;
         let started = async {
-            let (plan, guard) = self
-                .planner
-                .plan(read.view.clone(), read.engines.clone(), stmt, None)
-                .await?;
+            let (plan, guard) = self.planner.plan(read.txns(), stmt, None).await?;
             let pins = guard.pins();
             let df = self.planner.context().execute_logical_plan(plan).await?;
             Ok::<_, Error>((df.execute_stream().await?, pins))
@@ -316,11 +310,7 @@ impl Connection {
         target: Option<(String, TableRole)>,
         storage: Option<StorageClause>,
     ) -> Result<ResultSet> {
-        let view: Arc<dyn crate::storage::DataView> = scope.w.clone();
-        let (plan, _guard) = self
-            .planner
-            .plan(view, scope.engines.clone(), stmt, target)
-            .await?;
+        let (plan, _guard) = self.planner.plan(scope.txns(), stmt, target).await?;
         exec::apply_write(&self.planner, &scope, plan, storage).await
     }
 }

@@ -16,7 +16,6 @@ use crate::fastpath::{self, FastPath};
 use crate::planner::{dml_target, is_write};
 use crate::result::ResultSet;
 use crate::sql::normalize_ident;
-use crate::storage::DataView;
 
 /// A prepared statement: the `PREPARE` statement and the fast path its shape allows.
 pub(crate) type PreparedEntry = (SqlStatement, Option<FastPath>);
@@ -32,8 +31,7 @@ impl Connection {
         let planned = self
             .planner
             .plan(
-                read.view.clone(),
-                read.engines.clone(),
+                read.txns(),
                 DfStatement::Statement(Box::new(stmt.clone())),
                 None,
             )
@@ -120,10 +118,7 @@ impl Connection {
                             )?);
                         }
                     }
-                    let view: Arc<dyn DataView> = scope.w.clone();
-                    let (plan, _guard) = p
-                        .plan(view, scope.engines.clone(), prepared, target)
-                        .await?;
+                    let (plan, _guard) = p.plan(scope.txns(), prepared, target).await?;
                     let plan = bind_parameters(plan, values)?;
                     exec::apply_write(p, &scope, plan, None).await
                 })
@@ -131,10 +126,7 @@ impl Connection {
         }
         let read = self.txn.read().await?;
         let result = async {
-            let (plan, _guard) = self
-                .planner
-                .plan(read.view.clone(), read.engines.clone(), prepared, None)
-                .await?;
+            let (plan, _guard) = self.planner.plan(read.txns(), prepared, None).await?;
             let plan = bind_parameters(plan, values)?;
             let df = self.planner.context().execute_logical_plan(plan).await?;
             ResultSet::collect(df).await
@@ -154,9 +146,8 @@ impl Connection {
         value: &ScalarValue,
     ) -> Result<Option<ResultSet>> {
         let read = self.txn.read().await?;
-        let view = read.view.clone();
         let result = (|| -> Result<Option<ResultSet>> {
-            let catalog = view.catalog();
+            let catalog = read.view.catalog();
             let Some(l) = fastpath::resolve_lookup(&catalog, table, columns, key_column) else {
                 return Ok(None);
             };
@@ -167,8 +158,11 @@ impl Connection {
             let Ok(key) = value.cast_to(key_type) else {
                 return Ok(None);
             };
-            let keys = crate::storage::encode_key_columns(&l.def, &[key.to_array()?])?;
-            let rows = view.lookup(&l.def, &keys)?;
+            let engine = crate::plugins::table_engine(&self.planner.registry(), &l.def)?;
+            let table = engine.open(l.def.clone(), &read.txns())?;
+            let Some(rows) = table.lookup(&[key.to_array()?])? else {
+                return Ok(None);
+            };
             let batch = RecordBatch::try_new_with_options(
                 l.schema.clone(),
                 rows.project(&l.columns)?.columns().to_vec(),
@@ -181,7 +175,6 @@ impl Connection {
             };
             Ok(Some(ResultSet::rows(l.schema, batches)))
         })();
-        drop(view);
         self.txn.end_read(read, true)?;
         result
     }

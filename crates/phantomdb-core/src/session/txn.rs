@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::engines::{EngineTxns, SharedEngineTxns};
+use crate::engines::redb::{DataView, ReadView, Store, WriteTxn};
+use crate::engines::{EngineTxns, SharedEngineTxns, StatementTxns};
 use crate::error::{Error, Result, SqlState};
 use crate::exec::WriteScope;
 use crate::result::ResultSet;
-use crate::storage::{DataView, ReadView, Store, WriteTxn};
 
 /// A connection's transaction state.
 enum TxnState {
@@ -36,6 +36,17 @@ pub(crate) struct ReadScope {
     pub(crate) engines: SharedEngineTxns,
     /// Whether the engine transactions belong to this statement alone (autocommit).
     own: bool,
+}
+
+impl ReadScope {
+    /// The statement's transactions, as engines see them (reading only).
+    pub(crate) fn txns(&self) -> StatementTxns {
+        StatementTxns {
+            view: self.view.clone(),
+            write: None,
+            engines: self.engines.clone(),
+        }
+    }
 }
 
 /// The engine transactions a streaming read closes when its stream ends.

@@ -1,0 +1,289 @@
+//! `redb` as a [`TableEngine`]: segment scans split into partitions, key lookups through the
+//! primary-key index, and DML in the statement's redb write transaction.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use parking_lot::Mutex;
+use phantomdb_plugin_sdk::storage::{Capabilities, Options, ScanRequest};
+
+use super::read::DataView;
+use super::row_id;
+use super::segment::SegmentRef;
+use super::write::WriteTxn;
+use crate::catalog::{TableDef, DEFAULT_ENGINE};
+use crate::engines::{
+    Batches, ColumnFill, ScanLayout, ScanPartition, StatementTxns, TableAccess, TableEngine,
+    TableScan,
+};
+use crate::error::{Error, Result};
+use crate::table::keys::{encode_key_columns, encode_keys};
+use crate::table::{RowId, ROW_ID_COLUMN};
+
+/// The built-in `redb` engine. Stateless: a table's data lives in the statement's redb
+/// transaction.
+pub(crate) struct RedbEngine;
+
+impl TableEngine for RedbEngine {
+    fn name(&self) -> &str {
+        DEFAULT_ENGINE
+    }
+
+    fn description(&self) -> &str {
+        "PhantomDB's default storage: one crash-safe redb file per database"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            transactions: true,
+            update_delete: true,
+            indexes: true,
+            statistics: false,
+        }
+    }
+
+    fn create_table(&self, def: &TableDef, txns: &StatementTxns) -> Result<Options> {
+        if !def.options.is_empty() {
+            return Err(Error::Unsupported(format!(
+                "storage engine {DEFAULT_ENGINE} takes no options (WITH ...)"
+            )));
+        }
+        txns.write()?.lock().create_storage(def)?;
+        Ok(Options::new())
+    }
+
+    /// A redb table's rows go with its catalog entry, in the same transaction.
+    fn drop_table(&self, _def: &TableDef, _txns: &StatementTxns) -> Result<()> {
+        Ok(())
+    }
+
+    fn open(&self, def: Arc<TableDef>, txns: &StatementTxns) -> Result<Arc<dyn TableAccess>> {
+        Ok(Arc::new(RedbTable {
+            def,
+            view: txns.view.clone(),
+            write: txns.write.clone(),
+        }))
+    }
+}
+
+/// A redb table in one statement.
+struct RedbTable {
+    def: Arc<TableDef>,
+    view: Arc<dyn DataView>,
+    write: Option<Arc<Mutex<WriteTxn>>>,
+}
+
+impl RedbTable {
+    fn write(&self) -> Result<&Mutex<WriteTxn>> {
+        self.write.as_deref().ok_or_else(|| {
+            Error::Transaction(
+                crate::SqlState::InternalError,
+                "a reading statement tried to write".into(),
+            )
+        })
+    }
+}
+
+impl TableAccess for RedbTable {
+    fn def(&self) -> &Arc<TableDef> {
+        &self.def
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        RedbEngine.capabilities()
+    }
+
+    fn scan(&self, request: &ScanRequest, layout: ScanLayout) -> Result<TableScan> {
+        let columns = request
+            .projection
+            .clone()
+            .unwrap_or_else(|| (0..self.def.schema.fields().len()).collect());
+        let refs = self.view.segment_refs(&self.def)?;
+        let count = refs.len();
+        let mut parts: Vec<Vec<SegmentRef>> =
+            vec![Vec::new(); layout.partitions.max(1).min(refs.len()).max(1)];
+        let k = parts.len();
+        for (i, r) in refs.into_iter().enumerate() {
+            parts[i % k].push(r);
+        }
+        let rows = parts
+            .iter()
+            .map(|segs| {
+                let rows = segs
+                    .iter()
+                    .map(SegmentRef::live_rows)
+                    .sum::<Option<usize>>();
+                rows.map(|r| request.limit.map_or(r, |l| r.min(l)))
+            })
+            .collect();
+        let mut fields: Vec<Field> = columns
+            .iter()
+            .map(|&c| self.def.schema.field(c).clone())
+            .collect();
+        if request.with_row_ids {
+            fields.push(Field::new(ROW_ID_COLUMN, DataType::UInt64, false));
+        }
+        let reader = Arc::new(SegmentReader {
+            def: self.def.clone(),
+            view: self.view.clone(),
+            columns,
+            schema: Arc::new(Schema::new(fields)),
+            with_row_ids: request.with_row_ids,
+            batch_size: layout.batch_size.max(1),
+        });
+        let partitions = parts
+            .into_iter()
+            .map(|segments| {
+                Arc::new(SegmentPartition {
+                    reader: reader.clone(),
+                    segments,
+                    limit: request.limit,
+                }) as Arc<dyn ScanPartition>
+            })
+            .collect();
+        Ok(TableScan {
+            partitions,
+            rows,
+            exact_rows: true,
+            blocking: false,
+            detail: format!("segments={count}"),
+        })
+    }
+
+    fn lookup(&self, keys: &[ArrayRef]) -> Result<Option<RecordBatch>> {
+        let encoded = encode_key_columns(&self.def, keys)?;
+        Ok(Some(self.view.lookup(&self.def, &encoded)?))
+    }
+
+    fn insert(&self, rows: RecordBatch) -> Result<()> {
+        let mut w = self.write()?.lock();
+        let keys = w.check_insert(&self.def, &rows, &HashSet::new())?;
+        w.append(&self.def, rows, &keys)
+    }
+
+    fn delete(&self, ids: &[RowId]) -> Result<u64> {
+        let mut w = self.write()?.lock();
+        let keys = old_keys(&w, &self.def, ids)?;
+        w.delete(&self.def, ids, &keys)?;
+        Ok(ids.len() as u64)
+    }
+
+    fn update(&self, ids: &[RowId], rows: RecordBatch) -> Result<u64> {
+        let mut w = self.write()?.lock();
+        let old = old_keys(&w, &self.def, ids)?;
+        let replaced: HashSet<Vec<u8>> = old.iter().cloned().collect();
+        let new_keys = w.check_insert(&self.def, &rows, &replaced)?;
+        w.delete(&self.def, ids, &old)?;
+        w.append(&self.def, rows, &new_keys)?;
+        Ok(ids.len() as u64)
+    }
+
+    /// Stored segments keep the schema they were written in and are re-labelled when read
+    /// (new columns read as their backfill value): only rows still buffered are written out
+    /// first, in the old schema.
+    fn change_schema(&self, _new: &TableDef, _fill: &ColumnFill<'_>) -> Result<()> {
+        self.write()?.lock().flush_table(&self.def)
+    }
+}
+
+/// The encoded primary keys of the stored rows `ids` (empty when the table has no key).
+fn old_keys(w: &WriteTxn, def: &TableDef, ids: &[RowId]) -> Result<Vec<Vec<u8>>> {
+    if def.primary_key.is_empty() || ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = w.fetch(def, ids)?;
+    encode_keys(def, &rows)
+}
+
+/// How a scan reads one segment: the projected columns only, row ids last when asked.
+struct SegmentReader {
+    def: Arc<TableDef>,
+    view: Arc<dyn DataView>,
+    columns: Vec<usize>,
+    schema: SchemaRef,
+    with_row_ids: bool,
+    batch_size: usize,
+}
+
+impl SegmentReader {
+    /// The live rows of one segment.
+    fn read(&self, seg: &SegmentRef) -> Result<RecordBatch> {
+        let batch = self.view.load(&self.def, seg, &self.columns)?;
+        let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
+        if self.with_row_ids {
+            let ids: UInt64Array = (0..batch.num_rows()).map(|i| row_id(seg.id, i)).collect();
+            cols.push(Arc::new(ids));
+        }
+        let batch = RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            cols,
+            &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+        )?;
+        Ok(match &seg.deleted {
+            None => batch,
+            Some(bm) => {
+                arrow::compute::filter_record_batch(&batch, &bm.keep_mask(batch.num_rows()))?
+            }
+        })
+    }
+}
+
+/// Some of a table's segments, read one at a time when executed.
+struct SegmentPartition {
+    reader: Arc<SegmentReader>,
+    segments: Vec<SegmentRef>,
+    limit: Option<usize>,
+}
+
+impl ScanPartition for SegmentPartition {
+    fn open(&self) -> Result<Batches> {
+        Ok(Box::new(SegmentBatches {
+            reader: self.reader.clone(),
+            segments: self.segments.iter().cloned().collect(),
+            current: None,
+            remaining: self.limit.unwrap_or(usize::MAX),
+        }))
+    }
+}
+
+/// Iterates a partition's segments, cutting each into batches of the planner's size.
+struct SegmentBatches {
+    reader: Arc<SegmentReader>,
+    segments: VecDeque<SegmentRef>,
+    /// The segment being cut, and the offset of its next batch.
+    current: Option<(RecordBatch, usize)>,
+    remaining: usize,
+}
+
+impl Iterator for SegmentBatches {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.remaining == 0 {
+                return None;
+            }
+            if let Some((batch, offset)) = &mut self.current {
+                let left = batch.num_rows() - *offset;
+                if left > 0 {
+                    let len = left.min(self.reader.batch_size).min(self.remaining);
+                    let out = batch.slice(*offset, len);
+                    *offset += len;
+                    self.remaining -= len;
+                    return Some(Ok(out));
+                }
+                self.current = None;
+            }
+            let seg = self.segments.pop_front()?;
+            match self.reader.read(&seg) {
+                Ok(batch) => self.current = Some((batch, 0)),
+                Err(e) => {
+                    self.segments.clear();
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! The default storage engine, `redb`: one redb file per database, which also holds the catalog.
+//!
+//! # Layout
+//! Rows are stored column-wise, in *segments* of up to [`SEGMENT_ROWS`] rows, each one an Arrow
+//! IPC stream in the `segments` redb table keyed by `(table id, segment id)`. Scans hand the
+//! decoded Arrow batches to DataFusion without any per-row decoding, and decoded segments are
+//! cached in memory (segment ids are never reused, so a cached segment never goes stale).
+//!
+//! Deleting rows does not rewrite a segment: it sets bits in the segment's *deletion bitmap*
+//! (`deletes` table). An update is a delete plus an insert. Small and mostly-deleted segments are
+//! merged when a transaction commits.
+//!
+//! A table with a primary key has an index table `pk_<table id>` mapping the key (Arrow's
+//! order-preserving row encoding of the key columns) to a row id (`segment << 32 | row`), used
+//! to enforce uniqueness and to answer `WHERE pk = ...` without a scan.
+//!
+//! # Transactions
+//! redb gives ACID commits and MVCC snapshots. A read uses a redb read transaction (a consistent
+//! snapshot, never blocked by writers). Writes go through one redb write transaction at a time;
+//! rows inserted by the open transaction are buffered in memory until they fill a segment or the
+//! transaction commits. Commits are durable (fsync) before `COMMIT` returns.
+//!
+//! # Modules
+//! [`store`] opens the file and starts transactions; [`read`] and [`write`] are the snapshot
+//! and the write transaction; [`segment`] is the stored form of rows; [`cache`] keeps decoded
+//! segments; [`engine`] is the table engine the core drives (scans, key lookups, DML).
+
+mod cache;
+mod engine;
+mod read;
+mod segment;
+mod store;
+mod write;
+
+use redb::TableDefinition;
+
+pub(crate) use engine::RedbEngine;
+pub(crate) use read::{DataView, ReadView};
+pub(crate) use store::Store;
+pub(crate) use write::WriteTxn;
+
+pub(crate) use crate::table::RowId;
+
+/// Maximum number of rows in one stored segment.
+pub(crate) const SEGMENT_ROWS: usize = 65_536;
+/// A segment with fewer live rows than this is merged with its peers at commit.
+pub(super) const SMALL_SEGMENT_ROWS: usize = SEGMENT_ROWS / 4;
+/// How many small segments a table may have before they are merged.
+pub(super) const MAX_SMALL_SEGMENTS: usize = 16;
+/// Default budget of the decoded-segment cache.
+pub(super) const DEFAULT_CACHE_BYTES: usize = 4 << 30;
+
+pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+pub(super) const CATALOG: TableDefinition<&str, &[u8]> = TableDefinition::new("catalog");
+pub(super) const SEGMENTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("segments");
+pub(super) const DELETES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("deletes");
+/// Database settings (e.g. `default_table_access_method`), versioned with the catalog.
+pub(super) const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings");
+
+pub(super) const META_NEXT_TABLE: &str = "next_table_id";
+pub(super) const META_NEXT_SEGMENT: &str = "next_segment_id";
+pub(super) const META_CATALOG_VERSION: &str = "catalog_version";
+pub(super) const META_DATA_VERSION: &str = "data_version";
+pub(super) const META_FORMAT: &str = "format_version";
+/// The format of the database file this build writes. A newer build opens (and upgrades)
+/// older files; an older build refuses newer ones.
+pub(crate) const FORMAT_VERSION: u64 = 1;
+
+pub(super) fn row_id(segment: u64, row: usize) -> RowId {
+    (segment << 32) | row as u64
+}
+
+pub(super) fn split_row_id(id: RowId) -> (u64, usize) {
+    (id >> 32, (id & 0xffff_ffff) as usize)
+}
+
+pub(super) fn pk_table_name(table_id: u64) -> String {
+    format!("pk_{table_id}")
+}

@@ -1,0 +1,217 @@
+//! Reading tables: the [`DataView`] both a snapshot and the write transaction offer, and the
+//! committed snapshot [`ReadView`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{RecordBatch, UInt32Array};
+use arrow::compute::{concat_batches, take_record_batch};
+use redb::{ReadableTable, TableDefinition};
+
+use super::segment::{conform, ipc_stream_rows, Bitmap, SegmentRef, SegmentSnapshot};
+use super::store::Store;
+use super::write::Pending;
+use super::*;
+use crate::catalog::{Catalog, TableDef};
+use crate::error::{Error, Result};
+
+/// Read access to tables, implemented by read snapshots and by the open write transaction.
+pub trait DataView: Send + Sync + std::fmt::Debug {
+    /// The segments of the table, without reading their rows (see [`DataView::load`]).
+    fn segment_refs(&self, table: &TableDef) -> Result<Vec<SegmentRef>>;
+    /// All rows (deleted ones included) of one segment, only the columns in `projection`
+    /// (positions in the table's schema).
+    fn load(&self, table: &TableDef, seg: &SegmentRef, projection: &[usize])
+        -> Result<RecordBatch>;
+    /// The catalog as of this view.
+    fn catalog(&self) -> Arc<Catalog>;
+    /// Rows whose primary key is one of `keys` (encoded with [`encode_keys`]).
+    fn lookup(&self, table: &TableDef, keys: &[Vec<u8>]) -> Result<RecordBatch>;
+}
+
+/// A committed snapshot.
+pub struct ReadView {
+    pub(super) store: Arc<Store>,
+    pub(super) txn: redb::ReadTransaction,
+    pub(super) catalog: Arc<Catalog>,
+    pub(super) data_version: u64,
+}
+
+impl std::fmt::Debug for ReadView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadView")
+            .field("data_version", &self.data_version)
+            .finish()
+    }
+}
+
+impl ReadView {
+    /// The version of the data this snapshot sees; changes with every commit.
+    pub fn data_version(&self) -> u64 {
+        self.data_version
+    }
+}
+
+pub(super) fn read_segments<S, D>(
+    store: &Store,
+    table: &TableDef,
+    segments: &S,
+    deletes: &D,
+) -> Result<Vec<SegmentSnapshot>>
+where
+    S: ReadableTable<(u64, u64), &'static [u8]>,
+    D: ReadableTable<(u64, u64), &'static [u8]>,
+{
+    let mut out = Vec::new();
+    for item in segments.range((table.id, 0)..=(table.id, u64::MAX))? {
+        let (k, v) = item?;
+        let (_, seg) = k.value();
+        let stored = store.segment(table.id, seg, || Ok(v.value().to_vec()))?;
+        let deleted = deletes
+            .get((table.id, seg))?
+            .map(|b| Bitmap::decode(b.value()));
+        out.push(SegmentSnapshot {
+            id: seg,
+            batch: conform(table, &stored)?,
+            deleted,
+        });
+    }
+    Ok(out)
+}
+
+pub(super) fn lookup_rows<S, P>(
+    store: &Store,
+    table: &TableDef,
+    keys: &[Vec<u8>],
+    index: &P,
+    segments: &S,
+    pending: Option<&Pending>,
+) -> Result<RecordBatch>
+where
+    S: ReadableTable<(u64, u64), &'static [u8]>,
+    P: ReadableTable<&'static [u8], u64>,
+{
+    // Group the hits by segment, keeping key order within a segment.
+    let mut by_segment: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+    for key in keys {
+        if let Some(id) = index.get(key.as_slice())? {
+            let (seg, row) = split_row_id(id.value());
+            by_segment.entry(seg).or_default().push(row as u32);
+        }
+    }
+    let schema = table.schema_ref();
+    let mut parts = Vec::new();
+    for (seg, rows) in by_segment {
+        let batch = match pending.filter(|p| p.segment == seg) {
+            Some(p) => p.batch(&schema)?,
+            None => {
+                let stored = store.segment(table.id, seg, || {
+                    segments
+                        .get((table.id, seg))?
+                        .map(|v| v.value().to_vec())
+                        .ok_or_else(|| {
+                            Error::Storage(format!("index points to missing segment {seg}"))
+                        })
+                })?;
+                conform(table, &stored)?
+            }
+        };
+        parts.push(take_record_batch(&batch, &UInt32Array::from(rows))?);
+    }
+    Ok(concat_batches(&schema, &parts)?)
+}
+
+pub(super) fn stored_refs<S, D>(
+    table: &TableDef,
+    segments: &S,
+    deletes: &D,
+) -> Result<Vec<SegmentRef>>
+where
+    S: ReadableTable<(u64, u64), &'static [u8]>,
+    D: ReadableTable<(u64, u64), &'static [u8]>,
+{
+    let mut out = Vec::new();
+    for item in segments.range((table.id, 0)..=(table.id, u64::MAX))? {
+        // The value is on the leaf page just read for the key: counting its rows is free.
+        let (k, v) = item?;
+        let (_, seg) = k.value();
+        let deleted = deletes
+            .get((table.id, seg))?
+            .map(|b| Bitmap::decode(b.value()));
+        out.push(SegmentRef {
+            id: seg,
+            rows: ipc_stream_rows(v.value()),
+            deleted,
+            pending: None,
+        });
+    }
+    Ok(out)
+}
+
+pub(super) fn load_ref<S>(
+    store: &Store,
+    table: &TableDef,
+    seg: &SegmentRef,
+    projection: &[usize],
+    segments: impl FnOnce() -> Result<S>,
+) -> Result<RecordBatch>
+where
+    S: ReadableTable<(u64, u64), &'static [u8]>,
+{
+    if let Some(p) = &seg.pending {
+        return Ok(conform(table, p)?.project(projection)?);
+    }
+    store.segment_columns(table, seg.id, projection, || {
+        Ok(segments()?
+            .get((table.id, seg.id))?
+            .map(|v| v.value().to_vec()))
+    })
+}
+
+impl DataView for ReadView {
+    fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.clone()
+    }
+
+    fn segment_refs(&self, table: &TableDef) -> Result<Vec<SegmentRef>> {
+        let key = (table.id, self.data_version);
+        if let Some(refs) = self.store.refs.lock().get(&key) {
+            return Ok(refs.as_ref().clone());
+        }
+        let refs = stored_refs(
+            table,
+            &self.txn.open_table(SEGMENTS)?,
+            &self.txn.open_table(DELETES)?,
+        )?;
+        let mut cache = self.store.refs.lock();
+        // Lists of older versions are of no use to new snapshots.
+        cache.retain(|(_, v), _| *v >= self.data_version);
+        cache.insert(key, Arc::new(refs.clone()));
+        Ok(refs)
+    }
+
+    fn load(
+        &self,
+        table: &TableDef,
+        seg: &SegmentRef,
+        projection: &[usize],
+    ) -> Result<RecordBatch> {
+        load_ref(&self.store, table, seg, projection, || {
+            Ok(self.txn.open_table(SEGMENTS)?)
+        })
+    }
+
+    fn lookup(&self, table: &TableDef, keys: &[Vec<u8>]) -> Result<RecordBatch> {
+        let name = pk_table_name(table.id);
+        let def: TableDefinition<&[u8], u64> = TableDefinition::new(&name);
+        let index = self.txn.open_table(def)?;
+        lookup_rows(
+            &self.store,
+            table,
+            keys,
+            &index,
+            &self.txn.open_table(SEGMENTS)?,
+            None,
+        )
+    }
+}

@@ -1,0 +1,344 @@
+//! Opening a database file (checking and upgrading its format version) and starting
+//! transactions on it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Cursor;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
+use arrow::compute::concat_batches;
+use arrow::ipc::reader::StreamReader;
+use datafusion::common::ScalarValue;
+use parking_lot::Mutex;
+use redb::{ReadableDatabase, ReadableTable};
+
+use super::cache::{BudgetCache, ColumnCache, SegmentCache};
+use super::read::ReadView;
+use super::segment::{decode_segment, own_buffers, SegmentRef};
+use super::write::WriteTxn;
+use super::*;
+use crate::catalog::{Catalog, CatalogEntry, TableDef};
+use crate::error::{Error, Result, SqlState};
+
+/// Segment lists by `(table id, data version)`.
+pub(super) type SegmentLists = HashMap<(u64, u64), Arc<Vec<SegmentRef>>>;
+
+/// The storage of one database file (or of an in-memory database).
+pub struct Store {
+    pub(super) db: redb::Database,
+    pub(super) next_segment: AtomicU64,
+    pub(super) next_table: AtomicU64,
+    pub(super) catalog_cache: Mutex<Option<(u64, Arc<Catalog>)>>,
+    pub(super) cache: SegmentCache,
+    pub(super) columns: ColumnCache,
+    /// Segment lists of committed tables by `(table id, data version)`. Listing segments
+    /// walks redb's segment table, whose pages hold the segments themselves, so a warm scan
+    /// would otherwise read every segment's bytes again just to learn their ids.
+    pub(super) refs: Mutex<SegmentLists>,
+    pub(super) write_gate: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database file at `path`.
+    pub fn open(path: &Path) -> Result<Arc<Self>> {
+        let db = redb::Database::create(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => Error::Storage(format!(
+                "database {} is already open in another process",
+                path.display()
+            )),
+            other => Error::Storage(format!("cannot open {}: {other}", path.display())),
+        })?;
+        Self::init(db)
+    }
+
+    /// Creates a database that lives in memory only.
+    pub fn open_in_memory() -> Result<Arc<Self>> {
+        let db = redb::Builder::new()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(Error::storage)?;
+        Self::init(db)
+    }
+
+    fn init(db: redb::Database) -> Result<Arc<Self>> {
+        let txn = db.begin_write()?;
+        let (next_segment, next_table) = {
+            let mut meta = txn.open_table(META)?;
+            let format = meta.get(META_FORMAT)?.map(|v| v.value());
+            match format {
+                None => {
+                    meta.insert(META_FORMAT, FORMAT_VERSION)?;
+                }
+                Some(FORMAT_VERSION) => {}
+                Some(older) if older < FORMAT_VERSION => {
+                    // Each format change adds its upgrade step here, run in this
+                    // transaction, oldest first. There is none yet: format 1 is the first.
+                    meta.insert(META_FORMAT, FORMAT_VERSION)?;
+                }
+                Some(newer) => {
+                    return Err(Error::Data(
+                        SqlState::FeatureNotSupported,
+                        format!(
+                            "the database file has format version {newer}, newer than this \
+                             build of PhantomDB supports (format version {FORMAT_VERSION}); \
+                             open it with a newer PhantomDB"
+                        ),
+                    ))
+                }
+            }
+            let seg = meta.get(META_NEXT_SEGMENT)?.map(|v| v.value()).unwrap_or(1);
+            let tab = meta.get(META_NEXT_TABLE)?.map(|v| v.value()).unwrap_or(1);
+            txn.open_table(CATALOG)?;
+            txn.open_table(SEGMENTS)?;
+            txn.open_table(DELETES)?;
+            (seg, tab)
+        };
+        txn.commit()?;
+        Ok(Arc::new(Self {
+            db,
+            next_segment: AtomicU64::new(next_segment),
+            next_table: AtomicU64::new(next_table),
+            catalog_cache: Mutex::new(None),
+            refs: Mutex::new(HashMap::new()),
+            columns: ColumnCache {
+                columns: BudgetCache::new(DEFAULT_CACHE_BYTES),
+                shapes: Mutex::new(HashMap::new()),
+            },
+            cache: SegmentCache::new(DEFAULT_CACHE_BYTES),
+            write_gate: Arc::new(tokio::sync::Mutex::new(())),
+        }))
+    }
+
+    /// Takes a consistent read snapshot of the committed state.
+    pub fn read_view(self: &Arc<Self>) -> Result<Arc<ReadView>> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        let catalog_version = meta
+            .get(META_CATALOG_VERSION)?
+            .map(|v| v.value())
+            .unwrap_or(0);
+        let data_version = meta.get(META_DATA_VERSION)?.map(|v| v.value()).unwrap_or(0);
+        let cached = self
+            .catalog_cache
+            .lock()
+            .as_ref()
+            .filter(|(v, _)| *v == catalog_version)
+            .map(|(_, c)| c.clone());
+        let catalog = match cached {
+            Some(c) => c,
+            None => {
+                let mut c = load_catalog(&txn.open_table(CATALOG)?)?;
+                match txn.open_table(SETTINGS) {
+                    Ok(t) => c.settings = load_settings(&t)?,
+                    Err(redb::TableError::TableDoesNotExist(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                let c = Arc::new(c);
+                *self.catalog_cache.lock() = Some((catalog_version, c.clone()));
+                c
+            }
+        };
+        Ok(Arc::new(ReadView {
+            store: self.clone(),
+            txn,
+            catalog,
+            data_version,
+        }))
+    }
+
+    /// Starts the (single) write transaction, waiting at most `timeout` for another writer.
+    ///
+    /// When `expected_version` is given, fails if anything was committed since the snapshot
+    /// with that data version was taken (the transaction read stale data).
+    pub async fn begin_write(
+        self: &Arc<Self>,
+        timeout: std::time::Duration,
+        expected_version: Option<u64>,
+    ) -> Result<WriteTxn> {
+        let gate = match tokio::time::timeout(timeout, self.write_gate.clone().lock_owned()).await {
+            Ok(g) => g,
+            Err(_) => {
+                return Err(Error::Transaction(
+                    SqlState::LockNotAvailable,
+                    format!(
+                        "database is locked: another transaction is writing (waited {} ms)",
+                        timeout.as_millis()
+                    ),
+                ))
+            }
+        };
+        let txn = self.db.begin_write()?;
+        let (catalog_version, data_version) = {
+            let meta = txn.open_table(META)?;
+            let c = meta
+                .get(META_CATALOG_VERSION)?
+                .map(|v| v.value())
+                .unwrap_or(0);
+            let d = meta.get(META_DATA_VERSION)?.map(|v| v.value()).unwrap_or(0);
+            (c, d)
+        };
+        if let Some(expected) = expected_version {
+            if expected != data_version {
+                return Err(Error::Transaction(
+                    SqlState::SerializationFailure,
+                    "could not serialize access: the database changed since this transaction \
+                     began; ROLLBACK and retry"
+                        .into(),
+                ));
+            }
+        }
+        let mut catalog = load_catalog(&txn.open_table(CATALOG)?)?;
+        catalog.settings = load_settings(&txn.open_table(SETTINGS)?)?;
+        let catalog = Arc::new(catalog);
+        Ok(WriteTxn {
+            store: self.clone(),
+            txn: Some(txn),
+            catalog,
+            catalog_version,
+            catalog_changed: false,
+            data_version,
+            pending: HashMap::new(),
+            touched: HashSet::new(),
+            _gate: gate,
+        })
+    }
+
+    pub(super) fn allocate_segment(&self) -> u64 {
+        self.next_segment.fetch_add(1, Ordering::SeqCst)
+    }
+
+    /// Columns `projection` (positions in the table's current schema) of a stored segment,
+    /// decoding only the ones not cached. Columns added after the segment was written read as
+    /// their backfill value.
+    pub(super) fn segment_columns(
+        &self,
+        table: &TableDef,
+        seg: u64,
+        projection: &[usize],
+        bytes: impl FnOnce() -> Result<Option<Vec<u8>>>,
+    ) -> Result<RecordBatch> {
+        let key = (table.id, seg);
+        let shape = self.columns.shapes.lock().get(&key).copied();
+        let mut found: HashMap<usize, ArrayRef> = HashMap::new();
+        if let Some((stored, _)) = shape {
+            for &c in projection.iter().filter(|&&c| c < stored) {
+                if let Some(a) = self.columns.get((table.id, seg, c)) {
+                    found.insert(c, a);
+                }
+            }
+        }
+        let complete = shape.is_some_and(|(stored, _)| {
+            projection
+                .iter()
+                .all(|c| *c >= stored || found.contains_key(c))
+        });
+        let (stored, rows) = if complete {
+            shape.unwrap_or((0, 0))
+        } else {
+            let bytes = bytes()?.ok_or_else(|| {
+                Error::Storage(format!("segment {seg} of table {} is missing", table.name))
+            })?;
+            let header = StreamReader::try_new(Cursor::new(&bytes), None)
+                .map_err(|e| Error::Storage(format!("corrupt segment: {e}")))?;
+            let stored = header.schema().fields().len();
+            drop(header);
+            let mut wanted: Vec<usize> = projection
+                .iter()
+                .copied()
+                .filter(|c| *c < stored && !found.contains_key(c))
+                .collect();
+            wanted.sort_unstable();
+            wanted.dedup();
+            // With no column to read, decode the first one to learn the row count.
+            if wanted.is_empty() && shape.is_none() && stored > 0 {
+                wanted.push(0);
+            }
+            let mut rows = shape.map_or(0, |(_, r)| r);
+            if !wanted.is_empty() {
+                let reader = StreamReader::try_new(Cursor::new(&bytes), Some(wanted.clone()))
+                    .map_err(|e| Error::Storage(format!("corrupt segment: {e}")))?;
+                // The reader's schema is the stored one; its batches hold the projection.
+                let schema = Arc::new(reader.schema().project(&wanted)?);
+                let batches = reader
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(|e| Error::Storage(format!("corrupt segment: {e}")))?;
+                let batch = concat_batches(&schema, &batches)?;
+                rows = batch.num_rows();
+                for (j, &c) in wanted.iter().enumerate() {
+                    // A decoded column points into the buffer of the whole segment (every
+                    // column's bytes): copy it out, so the cache holds only this column.
+                    let col = own_buffers(batch.column(j));
+                    self.columns.put((table.id, seg, c), col.clone());
+                    found.insert(c, col);
+                }
+            }
+            self.columns.shapes.lock().insert(key, (stored, rows));
+            (stored, rows)
+        };
+        let schema = Arc::new(table.schema.project(projection)?);
+        let mut columns = Vec::with_capacity(projection.len());
+        for &c in projection {
+            if c < stored {
+                columns.push(found.get(&c).cloned().ok_or_else(|| {
+                    Error::Storage(format!("segment {seg}: column {c} was not decoded"))
+                })?);
+            } else {
+                let field = table.schema.field(c);
+                let value = match table.backfill.get(&c) {
+                    Some(text) => ScalarValue::try_from_string(text.clone(), field.data_type())?,
+                    None => ScalarValue::try_from(field.data_type())?,
+                };
+                columns.push(value.to_array_of_size(rows)?);
+            }
+        }
+        Ok(RecordBatch::try_new_with_options(
+            schema,
+            columns,
+            &RecordBatchOptions::new().with_row_count(Some(rows)),
+        )?)
+    }
+
+    /// Returns the decoded segment, from the cache or by decoding `bytes`.
+    pub(super) fn segment(
+        &self,
+        table: u64,
+        seg: u64,
+        bytes: impl FnOnce() -> Result<Vec<u8>>,
+    ) -> Result<RecordBatch> {
+        if let Some(b) = self.cache.get((table, seg)) {
+            return Ok(b);
+        }
+        let batch = decode_segment(&bytes()?)?;
+        self.cache.put((table, seg), batch.clone());
+        Ok(batch)
+    }
+}
+
+pub(super) fn load_catalog<T: ReadableTable<&'static str, &'static [u8]>>(
+    table: &T,
+) -> Result<Catalog> {
+    let mut entries = BTreeMap::new();
+    for item in table.iter()? {
+        let (k, v) = item?;
+        entries.insert(k.value().to_string(), CatalogEntry::decode(v.value())?);
+    }
+    Ok(Catalog::from_entries(entries))
+}
+
+pub(super) fn load_settings<T: ReadableTable<&'static str, &'static str>>(
+    table: &T,
+) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for item in table.iter()? {
+        let (k, v) = item?;
+        out.insert(k.value().to_string(), v.value().to_string());
+    }
+    Ok(out)
+}

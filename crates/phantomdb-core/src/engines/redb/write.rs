@@ -1,0 +1,464 @@
+//! The write transaction: catalog changes, appends through a per-table buffer, deletions as
+//! bitmaps, the primary-key index, and compaction at commit.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use arrow::array::{Array, RecordBatch, UInt32Array};
+use arrow::compute::{concat_batches, take_record_batch};
+use arrow::datatypes::SchemaRef;
+use redb::{ReadableTable, TableDefinition};
+
+use super::read::{load_ref, lookup_rows, read_segments, stored_refs, DataView};
+use super::segment::{compact_views, encode_segment, Bitmap, SegmentRef, SegmentSnapshot};
+use super::store::Store;
+use super::*;
+use crate::catalog::{Catalog, CatalogEntry, TableDef};
+use crate::error::{Error, Result, SqlState};
+use crate::table::keys::{duplicate_key, encode_keys};
+
+/// Rows inserted by the open transaction that do not fill a segment yet.
+#[derive(Debug)]
+pub(super) struct Pending {
+    pub(super) segment: u64,
+    pub(super) batches: Vec<RecordBatch>,
+    pub(super) rows: usize,
+}
+
+impl Pending {
+    pub(super) fn batch(&self, schema: &SchemaRef) -> Result<RecordBatch> {
+        Ok(concat_batches(schema, &self.batches)?)
+    }
+}
+
+/// The open write transaction. At most one exists per database at a time.
+pub struct WriteTxn {
+    pub(super) store: Arc<Store>,
+    pub(super) txn: Option<redb::WriteTransaction>,
+    pub(super) catalog: Arc<Catalog>,
+    pub(super) catalog_version: u64,
+    pub(super) catalog_changed: bool,
+    pub(super) data_version: u64,
+    pub(super) pending: HashMap<u64, Pending>,
+    pub(super) touched: HashSet<u64>,
+    pub(super) _gate: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl std::fmt::Debug for WriteTxn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteTxn")
+            .field("data_version", &self.data_version)
+            .finish()
+    }
+}
+
+impl WriteTxn {
+    fn txn(&self) -> Result<&redb::WriteTransaction> {
+        self.txn.as_ref().ok_or_else(|| {
+            Error::Transaction(
+                SqlState::InternalError,
+                "transaction already finished".into(),
+            )
+        })
+    }
+
+    /// The catalog including this transaction's changes.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.clone()
+    }
+
+    /// Allocates a new table id.
+    pub fn allocate_table_id(&self) -> u64 {
+        self.store.next_table.fetch_add(1, Ordering::SeqCst)
+    }
+
+    /// Writes (creates or replaces) a catalog entry.
+    pub fn put_entry(&mut self, name: &str, entry: CatalogEntry) -> Result<()> {
+        let bytes = entry.encode()?;
+        self.txn()?
+            .open_table(CATALOG)?
+            .insert(name, bytes.as_slice())?;
+        let mut cat = (*self.catalog).clone();
+        cat.insert(name.to_string(), entry);
+        self.catalog = Arc::new(cat);
+        self.catalog_changed = true;
+        Ok(())
+    }
+
+    /// Sets a database setting (versioned with the catalog).
+    pub fn put_setting(&mut self, name: &str, value: &str) -> Result<()> {
+        self.txn()?.open_table(SETTINGS)?.insert(name, value)?;
+        let mut cat = (*self.catalog).clone();
+        cat.settings.insert(name.to_string(), value.to_string());
+        self.catalog = Arc::new(cat);
+        self.catalog_changed = true;
+        Ok(())
+    }
+
+    /// Removes a catalog entry (and, for a table, all its data).
+    pub fn remove_entry(&mut self, name: &str) -> Result<()> {
+        let removed = {
+            let mut cat = (*self.catalog).clone();
+            let removed = cat.remove(name);
+            self.catalog = Arc::new(cat);
+            removed
+        };
+        self.txn()?.open_table(CATALOG)?.remove(name)?;
+        self.catalog_changed = true;
+        if let Some(CatalogEntry::Table(t)) = removed {
+            self.drop_data(t.id)?;
+        }
+        Ok(())
+    }
+
+    /// Renames a catalog entry, keeping its data.
+    pub fn rename_entry(&mut self, from: &str, to: &str, entry: CatalogEntry) -> Result<()> {
+        {
+            let mut cat = (*self.catalog).clone();
+            cat.remove(from);
+            self.catalog = Arc::new(cat);
+        }
+        self.txn()?.open_table(CATALOG)?.remove(from)?;
+        self.put_entry(to, entry)
+    }
+
+    /// Creates the primary-key index of a new table.
+    pub fn create_storage(&mut self, table: &TableDef) -> Result<()> {
+        if !table.primary_key.is_empty() {
+            let name = pk_table_name(table.id);
+            let def: TableDefinition<&[u8], u64> = TableDefinition::new(&name);
+            self.txn()?.open_table(def)?;
+        }
+        Ok(())
+    }
+
+    fn drop_data(&mut self, table_id: u64) -> Result<()> {
+        self.pending.remove(&table_id);
+        let txn = self.txn()?;
+        {
+            let mut segs = txn.open_table(SEGMENTS)?;
+            segs.retain_in((table_id, 0)..=(table_id, u64::MAX), |_, _| false)?;
+            let mut dels = txn.open_table(DELETES)?;
+            dels.retain_in((table_id, 0)..=(table_id, u64::MAX), |_, _| false)?;
+        }
+        let name = pk_table_name(table_id);
+        let def: TableDefinition<&[u8], u64> = TableDefinition::new(&name);
+        txn.delete_table(def)?;
+        self.touched.remove(&table_id);
+        Ok(())
+    }
+
+    /// Checks `batch` (in table schema) against NOT NULL and primary key constraints, treating
+    /// the keys in `replaced` as free (their rows are being deleted by the same statement).
+    pub fn check_insert(
+        &self,
+        table: &TableDef,
+        batch: &RecordBatch,
+        replaced: &HashSet<Vec<u8>>,
+    ) -> Result<Vec<Vec<u8>>> {
+        for (i, field) in table.schema.fields().iter().enumerate() {
+            if !field.is_nullable() && batch.column(i).null_count() > 0 {
+                return Err(Error::Constraint(
+                    SqlState::NotNullViolation,
+                    format!(
+                        "NULL value in column \"{}\" of table \"{}\" violates NOT NULL",
+                        field.name(),
+                        table.name
+                    ),
+                ));
+            }
+        }
+        if table.primary_key.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = encode_keys(table, batch)?;
+        let name = pk_table_name(table.id);
+        let def: TableDefinition<&[u8], u64> = TableDefinition::new(&name);
+        let index = self.txn()?.open_table(def)?;
+        let mut seen = HashSet::with_capacity(keys.len());
+        for (row, key) in keys.iter().enumerate() {
+            let dup_in_statement = !seen.insert(key.as_slice());
+            let dup_in_table = !replaced.contains(key) && index.get(key.as_slice())?.is_some();
+            if dup_in_statement || dup_in_table {
+                return Err(duplicate_key(table, batch, row));
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Appends rows (already checked with [`Self::check_insert`], whose keys are `keys`).
+    pub fn append(&mut self, table: &TableDef, batch: RecordBatch, keys: &[Vec<u8>]) -> Result<()> {
+        self.touched.insert(table.id);
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let store = self.store.clone();
+            let pending = self.pending.entry(table.id).or_insert_with(|| Pending {
+                segment: store.allocate_segment(),
+                batches: Vec::new(),
+                rows: 0,
+            });
+            let take = (SEGMENT_ROWS - pending.rows).min(batch.num_rows() - offset);
+            let part = batch.slice(offset, take);
+            let segment = pending.segment;
+            let first_row = pending.rows;
+            pending.batches.push(part);
+            pending.rows += take;
+            let full = pending.rows >= SEGMENT_ROWS;
+            if !keys.is_empty() {
+                let name = pk_table_name(table.id);
+                let def: TableDefinition<&[u8], u64> = TableDefinition::new(&name);
+                let mut index = self.txn()?.open_table(def)?;
+                for (i, key) in keys[offset..offset + take].iter().enumerate() {
+                    index.insert(key.as_slice(), row_id(segment, first_row + i))?;
+                }
+            }
+            if full {
+                self.flush(table)?;
+            }
+            offset += take;
+        }
+        Ok(())
+    }
+
+    /// Writes the table's buffered rows as a segment.
+    fn flush(&mut self, table: &TableDef) -> Result<()> {
+        let Some(p) = self.pending.remove(&table.id) else {
+            return Ok(());
+        };
+        let batch = compact_views(p.batch(&table.schema_ref())?)?;
+        let bytes = encode_segment(&batch)?;
+        self.txn()?
+            .open_table(SEGMENTS)?
+            .insert((table.id, p.segment), bytes.as_slice())?;
+        self.store.cache.put((table.id, p.segment), batch);
+        Ok(())
+    }
+
+    /// Marks rows deleted and removes their index entries (`keys`: their encoded primary keys).
+    pub fn delete(&mut self, table: &TableDef, rows: &[RowId], keys: &[Vec<u8>]) -> Result<()> {
+        self.touched.insert(table.id);
+        let mut by_segment: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+        for &id in rows {
+            let (seg, row) = split_row_id(id);
+            by_segment.entry(seg).or_default().push(row);
+        }
+        let txn = self.txn()?;
+        {
+            let mut dels = txn.open_table(DELETES)?;
+            for (seg, rows) in by_segment {
+                let mut bm = dels
+                    .get((table.id, seg))?
+                    .map(|b| Bitmap::decode(b.value()))
+                    .unwrap_or_default();
+                for r in rows {
+                    bm.set(r);
+                }
+                dels.insert((table.id, seg), bm.encode().as_slice())?;
+            }
+        }
+        if !keys.is_empty() {
+            let name = pk_table_name(table.id);
+            let def: TableDefinition<&[u8], u64> = TableDefinition::new(&name);
+            let mut index = txn.open_table(def)?;
+            for key in keys {
+                index.remove(key.as_slice())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes everything durable and visible to new readers.
+    pub fn commit(mut self) -> Result<()> {
+        let touched: Vec<u64> = self.touched.iter().copied().collect();
+        for id in touched {
+            let Some(table) = self.catalog.table_by_id(id).cloned() else {
+                continue;
+            };
+            self.flush(&table)?;
+            self.compact(&table)?;
+        }
+        let txn = self.txn.take().ok_or_else(|| {
+            Error::Transaction(
+                SqlState::InternalError,
+                "transaction already finished".into(),
+            )
+        })?;
+        {
+            let mut meta = txn.open_table(META)?;
+            meta.insert(
+                META_NEXT_SEGMENT,
+                self.store.next_segment.load(Ordering::SeqCst),
+            )?;
+            meta.insert(
+                META_NEXT_TABLE,
+                self.store.next_table.load(Ordering::SeqCst),
+            )?;
+            meta.insert(META_DATA_VERSION, self.data_version + 1)?;
+            if self.catalog_changed {
+                meta.insert(META_CATALOG_VERSION, self.catalog_version + 1)?;
+            }
+        }
+        txn.commit()?;
+        if self.catalog_changed {
+            *self.store.catalog_cache.lock() =
+                Some((self.catalog_version + 1, self.catalog.clone()));
+        }
+        Ok(())
+    }
+
+    /// Discards the transaction.
+    pub fn rollback(mut self) -> Result<()> {
+        if let Some(txn) = self.txn.take() {
+            txn.abort()?;
+        }
+        Ok(())
+    }
+
+    /// Merges small and mostly-deleted segments of the table.
+    fn compact(&mut self, table: &TableDef) -> Result<()> {
+        let segments = self.segments(table)?;
+        let is_candidate = |s: &SegmentSnapshot| {
+            let deleted = s.deleted.as_ref().map_or(0, Bitmap::count);
+            let live = s.batch.num_rows() - deleted;
+            live < SMALL_SEGMENT_ROWS || deleted * 2 > s.batch.num_rows()
+        };
+        let candidates: Vec<&SegmentSnapshot> =
+            segments.iter().filter(|s| is_candidate(s)).collect();
+        let small = candidates.len();
+        let heavily_deleted = candidates
+            .iter()
+            .any(|s| s.deleted.as_ref().map_or(0, Bitmap::count) * 2 > s.batch.num_rows());
+        if small <= MAX_SMALL_SEGMENTS && !heavily_deleted {
+            return Ok(());
+        }
+        let mut live = Vec::with_capacity(candidates.len());
+        for s in &candidates {
+            live.push(s.live()?);
+        }
+        let merged = concat_batches(&table.schema_ref(), &live)?;
+        let txn = self.txn()?;
+        {
+            let mut segs = txn.open_table(SEGMENTS)?;
+            let mut dels = txn.open_table(DELETES)?;
+            for s in &candidates {
+                segs.remove((table.id, s.id))?;
+                dels.remove((table.id, s.id))?;
+            }
+        }
+        let keys = if table.primary_key.is_empty() {
+            Vec::new()
+        } else {
+            encode_keys(table, &merged)?
+        };
+        self.append(table, merged, &keys)?;
+        self.flush(table)?;
+        tracing::debug!(table = %table.name, merged = small, "compacted segments");
+        Ok(())
+    }
+}
+
+impl WriteTxn {
+    /// Writes the table's buffered rows out (before its schema changes).
+    pub fn flush_table(&mut self, table: &TableDef) -> Result<()> {
+        self.flush(table)
+    }
+
+    /// The stored rows with the given ids, in segment order.
+    pub fn fetch(&self, table: &TableDef, ids: &[RowId]) -> Result<RecordBatch> {
+        let mut by_segment: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+        for &id in ids {
+            let (seg, row) = split_row_id(id);
+            by_segment.entry(seg).or_default().push(row as u32);
+        }
+        let segments: HashMap<u64, SegmentSnapshot> = self
+            .segments(table)?
+            .into_iter()
+            .map(|s| (s.id, s))
+            .collect();
+        let mut parts = Vec::with_capacity(by_segment.len());
+        for (seg, rows) in by_segment {
+            let s = segments
+                .get(&seg)
+                .ok_or_else(|| Error::Storage(format!("row id points to missing segment {seg}")))?;
+            parts.push(take_record_batch(&s.batch, &UInt32Array::from(rows))?);
+        }
+        Ok(concat_batches(&table.schema_ref(), &parts)?)
+    }
+}
+
+impl DataView for parking_lot::Mutex<WriteTxn> {
+    fn catalog(&self) -> Arc<Catalog> {
+        self.lock().catalog.clone()
+    }
+
+    fn segment_refs(&self, table: &TableDef) -> Result<Vec<SegmentRef>> {
+        let w = self.lock();
+        let txn = w.txn()?;
+        let deletes = txn.open_table(DELETES)?;
+        let mut out = stored_refs(table, &txn.open_table(SEGMENTS)?, &deletes)?;
+        if let Some(p) = w.pending.get(&table.id) {
+            let deleted = deletes
+                .get((table.id, p.segment))?
+                .map(|b| Bitmap::decode(b.value()));
+            let batch = p.batch(&table.schema_ref())?;
+            out.push(SegmentRef {
+                id: p.segment,
+                rows: Some(batch.num_rows()),
+                deleted,
+                pending: Some(batch),
+            });
+        }
+        Ok(out)
+    }
+
+    fn load(
+        &self,
+        table: &TableDef,
+        seg: &SegmentRef,
+        projection: &[usize],
+    ) -> Result<RecordBatch> {
+        let w = self.lock();
+        load_ref(&w.store, table, seg, projection, || {
+            Ok(w.txn()?.open_table(SEGMENTS)?)
+        })
+    }
+
+    fn lookup(&self, table: &TableDef, keys: &[Vec<u8>]) -> Result<RecordBatch> {
+        let w = self.lock();
+        let txn = w.txn()?;
+        let name = pk_table_name(table.id);
+        let def: TableDefinition<&[u8], u64> = TableDefinition::new(&name);
+        let index = txn.open_table(def)?;
+        let segments = txn.open_table(SEGMENTS)?;
+        let rows = lookup_rows(
+            &w.store,
+            table,
+            keys,
+            &index,
+            &segments,
+            w.pending.get(&table.id),
+        );
+        rows
+    }
+}
+
+impl WriteTxn {
+    /// Every segment of the table as this transaction sees it.
+    pub fn segments(&self, table: &TableDef) -> Result<Vec<SegmentSnapshot>> {
+        let txn = self.txn()?;
+        let deletes = txn.open_table(DELETES)?;
+        let mut out = read_segments(&self.store, table, &txn.open_table(SEGMENTS)?, &deletes)?;
+        if let Some(p) = self.pending.get(&table.id) {
+            let deleted = deletes
+                .get((table.id, p.segment))?
+                .map(|b| Bitmap::decode(b.value()));
+            out.push(SegmentSnapshot {
+                id: p.segment,
+                batch: p.batch(&table.schema_ref())?,
+                deleted,
+            });
+        }
+        Ok(out)
+    }
+}
