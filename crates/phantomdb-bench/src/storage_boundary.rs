@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use phantomdb::plugins::EngineInfo;
-use phantomdb::plugins::StaticPlugin;
+use phantomdb::plugins::{Component, StaticPlugin};
 use phantomdb::{Connection, Database};
 
 /// The queries timed, by name.
@@ -49,13 +49,11 @@ fn linked_database() -> Result<Database> {
         name: "s3_storage_linked".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         description: "s3_storage linked into the binary".into(),
-        plugin_type: "storage_backend".into(),
         interfaces: vec!["phantomdb.storage/1".into()],
-        functions: Vec::new(),
-        engines: vec![EngineInfo::from_engine(
+        components: vec![Component::StorageEngine(EngineInfo::from_engine(
             "s3_storage_linked",
             Arc::new(engine),
-        )],
+        ))],
     })?;
     Ok(db)
 }

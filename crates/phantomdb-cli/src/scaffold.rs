@@ -63,13 +63,13 @@ use phantomdb_plugin_sdk::prelude::*;
 struct Plugin{camel};
 
 impl Plugin for Plugin{camel} {{
-    fn scalar_functions(&self) -> Vec<Box<dyn ScalarFunction>> {{
+    fn register(&self, registrar: &mut Registrar) {{
         let signature = Signature::exact(vec![TypeCode::Utf8], TypeCode::Utf8);
-        vec![scalar_fn("{name}_hello", signature, |args, _rows| {{
+        registrar.scalar_functions(vec![scalar_fn("{name}_hello", signature, |args, _rows| {{
             let names = args[0].as_string::<i32>();
             let out: StringArray = names.iter().map(|n| n.map(|n| format!("hello {{n}}"))).collect();
             Ok(Arc::new(out) as ArrayRef)
-        }})]
+        }})]);
     }}
 }}
 

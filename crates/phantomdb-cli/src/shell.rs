@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Result;
+use phantomdb::arrow::util::display::array_value_to_string;
 use phantomdb::{Connection, Database};
 use rustyline::error::ReadlineError;
 
@@ -82,7 +83,7 @@ Statements end with ';' and may span lines. Meta-commands (one per line):
 impl Shell {
     /// Runs SQL text statement by statement, printing each result. Returns false on error.
     async fn run_sql(&mut self, sql: &str) -> bool {
-        let statements = match phantomdb::sql::parse(sql) {
+        let statements = match phantomdb::parse(sql) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("Error: {e}");
@@ -147,6 +148,75 @@ impl Shell {
         ok
     }
 
+    /// Rows of a query on PhantomDB's system tables, every value as text.
+    async fn text_rows(&self, sql: &str) -> Result<Vec<Vec<String>>> {
+        let result = self.conn.execute_async(sql).await?;
+        let mut rows = Vec::new();
+        for batch in &result.batches {
+            for r in 0..batch.num_rows() {
+                let row = batch
+                    .columns()
+                    .iter()
+                    .map(|c| array_value_to_string(c, r))
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                rows.push(row);
+            }
+        }
+        Ok(rows)
+    }
+
+    /// `.schema [TABLE]`: `CREATE TABLE` and `CREATE VIEW` statements from the system tables.
+    async fn print_schema(&self, only: Option<&str>) -> Result<()> {
+        let wanted = |name: &str| only.is_none_or(|n| n == name);
+        let columns = self
+            .text_rows(
+                "SELECT table_name, name, type, not_null, \"default\", key_position \
+                 FROM phantomdb_columns() ORDER BY table_name, CAST(position AS INT)",
+            )
+            .await?;
+        let tables = self
+            .text_rows("SELECT name, engine FROM phantomdb_tables() ORDER BY name")
+            .await?;
+        for t in tables.iter().filter(|t| wanted(&t[0])) {
+            let mine: Vec<&Vec<String>> = columns.iter().filter(|c| c[0] == t[0]).collect();
+            let mut body: Vec<String> = mine
+                .iter()
+                .map(|c| {
+                    let mut s = format!("{} {}", c[1], c[2]);
+                    if c[3] == "true" {
+                        s.push_str(" NOT NULL");
+                    }
+                    if !c[4].is_empty() {
+                        s.push_str(&format!(" DEFAULT {}", c[4]));
+                    }
+                    s
+                })
+                .collect();
+            let mut key: Vec<(u32, &str)> = mine
+                .iter()
+                .filter_map(|c| Some((c[5].parse().ok()?, c[1].as_str())))
+                .collect();
+            key.sort();
+            if !key.is_empty() {
+                let names: Vec<&str> = key.iter().map(|(_, n)| *n).collect();
+                body.push(format!("PRIMARY KEY ({})", names.join(", ")));
+            }
+            println!(
+                "CREATE TABLE {} ({}) USING {};",
+                t[0],
+                body.join(", "),
+                t[1]
+            );
+        }
+        let views = self
+            .text_rows("SELECT name, query FROM phantomdb_views() ORDER BY name")
+            .await?;
+        for v in views.iter().filter(|v| wanted(&v[0])) {
+            println!("CREATE VIEW {} AS {};", v[0], v[1]);
+        }
+        Ok(())
+    }
+
     /// Handles a meta-command. Returns false when the shell should exit.
     async fn meta(&mut self, line: &str) -> Result<bool> {
         let mut parts = line.split_whitespace();
@@ -157,57 +227,22 @@ impl Shell {
             (".help", _) => println!("{HELP}"),
             (".tables", _) => {
                 // Each table with its storage engine; views are marked as such.
-                let catalog = self.conn.catalog().await?;
-                let names: Vec<String> = catalog
-                    .names()
-                    .map(|n| match catalog.get(n) {
-                        Some(phantomdb::catalog::CatalogEntry::Table(t)) => {
-                            format!("{n} ({})", t.engine)
-                        }
-                        _ => format!("{n} (view)"),
-                    })
+                let mut names: Vec<(String, String)> = self
+                    .text_rows("SELECT name, engine FROM phantomdb_tables()")
+                    .await?
+                    .into_iter()
+                    .map(|r| (r[0].clone(), r[1].clone()))
                     .collect();
-                if !names.is_empty() {
-                    println!("{}", names.join("  "));
+                for v in self.text_rows("SELECT name FROM phantomdb_views()").await? {
+                    names.push((v[0].clone(), "view".into()));
+                }
+                names.sort();
+                let shown: Vec<String> = names.iter().map(|(n, e)| format!("{n} ({e})")).collect();
+                if !shown.is_empty() {
+                    println!("{}", shown.join("  "));
                 }
             }
-            (".schema", table) => {
-                let catalog = self.conn.catalog().await?;
-                for t in catalog
-                    .tables()
-                    .filter(|t| table.is_none_or(|n| n == t.name))
-                {
-                    let cols: Vec<String> = t
-                        .schema
-                        .fields()
-                        .iter()
-                        .map(|f| {
-                            let mut s = format!("{} {}", f.name(), sql_type_name(f.data_type()));
-                            if !f.is_nullable() {
-                                s.push_str(" NOT NULL");
-                            }
-                            if let Some(d) = t.defaults.get(f.name()) {
-                                s.push_str(&format!(" DEFAULT {d}"));
-                            }
-                            s
-                        })
-                        .collect();
-                    let mut body = cols.join(", ");
-                    if !t.primary_key.is_empty() {
-                        body.push_str(&format!(
-                            ", PRIMARY KEY ({})",
-                            t.primary_key_names().join(", ")
-                        ));
-                    }
-                    println!("CREATE TABLE {} ({body}) USING {};", t.name, t.engine);
-                }
-                for v in catalog
-                    .views()
-                    .filter(|v| table.is_none_or(|n| n == v.name))
-                {
-                    println!("CREATE VIEW {} AS {};", v.name, v.query);
-                }
-            }
+            (".schema", table) => self.print_schema(table).await?,
             (".mode", Some(m)) => self.format = m.parse().map_err(anyhow::Error::msg)?,
             (".timer", Some("on")) => self.timer = true,
             (".timer", Some("off")) => self.timer = false,
@@ -272,28 +307,6 @@ impl Shell {
             let _ = editor.save_history(h);
         }
         Ok(())
-    }
-}
-
-/// The SQL spelling of an Arrow type, for `.schema`.
-fn sql_type_name(ty: &phantomdb::arrow::datatypes::DataType) -> String {
-    use phantomdb::arrow::datatypes::DataType as T;
-    match ty {
-        T::Boolean => "BOOLEAN".into(),
-        T::Int8 => "TINYINT".into(),
-        T::Int16 => "SMALLINT".into(),
-        T::Int32 => "INT".into(),
-        T::Int64 => "BIGINT".into(),
-        T::UInt8 | T::UInt16 | T::UInt32 | T::UInt64 => format!("{ty} /* unsigned */"),
-        T::Float32 => "REAL".into(),
-        T::Float64 => "DOUBLE".into(),
-        T::Utf8 | T::Utf8View | T::LargeUtf8 => "TEXT".into(),
-        T::Binary | T::BinaryView | T::LargeBinary => "BYTEA".into(),
-        T::Date32 | T::Date64 => "DATE".into(),
-        T::Timestamp(_, None) => "TIMESTAMP".into(),
-        T::Timestamp(_, Some(_)) => "TIMESTAMPTZ".into(),
-        T::Decimal128(p, s) | T::Decimal256(p, s) => format!("DECIMAL({p}, {s})"),
-        other => other.to_string(),
     }
 }
 

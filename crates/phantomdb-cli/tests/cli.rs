@@ -151,6 +151,32 @@ fn rollback_and_duplicate_key_leave_the_table_unchanged() {
 }
 
 #[test]
+fn tables_and_schema_read_the_system_tables() {
+    let script = "CREATE TABLE orders (id BIGINT, region TEXT NOT NULL DEFAULT 'eu', \
+                  qty INT, PRIMARY KEY (region, id));\n\
+                  CREATE TABLE scratch (v DOUBLE) USING memory;\n\
+                  CREATE VIEW big AS SELECT id FROM orders WHERE qty > 10;\n\
+                  .tables\n.schema\n.schema scratch\n";
+    let out = run_stdin(&["--format", "csv"], script);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "big (view)  orders (redb)  scratch (memory)");
+    assert_eq!(
+        lines[1],
+        "CREATE TABLE orders (id BIGINT NOT NULL, region TEXT NOT NULL DEFAULT 'eu', qty INT, \
+         PRIMARY KEY (region, id)) USING redb;"
+    );
+    assert_eq!(lines[2], "CREATE TABLE scratch (v DOUBLE) USING memory;");
+    assert!(
+        lines[3].starts_with("CREATE VIEW big AS SELECT id FROM orders"),
+        "{text}"
+    );
+    assert_eq!(lines[4], "CREATE TABLE scratch (v DOUBLE) USING memory;");
+    assert_eq!(lines.len(), 5, "{text}");
+}
+
+#[test]
 fn scripts_on_stdin_report_errors_and_go_on() {
     let out = run_stdin(&["--format", "csv"], "CREATE TABLE t (s TEXT);\nINSERT INTO t VALUES ('a;b');\nSELEC oops;\n.tables\nSELECT s FROM t;\n");
     assert!(
@@ -364,14 +390,15 @@ fn show_plugins_and_unload() {
     let dir = plugin_dir().to_str().unwrap();
     let out = run(&["--plugin-dir", dir, "--format", "csv", "-c", "SHOW PLUGINS"]);
     let text = stdout(&out);
-    for (name, version) in [
-        ("builtin", "0.1.0"),
-        ("math_functions", "0.1.0"),
-        ("string_functions", "0.1.0"),
+    // A plugin's types are the kinds it registered: builtin has functions and engines.
+    for (name, version, types) in [
+        ("builtin", "0.1.0", "\"function_extension, storage_backend\""),
+        ("math_functions", "0.1.0", "function_extension"),
+        ("string_functions", "0.1.0", "function_extension"),
     ] {
         assert!(
             text.lines()
-                .any(|l| l.starts_with(&format!("{name},{version},function_extension,active"))),
+                .any(|l| l.starts_with(&format!("{name},{version},{types},active"))),
             "{name} missing: {text}"
         );
     }

@@ -13,12 +13,17 @@
 //!   are produced.
 //! * Every [`Error`] has a PostgreSQL [`SqlState`].
 //!
-//! Storage and table internals are private; [`plugins`] is the plugin manager's public face.
+//! * [`parse`] splits SQL text into [`Statement`]s, for callers that run a script one
+//!   statement at a time ([`Connection::execute_statement_stream`]).
+//!
+//! The catalog, storage, engines and table internals are private; [`plugins`] is the plugin
+//! manager's public face. The catalog is readable through SQL: `phantomdb_tables()`,
+//! `phantomdb_columns()`, `phantomdb_views()`.
 //! See the README for the SQL dialect and the shell, and `docs/design.md` for the design.
 
 #![warn(missing_docs)]
 
-pub mod catalog;
+mod catalog;
 mod database;
 mod engines;
 mod error;
@@ -30,7 +35,7 @@ mod provider;
 mod result;
 mod session;
 mod shared;
-pub mod sql;
+mod sql;
 mod sqlstate;
 mod system;
 mod table;
@@ -40,6 +45,7 @@ pub use error::{Error, Result, SqlState};
 pub use planner::{CATALOG_NAME, SCHEMA_NAME};
 pub use result::ResultSet;
 pub use session::{Connection, PreparedStatement, ResultStream, DEFAULT_USER};
+pub use sql::{parse, Statement};
 
 /// Re-export of the Arrow crate PhantomDB's API uses.
 pub use arrow;

@@ -15,6 +15,8 @@ pub enum SqlState {
     SerializationFailure,
     /// `55P03` lock_not_available: the writer lock was not free within the busy timeout.
     LockNotAvailable,
+    /// `55006` object_in_use: e.g. a plugin that is already being unloaded.
+    ObjectInUse,
     /// `25001` active_sql_transaction: `BEGIN` inside a transaction.
     ActiveSqlTransaction,
     /// `25P01` no_active_sql_transaction: `COMMIT`/`ROLLBACK` outside one.
@@ -82,6 +84,7 @@ impl SqlState {
             Self::UniqueViolation => "23505",
             Self::SerializationFailure => "40001",
             Self::LockNotAvailable => "55P03",
+            Self::ObjectInUse => "55006",
             Self::ActiveSqlTransaction => "25001",
             Self::NoActiveSqlTransaction => "25P01",
             Self::UndefinedTable => "42P01",

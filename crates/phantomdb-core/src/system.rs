@@ -1,5 +1,11 @@
-//! `phantomdb_tables()`: every table with its storage engine, options and whether the engine
-//! is available, as the current statement's snapshot sees it.
+//! The catalog as tables, as the current statement's snapshot sees it:
+//! * `phantomdb_tables()`: every table with its storage engine, options and whether the engine
+//!   is available;
+//! * `phantomdb_columns()`: every column with its SQL type, NOT NULL, DEFAULT and place in the
+//!   primary key;
+//! * `phantomdb_views()`: every view with its query.
+//!
+//! They read only the catalog, so they work for tables whose engine is not loaded.
 
 use std::sync::Arc;
 
@@ -7,7 +13,10 @@ use datafusion::catalog::TableProvider;
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::Expr;
 
-use crate::planner::schema::PhantomSchema;
+use arrow::datatypes::DataType;
+
+use crate::catalog::Catalog;
+use crate::planner::schema::{PhantomSchema, StatementContext};
 
 /// The `phantomdb_tables()` table function.
 #[derive(Debug)]
@@ -18,9 +27,7 @@ impl datafusion::catalog::TableFunctionImpl for TablesTable {
         if !args.is_empty() {
             return datafusion::common::plan_err!("phantomdb_tables() takes no arguments");
         }
-        let Some(ctx) = self.0.context() else {
-            return datafusion::common::plan_err!("phantomdb_tables() needs a statement");
-        };
+        let ctx = statement(&self.0, "phantomdb_tables")?;
         let catalog = ctx.txns.view.catalog();
         let rows = catalog
             .tables()
@@ -52,4 +59,105 @@ impl datafusion::catalog::TableFunctionImpl for TablesTable {
 fn is_secret(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
     k.contains("secret") || k.contains("password") || k.contains("token")
+}
+
+/// The statement a system table function is called in.
+fn statement(schema: &PhantomSchema, name: &str) -> DfResult<Arc<StatementContext>> {
+    schema.context().ok_or_else(|| {
+        datafusion::error::DataFusionError::Plan(format!("{name}() needs a statement"))
+    })
+}
+
+/// A system table function over the statement's catalog.
+fn catalog_table(
+    schema: &PhantomSchema,
+    name: &str,
+    args: &[Expr],
+    columns: &[&str],
+    rows: impl Fn(&Catalog) -> Vec<Vec<String>>,
+) -> DfResult<Arc<dyn TableProvider>> {
+    if !args.is_empty() {
+        return datafusion::common::plan_err!("{name}() takes no arguments");
+    }
+    let ctx = statement(schema, name)?;
+    crate::plugins::tables::table(columns, rows(&ctx.txns.view.catalog()))
+}
+
+/// The `phantomdb_columns()` table function.
+#[derive(Debug)]
+pub(crate) struct ColumnsTable(pub(crate) PhantomSchema);
+
+impl datafusion::catalog::TableFunctionImpl for ColumnsTable {
+    fn call(&self, args: &[Expr]) -> DfResult<Arc<dyn TableProvider>> {
+        let columns = [
+            "table_name",
+            "position",
+            "name",
+            "type",
+            "not_null",
+            "default",
+            "key_position",
+        ];
+        catalog_table(&self.0, "phantomdb_columns", args, &columns, |catalog| {
+            let mut rows = Vec::new();
+            for t in catalog.tables() {
+                for (i, f) in t.schema.fields().iter().enumerate() {
+                    let key = t.primary_key.iter().position(|&k| k == i);
+                    rows.push(vec![
+                        t.name.clone(),
+                        (i + 1).to_string(),
+                        f.name().clone(),
+                        sql_type_name(f.data_type()),
+                        (!f.is_nullable()).to_string(),
+                        t.defaults.get(f.name()).cloned().unwrap_or_default(),
+                        key.map(|k| (k + 1).to_string()).unwrap_or_default(),
+                    ]);
+                }
+            }
+            rows
+        })
+    }
+}
+
+/// The `phantomdb_views()` table function.
+#[derive(Debug)]
+pub(crate) struct ViewsTable(pub(crate) PhantomSchema);
+
+impl datafusion::catalog::TableFunctionImpl for ViewsTable {
+    fn call(&self, args: &[Expr]) -> DfResult<Arc<dyn TableProvider>> {
+        catalog_table(
+            &self.0,
+            "phantomdb_views",
+            args,
+            &["name", "query"],
+            |catalog| {
+                catalog
+                    .views()
+                    .map(|v| vec![v.name.clone(), v.query.clone()])
+                    .collect()
+            },
+        )
+    }
+}
+
+/// A column type as SQL spells it (`BIGINT`, `TEXT`, ...), Arrow's name when SQL has none.
+pub(crate) fn sql_type_name(ty: &DataType) -> String {
+    use DataType as T;
+    match ty {
+        T::Boolean => "BOOLEAN".into(),
+        T::Int8 => "TINYINT".into(),
+        T::Int16 => "SMALLINT".into(),
+        T::Int32 => "INT".into(),
+        T::Int64 => "BIGINT".into(),
+        T::UInt8 | T::UInt16 | T::UInt32 | T::UInt64 => format!("{ty} /* unsigned */"),
+        T::Float32 => "REAL".into(),
+        T::Float64 => "DOUBLE".into(),
+        T::Utf8 | T::Utf8View | T::LargeUtf8 => "TEXT".into(),
+        T::Binary | T::BinaryView | T::LargeBinary => "BYTEA".into(),
+        T::Date32 | T::Date64 => "DATE".into(),
+        T::Timestamp(_, None) => "TIMESTAMP".into(),
+        T::Timestamp(_, Some(_)) => "TIMESTAMPTZ".into(),
+        T::Decimal128(p, s) | T::Decimal256(p, s) => format!("DECIMAL({p}, {s})"),
+        other => other.to_string(),
+    }
 }

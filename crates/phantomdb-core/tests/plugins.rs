@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use phantomdb::arrow::array::AsArray;
 use phantomdb::arrow::datatypes::Int64Type;
+use phantomdb::plugins::ComponentKind;
 use phantomdb::Database;
 
 fn library(name: &str) -> PathBuf {
@@ -36,13 +37,27 @@ fn registry_lists_builtin_and_loaded_plugins() {
     let plugins = db.plugins();
     assert!(plugins.is_loaded("builtin"));
     assert_eq!(plugins.plugin_count(), 1);
+    // The builtin plugin provides functions and engines, and says so.
+    let builtin = plugins.get_plugin("builtin").unwrap();
+    assert_eq!(builtin.types, ["function_extension", "storage_backend"]);
+    assert_eq!(
+        builtin.names(ComponentKind::StorageEngine),
+        ["redb", "memory"]
+    );
+    let before = plugins.snapshot().generation();
     let info = plugins
         .load_plugin(library("math_functions"), "{}")
         .unwrap();
     assert_eq!(info.name, "math_functions");
-    assert!(info.functions.contains(&"gcd".to_string()));
+    assert!(info.names(ComponentKind::Function).contains(&"gcd"));
+    assert_eq!(info.types, ["function_extension"]);
     assert_eq!(plugins.plugin_count(), 2);
+    assert!(
+        plugins.snapshot().generation() > before,
+        "a load moves the generation"
+    );
     assert_eq!(plugins.plugins_by_type("function_extension").len(), 2);
+    assert_eq!(plugins.plugins_by_type("storage_backend").len(), 1);
     assert_eq!(
         plugins.get_plugin("math_functions").unwrap().version,
         "0.1.0"
@@ -106,6 +121,54 @@ fn directory_loading_skips_bad_files() {
 
 /// Readers call plugin functions in a loop while another thread unloads and reloads the
 /// plugin: every answer is right or a clear "function not found"; nothing crashes.
+#[test]
+fn an_unload_drains_the_statements_that_use_the_plugin() {
+    let db = Database::open_in_memory().unwrap();
+    db.plugins()
+        .load_plugin(library("math_functions"), "{}")
+        .unwrap();
+    let c = db.connect().unwrap();
+    // An open result stream is a running statement: it holds the plugin.
+    let mut stream = c
+        .execute_stream("SELECT gcd(value, 6) FROM generate_series(1, 100000)")
+        .unwrap();
+    assert!(stream.next_batch().is_some());
+    let manager = db.plugins().clone();
+    let unload = std::thread::spawn(move || {
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(manager.unload_plugin("math_functions"))
+    });
+    // The plugin drains: still listed, its functions gone for new statements.
+    let state = |db: &Database| {
+        text_rows(
+            &db.connect().unwrap(),
+            "SELECT state FROM phantomdb_plugins() WHERE name = 'math_functions'",
+        )
+    };
+    let mut seen = Vec::new();
+    for _ in 0..2000 {
+        seen = state(&db);
+        if seen == [["draining"]] {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(seen, [["draining"]]);
+    let err = c.execute("SELECT gcd(4, 6)").unwrap_err();
+    assert!(err.to_string().contains("gcd"), "{err}");
+    // The running statement finishes, then the unload completes.
+    let mut rows = 0;
+    while let Some(batch) = stream.next_batch() {
+        rows += batch.unwrap().num_rows();
+    }
+    assert!(rows > 0);
+    drop(stream);
+    unload.join().unwrap().unwrap();
+    assert!(state(&db).is_empty());
+    assert!(!db.plugins().is_loaded("math_functions"));
+}
+
 #[test]
 fn queries_run_while_plugins_load_and_unload() {
     let db = Database::open_in_memory().unwrap();
@@ -209,8 +272,10 @@ fn a_plugin_built_for_abi_1_1_loads_and_works() {
     let info = db.plugins().load_plugin(&lib, "{}").unwrap();
     assert_eq!(info.name, "abi_1_1_plugin");
     assert_eq!(info.version, "0.1.0");
-    assert_eq!(info.functions, ["abi11_add"]);
-    assert_eq!(info.engines, ["abi11_memory"]);
+    assert_eq!(info.names(ComponentKind::Function), ["abi11_add"]);
+    assert_eq!(info.names(ComponentKind::StorageEngine), ["abi11_memory"]);
+    // Its types come from what it registered: both kinds.
+    assert_eq!(info.types, ["function_extension", "storage_backend"]);
     assert_eq!(
         info.interfaces,
         ["phantomdb.functions/1", "phantomdb.storage/1"]
@@ -278,7 +343,10 @@ fn a_plugin_built_for_abi_1_1_loads_and_works() {
         .find(|&r| text_cell(&show, col("name"), r) == "abi_1_1_plugin")
         .expect("SHOW PLUGINS lists abi_1_1_plugin");
     assert_eq!(text_cell(&show, col("version"), row), "0.1.0");
-    assert_eq!(text_cell(&show, col("type"), row), info.plugin_type);
+    assert_eq!(
+        text_cell(&show, col("type"), row),
+        "function_extension, storage_backend"
+    );
     assert_eq!(
         text_cell(&show, col("interfaces"), row),
         "phantomdb.functions/1, phantomdb.storage/1"

@@ -2,7 +2,8 @@
 //!
 //! * [`inspect`] reads a plugin's embedded manifest **without** loading it.
 //! * [`load`] inspects, checks the host version, `dlopen`s the library, calls its entry point,
-//!   checks the vtable and reads the `phantomdb.functions/1` interface.
+//!   checks the vtable and reads the `phantomdb.functions/1` interface; [`load_unused`] hands
+//!   out a library instance nobody initialized yet (mapping a fresh copy when needed).
 //! * [`LoadedPlugin`] is a cheap, `Send + Sync`, cloneable handle with safe, validated calls:
 //!   [`LoadedPlugin::call_scalar`], [`LoadedPlugin::create_accumulator`],
 //!   [`LoadedPlugin::call_table`].
@@ -42,7 +43,7 @@ mod validate;
 pub use accumulator::PluginAccumulator;
 pub use error::{CallError, LoadError, SDK_VERSION};
 pub use functions::{FunctionDecl, FunctionStats};
-pub use load::load;
+pub use load::{load, load_unused};
 pub use manifest::{inspect, PluginManifest};
 pub use plugin::{LoadedPlugin, PluginState};
 pub use storage::NativeStorageEngine;

@@ -2,6 +2,10 @@
 //! [`HostApi`] (one per host version, leaked so it lives forever) and checks the vtable and
 //! interface tables it returns. Loaded libraries are kept in a registry by canonical path: they
 //! are never unloaded, and loading the same file twice returns the same plugin.
+//!
+//! The host owns *library instances* (process-wide: one per mapped file); whoever initializes
+//! one owns the *plugin* (a database's plugin manager). [`load_unused`] hands out an instance
+//! nobody has claimed, mapping a fresh copy of the file when the file's own instance is taken.
 
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -20,10 +24,66 @@ use crate::{
     PHANTOMDB_PLUGIN_ABI_MAJOR, PHANTOMDB_PLUGIN_ABI_MINOR,
 };
 
-/// Plugins loaded in this process, by canonical path (libraries are never unloaded).
-fn registry() -> &'static Mutex<HashMap<PathBuf, LoadedPlugin>> {
-    static REGISTRY: OnceLock<Mutex<HashMap<PathBuf, LoadedPlugin>>> = OnceLock::new();
+/// Plugins loaded in this process, by canonical path (libraries are never unloaded), and
+/// whether [`load_unused`] handed the instance out.
+fn registry() -> &'static Mutex<HashMap<PathBuf, (LoadedPlugin, bool)>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<PathBuf, (LoadedPlugin, bool)>>> = OnceLock::new();
     REGISTRY.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Loads the plugin at `path` as a library instance no caller has claimed before, and claims
+/// it: the file's own instance the first time, afterwards a fresh copy of the file mapped from
+/// a unique temporary path (an instance's `initialize` and `shutdown` run once, so a second
+/// database, or a reload after an unload, needs its own). The copy is deleted once mapped.
+pub fn load_unused(path: impl AsRef<Path>, host_version: &str) -> Result<LoadedPlugin, LoadError> {
+    let path = path.as_ref();
+    let plugin = load(path, host_version)?;
+    if claim(path)? {
+        return Ok(plugin);
+    }
+    let copy = fresh_copy(path)?;
+    // Claimed while its file still exists (the registry is keyed by canonical path).
+    let loaded = load(&copy, host_version).and_then(|plugin| claim(&copy).map(|_| plugin));
+    // A mapped library stays mapped after its file is removed: leave no copies behind.
+    if let Err(e) = std::fs::remove_file(&copy) {
+        tracing::warn!(target: "phantomdb::plugin", "cannot remove plugin copy {}: {e}", copy.display());
+    }
+    if let Some(dir) = copy.parent() {
+        let _ = std::fs::remove_dir(dir); // only succeeds once empty
+    }
+    loaded
+}
+
+/// Marks the instance loaded from `path` as handed out; false if it already was.
+fn claim(path: &Path) -> Result<bool, LoadError> {
+    let canonical = std::fs::canonicalize(path).map_err(|source| LoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
+    Ok(match reg.get_mut(&canonical) {
+        Some((_, claimed)) => !std::mem::replace(claimed, true),
+        None => false,
+    })
+}
+
+/// Copies the plugin file to a unique path in a per-process temporary directory.
+fn fresh_copy(path: &Path) -> Result<PathBuf, LoadError> {
+    static COPIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let io = |source| LoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = std::env::temp_dir().join(format!("phantomdb-plugins-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("plugin");
+    let n = COPIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let copy = dir.join(format!("{stem}-{n}.{}", std::env::consts::DLL_EXTENSION));
+    std::fs::copy(path, &copy).map_err(io)?;
+    Ok(copy)
 }
 
 unsafe extern "C" fn host_log_callback(level: u32, msg: *const u8, len: usize) {
@@ -86,7 +146,7 @@ pub fn load(path: impl AsRef<Path>, host_version: &str) -> Result<LoadedPlugin, 
     })?;
 
     let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(existing) = reg.get(&canonical) {
+    if let Some((existing, _)) = reg.get(&canonical) {
         return Ok(existing.clone());
     }
 
@@ -188,7 +248,7 @@ pub fn load(path: impl AsRef<Path>, host_version: &str) -> Result<LoadedPlugin, 
             state: RwLock::new(PluginState::Loaded),
         }),
     };
-    reg.insert(canonical, plugin.clone());
+    reg.insert(canonical, (plugin.clone(), false));
     tracing::debug!(
         target: "phantomdb::plugin",
         "loaded plugin {} {} from {}",

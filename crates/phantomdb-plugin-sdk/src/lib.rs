@@ -1,8 +1,9 @@
 //! Write PhantomDB native plugins in safe Rust.
 //!
-//! A plugin is a `cdylib` crate that depends only on this SDK. It implements [`Plugin`], returns
-//! its functions ([`ScalarFunction`], [`AggregateFunction`], [`TableFunction`]) and exports
-//! everything with one [`phantomdb_plugin!`] invocation, which emits:
+//! A plugin is a `cdylib` crate that depends only on this SDK. It implements [`Plugin`],
+//! registers its components in [`Plugin::register`] (functions: [`ScalarFunction`],
+//! [`AggregateFunction`], [`TableFunction`]; storage engines: [`storage::StorageEngine`]) and
+//! exports everything with one [`phantomdb_plugin!`] invocation, which emits:
 //! * the manifest static in the `.phantomdb_plugin` section (read by the host *before* `dlopen`),
 //! * the `phantomdb_plugin_entry` symbol,
 //!
@@ -18,12 +19,12 @@
 //! struct Hello;
 //!
 //! impl Plugin for Hello {
-//!     fn scalar_functions(&self) -> Vec<Box<dyn ScalarFunction>> {
-//!         vec![scalar_fn("hello", Signature::exact(vec![TypeCode::Utf8], TypeCode::Utf8), |args, _rows| {
+//!     fn register(&self, registrar: &mut Registrar) {
+//!         registrar.scalar_functions(vec![scalar_fn("hello", Signature::exact(vec![TypeCode::Utf8], TypeCode::Utf8), |args, _rows| {
 //!             let names = args[0].as_string::<i32>();
 //!             let out: StringArray = names.iter().map(|n| n.map(|n| format!("hello {n}"))).collect();
 //!             Ok(Arc::new(out) as ArrayRef)
-//!         })]
+//!         })]);
 //!     }
 //! }
 //!
@@ -79,7 +80,7 @@ pub mod prelude {
     };
     pub use crate::{
         host_log, phantomdb_plugin, scalar_fn, Accumulator, AggregateFunction, Literal, Plugin,
-        ScalarFunction, Signature, TableFunction, TableOutput, TypeCode, Volatility,
+        Registrar, ScalarFunction, Signature, TableFunction, TableOutput, TypeCode, Volatility,
     };
     pub use arrow_array::{
         self, array::*, builder::*, cast::AsArray, types::*, Array, ArrayRef, RecordBatch,
@@ -151,8 +152,9 @@ impl Signature {
     }
 }
 
-/// A plugin: lifecycle hooks plus the functions it contributes. All methods have defaults
-/// (the "BasePlugin" behaviour); name, version and description come from [`phantomdb_plugin!`].
+/// A plugin: lifecycle hooks, and one entry, [`Plugin::register`], through which it registers
+/// every component it contributes (functions, storage engines, and the kinds later ABI versions
+/// add). Name, version and description come from [`phantomdb_plugin!`].
 pub trait Plugin: Send + 'static {
     /// Called once with the configuration (JSON text, may be empty) before any function call.
     fn initialize(&mut self, _config: &str) -> Result<(), String> {
@@ -162,26 +164,50 @@ pub trait Plugin: Send + 'static {
     /// Called once when the host stops using the plugin (after all calls finished).
     fn shutdown(&mut self) {}
 
-    /// Scalar functions (evaluated once per batch).
-    fn scalar_functions(&self) -> Vec<Box<dyn ScalarFunction>> {
-        Vec::new()
+    /// Registers the plugin's components. Called once when the library loads, before
+    /// [`Plugin::initialize`]: the set of components cannot depend on the configuration (a
+    /// component that needs it can share state with the plugin, filled in by `initialize`).
+    /// The default registers nothing.
+    fn register(&self, _registrar: &mut Registrar) {}
+}
+
+/// What a plugin registers, by kind. The host reads each kind through its own ABI interface.
+#[derive(Default)]
+pub struct Registrar {
+    pub(crate) scalar: Vec<Box<dyn ScalarFunction>>,
+    pub(crate) aggregate: Vec<Box<dyn AggregateFunction>>,
+    pub(crate) table: Vec<Box<dyn TableFunction>>,
+    pub(crate) engines: Vec<Arc<dyn storage::StorageEngine>>,
+}
+
+impl Registrar {
+    /// Registers scalar functions (evaluated once per batch).
+    pub fn scalar_functions(&mut self, functions: Vec<Box<dyn ScalarFunction>>) -> &mut Self {
+        self.scalar.extend(functions);
+        self
     }
 
-    /// Aggregate functions.
-    fn aggregate_functions(&self) -> Vec<Box<dyn AggregateFunction>> {
-        Vec::new()
+    /// Registers aggregate functions.
+    pub fn aggregate_functions(&mut self, functions: Vec<Box<dyn AggregateFunction>>) -> &mut Self {
+        self.aggregate.extend(functions);
+        self
     }
 
-    /// Table functions.
-    fn table_functions(&self) -> Vec<Box<dyn TableFunction>> {
-        Vec::new()
+    /// Registers table functions (used in `FROM`).
+    pub fn table_functions(&mut self, functions: Vec<Box<dyn TableFunction>>) -> &mut Self {
+        self.table.extend(functions);
+        self
     }
 
-    /// Storage engines (`CREATE TABLE ... USING name`). Like functions, they are declared when
-    /// the library loads; an engine that needs the configuration can share state with the
-    /// plugin, filled in by [`Plugin::initialize`].
-    fn storage_engines(&self) -> Vec<Arc<dyn StorageEngine>> {
-        Vec::new()
+    /// The storage engines registered so far (for a plugin's own tests).
+    pub fn registered_engines(&self) -> &[Arc<dyn storage::StorageEngine>] {
+        &self.engines
+    }
+
+    /// Registers storage engines (`CREATE TABLE ... USING name`).
+    pub fn storage_engines(&mut self, engines: Vec<Arc<dyn storage::StorageEngine>>) -> &mut Self {
+        self.engines.extend(engines);
+        self
     }
 }
 

@@ -320,8 +320,10 @@ pub(crate) fn host_log(level: u32, message: &str) {
 }
 
 fn build_runtime(manifest: &'static PluginManifest, plugin: Box<dyn Plugin>) -> Runtime {
+    let mut registered = crate::Registrar::default();
+    plugin.register(&mut registered);
     let mut functions = Vec::new();
-    for f in plugin.scalar_functions() {
+    for f in registered.scalar {
         let signature = f.signature();
         functions.push(FuncEntry {
             func: Func::Scalar(f),
@@ -329,7 +331,7 @@ fn build_runtime(manifest: &'static PluginManifest, plugin: Box<dyn Plugin>) -> 
             state_types: Vec::new(),
         });
     }
-    for f in plugin.aggregate_functions() {
+    for f in registered.aggregate {
         let signature = f.signature();
         let state_types = f.state_types();
         functions.push(FuncEntry {
@@ -338,7 +340,7 @@ fn build_runtime(manifest: &'static PluginManifest, plugin: Box<dyn Plugin>) -> 
             state_types,
         });
     }
-    for f in plugin.table_functions() {
+    for f in registered.table {
         let signature = f.signature();
         functions.push(FuncEntry {
             func: Func::Table(f),
@@ -405,7 +407,7 @@ fn build_runtime(manifest: &'static PluginManifest, plugin: Box<dyn Plugin>) -> 
         get_interface,
         free_string,
     };
-    let storage = crate::storage_runtime::StorageTables::new(plugin.storage_engines());
+    let storage = crate::storage_runtime::StorageTables::new(registered.engines);
     Runtime {
         storage,
         plugin: Mutex::new(plugin),

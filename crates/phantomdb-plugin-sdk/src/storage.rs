@@ -1,6 +1,6 @@
 //! Storage engines: the safe side of the `phantomdb.storage/1` interface.
 //!
-//! A plugin returns its engines from [`crate::Plugin::storage_engines`]. Users then put tables on
+//! A plugin registers its engines with [`crate::Registrar::storage_engines`]. Users then put tables on
 //! an engine with `CREATE TABLE t (...) USING engine WITH (key = 'value', ...)`.
 //!
 //! The host calls an engine in two ways:

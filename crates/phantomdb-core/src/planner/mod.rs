@@ -25,7 +25,7 @@ use crate::engines::StatementTxns;
 use crate::error::{Error, Result};
 use crate::plugins::tables::{FunctionsTable, PluginsTable, StorageEnginesTable};
 use crate::plugins::{PluginManager, Registry};
-use crate::system::TablesTable;
+use crate::system::{ColumnsTable, TablesTable, ViewsTable};
 use crate::table::TableRole;
 
 /// The catalog name every connection uses.
@@ -79,6 +79,8 @@ impl Planner {
         );
         let schema = PhantomSchema::default();
         ctx.register_udtf("phantomdb_tables", Arc::new(TablesTable(schema.clone())));
+        ctx.register_udtf("phantomdb_columns", Arc::new(ColumnsTable(schema.clone())));
+        ctx.register_udtf("phantomdb_views", Arc::new(ViewsTable(schema.clone())));
         let catalog = MemoryCatalogProvider::new();
         datafusion::catalog::CatalogProvider::register_schema(
             &catalog,

@@ -56,8 +56,8 @@ pub(crate) fn plugin_row(p: super::PluginInfo) -> Vec<String> {
     vec![
         p.name,
         p.version,
-        p.plugin_type,
-        p.state,
+        p.types.join(", "),
+        p.state.as_str().to_string(),
         p.path.map(|p| p.display().to_string()).unwrap_or_default(),
         p.interfaces.join(", "),
         p.description,

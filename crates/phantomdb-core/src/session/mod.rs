@@ -164,7 +164,7 @@ impl Connection {
     }
 
     /// The catalog as this connection currently sees it.
-    pub async fn catalog(&self) -> Result<Arc<crate::catalog::Catalog>> {
+    pub(crate) async fn catalog(&self) -> Result<Arc<crate::catalog::Catalog>> {
         let read = self.txn.read().await?;
         let catalog = read.view.catalog();
         self.txn.end_read(read, true)?;

@@ -166,43 +166,42 @@ impl Accumulator for GeoAcc {
 struct MathPlugin;
 
 impl Plugin for MathPlugin {
-    fn scalar_functions(&self) -> Vec<Box<dyn ScalarFunction>> {
-        use TypeCode::{Boolean, Int64};
-        vec![
-            scalar_fn(
-                "gcd",
-                Signature::exact(vec![Int64, Int64], Int64),
-                binary_i64(gcd),
-            ),
-            scalar_fn(
-                "lcm",
-                Signature::exact(vec![Int64, Int64], Int64),
-                binary_i64(lcm),
-            ),
-            scalar_fn(
-                "factorial",
-                Signature::exact(vec![Int64], Int64),
-                unary_i64(factorial),
-            ),
-            scalar_fn(
-                "fibonacci",
-                Signature::exact(vec![Int64], Int64),
-                unary_i64(fibonacci),
-            ),
-            scalar_fn(
-                "is_prime",
-                Signature::exact(vec![Int64], Boolean),
-                |args, _| {
-                    let a = args[0].as_primitive::<Int64Type>();
-                    let out: BooleanArray = a.iter().map(|x| x.map(is_prime)).collect();
-                    Ok(Arc::new(out) as ArrayRef)
-                },
-            ),
-        ]
-    }
-
-    fn aggregate_functions(&self) -> Vec<Box<dyn AggregateFunction>> {
-        vec![Box::new(GeometricMean)]
+    fn register(&self, registrar: &mut Registrar) {
+        registrar.scalar_functions({
+            use TypeCode::{Boolean, Int64};
+            vec![
+                scalar_fn(
+                    "gcd",
+                    Signature::exact(vec![Int64, Int64], Int64),
+                    binary_i64(gcd),
+                ),
+                scalar_fn(
+                    "lcm",
+                    Signature::exact(vec![Int64, Int64], Int64),
+                    binary_i64(lcm),
+                ),
+                scalar_fn(
+                    "factorial",
+                    Signature::exact(vec![Int64], Int64),
+                    unary_i64(factorial),
+                ),
+                scalar_fn(
+                    "fibonacci",
+                    Signature::exact(vec![Int64], Int64),
+                    unary_i64(fibonacci),
+                ),
+                scalar_fn(
+                    "is_prime",
+                    Signature::exact(vec![Int64], Boolean),
+                    |args, _| {
+                        let a = args[0].as_primitive::<Int64Type>();
+                        let out: BooleanArray = a.iter().map(|x| x.map(is_prime)).collect();
+                        Ok(Arc::new(out) as ArrayRef)
+                    },
+                ),
+            ]
+        });
+        registrar.aggregate_functions(vec![Box::new(GeometricMean)]);
     }
 }
 

@@ -132,38 +132,37 @@ impl TableFunction for SplitToRows {
 struct StringPlugin;
 
 impl Plugin for StringPlugin {
-    fn scalar_functions(&self) -> Vec<Box<dyn ScalarFunction>> {
-        use TypeCode::{Int64, Utf8};
-        vec![
-            scalar_fn(
-                "levenshtein",
-                Signature::exact(vec![Utf8, Utf8], Int64),
-                |args, _| {
-                    let a = args[0].as_string::<i32>();
-                    let b = args[1].as_string::<i32>();
-                    let out: Int64Array = a
-                        .iter()
-                        .zip(b.iter())
-                        .map(|(x, y)| Some(levenshtein(x?, y?)))
-                        .collect();
-                    Ok(Arc::new(out) as ArrayRef)
-                },
-            ),
-            scalar_fn(
-                "soundex",
-                Signature::exact(vec![Utf8], Utf8),
-                unary_str(soundex),
-            ),
-            scalar_fn(
-                "slugify",
-                Signature::exact(vec![Utf8], Utf8),
-                unary_str(slugify),
-            ),
-        ]
-    }
-
-    fn table_functions(&self) -> Vec<Box<dyn TableFunction>> {
-        vec![Box::new(SplitToRows)]
+    fn register(&self, registrar: &mut Registrar) {
+        registrar.scalar_functions({
+            use TypeCode::{Int64, Utf8};
+            vec![
+                scalar_fn(
+                    "levenshtein",
+                    Signature::exact(vec![Utf8, Utf8], Int64),
+                    |args, _| {
+                        let a = args[0].as_string::<i32>();
+                        let b = args[1].as_string::<i32>();
+                        let out: Int64Array = a
+                            .iter()
+                            .zip(b.iter())
+                            .map(|(x, y)| Some(levenshtein(x?, y?)))
+                            .collect();
+                        Ok(Arc::new(out) as ArrayRef)
+                    },
+                ),
+                scalar_fn(
+                    "soundex",
+                    Signature::exact(vec![Utf8], Utf8),
+                    unary_str(soundex),
+                ),
+                scalar_fn(
+                    "slugify",
+                    Signature::exact(vec![Utf8], Utf8),
+                    unary_str(slugify),
+                ),
+            ]
+        });
+        registrar.table_functions(vec![Box::new(SplitToRows)]);
     }
 }
 

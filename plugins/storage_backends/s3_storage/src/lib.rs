@@ -99,8 +99,8 @@ impl Plugin for S3StoragePlugin {
         self.engine.shutdown();
     }
 
-    fn storage_engines(&self) -> Vec<Arc<dyn StorageEngine>> {
-        vec![Arc::new(self.engine.clone())]
+    fn register(&self, registrar: &mut Registrar) {
+        registrar.storage_engines(vec![Arc::new(self.engine.clone())]);
     }
 }
 

@@ -902,7 +902,9 @@ fn plugin_exports_the_engine() {
     let cfg = serde_json::json!({ "path": dir.path().to_str().expect("utf8"), "cache_size_mb": 1 })
         .to_string();
     plugin.initialize(&cfg).expect("init");
-    let engines = plugin.storage_engines();
+    let mut registrar = Registrar::default();
+    plugin.register(&mut registrar);
+    let engines = registrar.registered_engines();
     assert_eq!(engines.len(), 1);
     assert_eq!(engines[0].name(), "s3_storage");
     let mut t = TableInfo {

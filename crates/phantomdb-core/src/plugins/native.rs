@@ -1,0 +1,71 @@
+//! The core's adapters for a native plugin's components: its functions become DataFusion
+//! UDFs calling through the host, its engines go behind the SDK engine adapter.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
+use phantomdb_plugin_host::{FunctionKind, LoadedPlugin};
+
+use super::registry::{Component, FunctionImpl, FunctionInfo};
+use super::udf::{describe, PluginAggregate, PluginLease, PluginScalar, PluginTable};
+use crate::engines::{EngineInfo, StorageEngine};
+use crate::error::Result;
+
+/// The components a loaded plugin declared, ready for the registry.
+pub(super) fn components(plugin: &LoadedPlugin, lease: &Arc<PluginLease>) -> Vec<Component> {
+    let functions: Vec<FunctionInfo> = plugin
+        .functions()
+        .iter()
+        .map(|decl| {
+            let implementation = match decl.kind {
+                FunctionKind::Scalar => FunctionImpl::Scalar(Arc::new(ScalarUDF::new_from_impl(
+                    PluginScalar::new(lease.clone(), decl.clone()),
+                ))),
+                FunctionKind::Aggregate => FunctionImpl::Aggregate(Arc::new(
+                    AggregateUDF::new_from_impl(PluginAggregate::new(lease.clone(), decl.clone())),
+                )),
+                FunctionKind::Table => {
+                    FunctionImpl::Table(Arc::new(PluginTable::new(lease.clone(), decl.clone())))
+                }
+            };
+            FunctionInfo {
+                name: decl.name.clone(),
+                kind: match decl.kind {
+                    FunctionKind::Scalar => "scalar",
+                    FunctionKind::Aggregate => "aggregate",
+                    FunctionKind::Table => "table",
+                }
+                .into(),
+                signature: describe(decl),
+                plugin: plugin.name().to_string(),
+                implementation,
+            }
+        })
+        .collect();
+    let engines: Vec<EngineInfo> = plugin
+        .storage_engines()
+        .into_iter()
+        .map(|e| EngineInfo::from_engine(plugin.name(), Arc::new(e) as Arc<dyn StorageEngine>))
+        .collect();
+    functions
+        .into_iter()
+        .map(Component::Function)
+        .chain(engines.into_iter().map(Component::StorageEngine))
+        .collect()
+}
+
+pub(super) fn collect_libraries(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_libraries(&path, out)?;
+        } else if path
+            .extension()
+            .is_some_and(|e| e == std::env::consts::DLL_EXTENSION)
+        {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
