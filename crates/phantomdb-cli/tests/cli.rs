@@ -392,7 +392,11 @@ fn show_plugins_and_unload() {
     let text = stdout(&out);
     // A plugin's types are the kinds it registered: builtin has functions and engines.
     for (name, version, types) in [
-        ("builtin", "0.1.0", "\"function_extension, storage_backend\""),
+        (
+            "builtin",
+            "0.1.0",
+            "\"function_extension, storage_backend\"",
+        ),
         ("math_functions", "0.1.0", "function_extension"),
         ("string_functions", "0.1.0", "function_extension"),
     ] {

@@ -17,8 +17,8 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr as SqlExpr, SelectItem, SetExpr, Statement as SqlStatement, TableFactor,
-    TableObject, UnaryOperator, Value as SqlValue,
+    BinaryOperator, Expr as SqlExpr, Insert, Query, SelectItem, SetExpr, Statement as SqlStatement,
+    TableFactor, TableObject, UnaryOperator, Value as SqlValue,
 };
 
 use crate::catalog::{Catalog, TableDef};
@@ -63,123 +63,123 @@ fn single_table_name(name: &datafusion::sql::sqlparser::ast::ObjectName) -> Opti
 /// Recognizes the statement inside a `PREPARE`.
 pub(crate) fn analyze(stmt: &SqlStatement) -> Option<FastPath> {
     match stmt {
-        SqlStatement::Query(q) => {
-            if q.with.is_some()
-                || q.order_by.is_some()
-                || q.limit_clause.is_some()
-                || q.fetch.is_some()
-            {
-                return None;
-            }
-            let SetExpr::Select(select) = q.body.as_ref() else {
-                return None;
-            };
-            if select.distinct.is_some()
-                || select.from.len() != 1
-                || !select.from[0].joins.is_empty()
-                || select.having.is_some()
-                || !select.named_window.is_empty()
-                || select.qualify.is_some()
-                || !matches!(
-                    &select.group_by,
-                    datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(e, m)
-                        if e.is_empty() && m.is_empty()
-                )
-            {
-                return None;
-            }
-            let TableFactor::Table {
-                name,
-                alias: None,
-                args: None,
-                ..
-            } = &select.from[0].relation
-            else {
-                return None;
-            };
-            let table = single_table_name(name)?;
-            let columns = match select.projection.as_slice() {
-                [SelectItem::Wildcard(_)] => None,
-                items => Some(
-                    items
-                        .iter()
-                        .map(|i| match i {
-                            SelectItem::UnnamedExpr(SqlExpr::Identifier(id)) => {
-                                Some(normalize_ident(id))
-                            }
-                            _ => None,
-                        })
-                        .collect::<Option<Vec<_>>>()?,
-                ),
-            };
-            let SqlExpr::BinaryOp {
-                left,
-                op: BinaryOperator::Eq,
-                right,
-            } = select.selection.as_ref()?
-            else {
-                return None;
-            };
-            let key_column = match (left.as_ref(), right.as_ref()) {
-                (SqlExpr::Identifier(id), p) | (p, SqlExpr::Identifier(id))
-                    if placeholder_index(p) == Some(1) =>
-                {
-                    normalize_ident(id)
-                }
-                _ => return None,
-            };
-            Some(FastPath::KeyLookup {
-                table,
-                columns,
-                key_column,
-            })
-        }
-        SqlStatement::Insert(insert) => {
-            if insert.on.is_some()
-                || insert.returning.is_some()
-                || insert.partitioned.is_some()
-                || !insert.after_columns.is_empty()
-                || insert.overwrite
-            {
-                return None;
-            }
-            let TableObject::TableName(name) = &insert.table else {
-                return None;
-            };
-            let table = single_table_name(name)?;
-            let source = insert.source.as_ref()?;
-            if source.with.is_some() || source.order_by.is_some() || source.limit_clause.is_some() {
-                return None;
-            }
-            let SetExpr::Values(values) = source.body.as_ref() else {
-                return None;
-            };
-            let [row] = values.rows.as_slice() else {
-                return None;
-            };
-            for (i, e) in row.iter().enumerate() {
-                if placeholder_index(e) != Some(i + 1) {
-                    return None;
-                }
-            }
-            let columns = if insert.columns.is_empty() {
-                None
-            } else {
-                if insert.columns.len() != row.len() {
-                    return None;
-                }
-                Some(
-                    insert
-                        .columns
-                        .iter()
-                        .map(single_table_name)
-                        .collect::<Option<Vec<_>>>()?,
-                )
-            };
-            Some(FastPath::Insert { table, columns })
-        }
+        SqlStatement::Query(q) => key_lookup(q),
+        SqlStatement::Insert(insert) => one_row_insert(insert),
         _ => None,
     }
+}
+
+/// `SELECT columns FROM table WHERE key_column = $1`, and nothing else.
+fn key_lookup(q: &Query) -> Option<FastPath> {
+    if q.with.is_some() || q.order_by.is_some() || q.limit_clause.is_some() || q.fetch.is_some() {
+        return None;
+    }
+    let SetExpr::Select(select) = q.body.as_ref() else {
+        return None;
+    };
+    if select.distinct.is_some()
+        || select.from.len() != 1
+        || !select.from[0].joins.is_empty()
+        || select.having.is_some()
+        || !select.named_window.is_empty()
+        || select.qualify.is_some()
+        || !matches!(
+            &select.group_by,
+            datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(e, m)
+                if e.is_empty() && m.is_empty()
+        )
+    {
+        return None;
+    }
+    let TableFactor::Table {
+        name,
+        alias: None,
+        args: None,
+        ..
+    } = &select.from[0].relation
+    else {
+        return None;
+    };
+    let table = single_table_name(name)?;
+    let columns = match select.projection.as_slice() {
+        [SelectItem::Wildcard(_)] => None,
+        items => Some(
+            items
+                .iter()
+                .map(|i| match i {
+                    SelectItem::UnnamedExpr(SqlExpr::Identifier(id)) => Some(normalize_ident(id)),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()?,
+        ),
+    };
+    let SqlExpr::BinaryOp {
+        left,
+        op: BinaryOperator::Eq,
+        right,
+    } = select.selection.as_ref()?
+    else {
+        return None;
+    };
+    let key_column = match (left.as_ref(), right.as_ref()) {
+        (SqlExpr::Identifier(id), p) | (p, SqlExpr::Identifier(id))
+            if placeholder_index(p) == Some(1) =>
+        {
+            normalize_ident(id)
+        }
+        _ => return None,
+    };
+    Some(FastPath::KeyLookup {
+        table,
+        columns,
+        key_column,
+    })
+}
+
+/// `INSERT INTO table [(columns)] VALUES ($1, ..., $n)`, and nothing else.
+fn one_row_insert(insert: &Insert) -> Option<FastPath> {
+    if insert.on.is_some()
+        || insert.returning.is_some()
+        || insert.partitioned.is_some()
+        || !insert.after_columns.is_empty()
+        || insert.overwrite
+    {
+        return None;
+    }
+    let TableObject::TableName(name) = &insert.table else {
+        return None;
+    };
+    let table = single_table_name(name)?;
+    let source = insert.source.as_ref()?;
+    if source.with.is_some() || source.order_by.is_some() || source.limit_clause.is_some() {
+        return None;
+    }
+    let SetExpr::Values(values) = source.body.as_ref() else {
+        return None;
+    };
+    let [row] = values.rows.as_slice() else {
+        return None;
+    };
+    for (i, e) in row.iter().enumerate() {
+        if placeholder_index(e) != Some(i + 1) {
+            return None;
+        }
+    }
+    let columns = if insert.columns.is_empty() {
+        None
+    } else {
+        if insert.columns.len() != row.len() {
+            return None;
+        }
+        Some(
+            insert
+                .columns
+                .iter()
+                .map(single_table_name)
+                .collect::<Option<Vec<_>>>()?,
+        )
+    };
+    Some(FastPath::Insert { table, columns })
 }
 
 /// A parameter given as a plain literal, without evaluating an expression.

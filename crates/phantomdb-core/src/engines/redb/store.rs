@@ -239,48 +239,9 @@ impl Store {
                 .iter()
                 .all(|c| *c >= stored || found.contains_key(c))
         });
-        let (stored, rows) = if complete {
-            shape.unwrap_or((0, 0))
-        } else {
-            let bytes = bytes()?.ok_or_else(|| {
-                Error::Storage(format!("segment {seg} of table {} is missing", table.name))
-            })?;
-            let header = StreamReader::try_new(Cursor::new(&bytes), None)
-                .map_err(|e| Error::Storage(format!("corrupt segment: {e}")))?;
-            let stored = header.schema().fields().len();
-            drop(header);
-            let mut wanted: Vec<usize> = projection
-                .iter()
-                .copied()
-                .filter(|c| *c < stored && !found.contains_key(c))
-                .collect();
-            wanted.sort_unstable();
-            wanted.dedup();
-            // With no column to read, decode the first one to learn the row count.
-            if wanted.is_empty() && shape.is_none() && stored > 0 {
-                wanted.push(0);
-            }
-            let mut rows = shape.map_or(0, |(_, r)| r);
-            if !wanted.is_empty() {
-                let reader = StreamReader::try_new(Cursor::new(&bytes), Some(wanted.clone()))
-                    .map_err(|e| Error::Storage(format!("corrupt segment: {e}")))?;
-                // The reader's schema is the stored one; its batches hold the projection.
-                let schema = Arc::new(reader.schema().project(&wanted)?);
-                let batches = reader
-                    .collect::<std::result::Result<Vec<_>, _>>()
-                    .map_err(|e| Error::Storage(format!("corrupt segment: {e}")))?;
-                let batch = concat_batches(&schema, &batches)?;
-                rows = batch.num_rows();
-                for (j, &c) in wanted.iter().enumerate() {
-                    // A decoded column points into the buffer of the whole segment (every
-                    // column's bytes): copy it out, so the cache holds only this column.
-                    let col = own_buffers(batch.column(j));
-                    self.columns.put((table.id, seg, c), col.clone());
-                    found.insert(c, col);
-                }
-            }
-            self.columns.shapes.lock().insert(key, (stored, rows));
-            (stored, rows)
+        let (stored, rows) = match shape {
+            Some(shape) if complete => shape,
+            _ => self.decode_columns(table, seg, projection, shape, &mut found, bytes()?)?,
         };
         let schema = Arc::new(table.schema.project(projection)?);
         let mut columns = Vec::with_capacity(projection.len());
@@ -303,6 +264,62 @@ impl Store {
             columns,
             &RecordBatchOptions::new().with_row_count(Some(rows)),
         )?)
+    }
+
+    /// Decodes the columns of `projection` not `found` in the cache from the segment's `bytes`,
+    /// caches them and adds them to `found`; returns the segment's shape `(stored columns,
+    /// rows)`.
+    fn decode_columns(
+        &self,
+        table: &TableDef,
+        seg: u64,
+        projection: &[usize],
+        shape: Option<(usize, usize)>,
+        found: &mut HashMap<usize, ArrayRef>,
+        bytes: Option<Vec<u8>>,
+    ) -> Result<(usize, usize)> {
+        let bytes = bytes.ok_or_else(|| {
+            Error::Storage(format!("segment {seg} of table {} is missing", table.name))
+        })?;
+        let corrupt = |e: arrow::error::ArrowError| Error::Storage(format!("corrupt segment: {e}"));
+        let header = StreamReader::try_new(Cursor::new(&bytes), None).map_err(corrupt)?;
+        let stored = header.schema().fields().len();
+        drop(header);
+        let mut wanted: Vec<usize> = projection
+            .iter()
+            .copied()
+            .filter(|c| *c < stored && !found.contains_key(c))
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        // With no column to read, decode the first one to learn the row count.
+        if wanted.is_empty() && shape.is_none() && stored > 0 {
+            wanted.push(0);
+        }
+        let mut rows = shape.map_or(0, |(_, r)| r);
+        if !wanted.is_empty() {
+            let reader = StreamReader::try_new(Cursor::new(&bytes), Some(wanted.clone()))
+                .map_err(corrupt)?;
+            // The reader's schema is the stored one; its batches hold the projection.
+            let schema = Arc::new(reader.schema().project(&wanted)?);
+            let batches = reader
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(corrupt)?;
+            let batch = concat_batches(&schema, &batches)?;
+            rows = batch.num_rows();
+            for (j, &c) in wanted.iter().enumerate() {
+                // A decoded column points into the buffer of the whole segment (every
+                // column's bytes): copy it out, so the cache holds only this column.
+                let col = own_buffers(batch.column(j));
+                self.columns.put((table.id, seg, c), col.clone());
+                found.insert(c, col);
+            }
+        }
+        self.columns
+            .shapes
+            .lock()
+            .insert((table.id, seg), (stored, rows));
+        Ok((stored, rows))
     }
 
     /// Returns the decoded segment, from the cache or by decoding `bytes`.
