@@ -59,9 +59,10 @@ pub use vtable::*;
 
 /// Major version of this ABI. A host only loads plugins built against the same major version.
 pub const PHANTOMDB_PLUGIN_ABI_MAJOR: u32 = 1;
-/// Minor version of this ABI. Minor versions only append fields and interfaces; a host accepts
-/// plugins of any minor version of its major version (checking `struct_size` for new fields).
-pub const PHANTOMDB_PLUGIN_ABI_MINOR: u32 = 1;
+/// Minor version of this ABI. Minor versions only append fields, interfaces and status codes
+/// (1.2: [`Status::CONFLICT`]); a host accepts plugins of any minor version of its major
+/// version (checking `struct_size` for new fields).
+pub const PHANTOMDB_PLUGIN_ABI_MINOR: u32 = 2;
 
 /// Magic bytes at offset 0 of the embedded [`PluginManifest`].
 pub const PHANTOMDB_PLUGIN_MAGIC: [u8; 16] = *b"PHANTOMDB-PLUGIN";
@@ -90,6 +91,11 @@ impl Status {
     pub const INVALID_ARGUMENT: Status = Status(3);
     /// The call is not allowed in the plugin's current state (e.g. before `initialize`).
     pub const INVALID_STATE: Status = Status(4);
+    /// A storage transaction's `prepare` or `commit` lost to a concurrent transaction that
+    /// committed conflicting changes first (SQLSTATE 40001); the caller may retry the whole
+    /// transaction. `out_error` holds the message. Since ABI 1.2; a 1.1 host reports it as an
+    /// error.
+    pub const CONFLICT: Status = Status(5);
 
     /// `true` for [`Status::OK`].
     pub const fn is_ok(self) -> bool {
@@ -104,6 +110,7 @@ impl Status {
             2 => "panic",
             3 => "invalid argument",
             4 => "invalid state",
+            5 => "conflict",
             _ => "unknown status",
         }
     }

@@ -17,8 +17,8 @@ use phantomdb_plugin_abi::{
     TableRef, STORAGE_INTERFACE_V1, STORAGE_INTERFACE_V1_C,
 };
 use phantomdb_plugin_sdk::storage::{
-    BatchStream, Capabilities, Filter, FilterSupport, Options, ScanRequest, StorageEngine,
-    StorageTransaction, TableInfo, TableStatistics,
+    BatchStream, Capabilities, CommitError, Filter, FilterSupport, Options, ScanRequest,
+    StorageEngine, StorageTransaction, TableInfo, TableStatistics,
 };
 
 use crate::ffi::{c_str, import_result};
@@ -178,13 +178,30 @@ impl NativeStorageEngine {
         what: &str,
         call: impl FnOnce(&'static StorageInterface, *mut *mut c_char) -> phantomdb_plugin_abi::Status,
     ) -> Result<(), String> {
+        self.call_commit(what, call).map_err(|e| e.to_string())
+    }
+
+    /// Like [`Self::call`], keeping [`Status::CONFLICT`](phantomdb_plugin_abi::Status::CONFLICT)
+    /// apart: the commit protocol's calls (`prepare`, `commit`) report lost races typed.
+    fn call_commit(
+        &self,
+        what: &str,
+        call: impl FnOnce(&'static StorageInterface, *mut *mut c_char) -> phantomdb_plugin_abi::Status,
+    ) -> Result<(), CommitError> {
         let iface = self.iface()?;
         let _guard = self.plugin.enter().map_err(|e| e.to_string())?;
         let mut err: *mut c_char = std::ptr::null_mut();
         let status = call(iface, &mut err);
-        self.plugin
-            .check_status(status, err, &format!("{}.{what}", self.decl().name))
-            .map_err(|e| e.to_string())
+        let checked =
+            self.plugin
+                .check_status(status, err, &format!("{}.{what}", self.decl().name));
+        checked.map_err(|e| {
+            if status == phantomdb_plugin_abi::Status::CONFLICT {
+                CommitError::Conflict(e.to_string())
+            } else {
+                CommitError::Failed(e.to_string())
+            }
+        })
     }
 
     /// Takes a plugin-allocated JSON string.
@@ -312,13 +329,13 @@ struct NativeTransaction {
 unsafe impl Send for NativeTransaction {}
 
 impl NativeTransaction {
-    fn end(&mut self, commit: bool) -> Result<(), String> {
+    fn end(&mut self, commit: bool) -> Result<(), CommitError> {
         let handle = std::mem::replace(&mut self.handle, std::ptr::null_mut());
         if handle.is_null() {
-            return Err("transaction already ended".to_string());
+            return Err("transaction already ended".into());
         }
         // SAFETY: the handle came from `begin` and is ended exactly once here.
-        self.engine.call(
+        self.engine.call_commit(
             if commit { "commit" } else { "rollback" },
             |i, err| unsafe {
                 if commit {
@@ -474,19 +491,19 @@ impl StorageTransaction for NativeTransaction {
         Ok(Some(TableStatistics { row_count, min_max }))
     }
 
-    fn prepare(&mut self) -> Result<(), String> {
+    fn prepare(&mut self) -> Result<(), CommitError> {
         let handle = self.handle;
         // SAFETY: valid handle.
         self.engine
-            .call("prepare", |i, err| unsafe { (i.prepare)(handle, err) })
+            .call_commit("prepare", |i, err| unsafe { (i.prepare)(handle, err) })
     }
 
-    fn commit(mut self: Box<Self>) -> Result<(), String> {
+    fn commit(mut self: Box<Self>) -> Result<(), CommitError> {
         self.end(true)
     }
 
     fn rollback(mut self: Box<Self>) -> Result<(), String> {
-        self.end(false)
+        self.end(false).map_err(|e| e.to_string())
     }
 }
 

@@ -63,7 +63,7 @@ pub mod storage;
 mod storage_runtime;
 
 pub use storage::{
-    BatchStream, Capabilities, CompareOp, Filter, FilterSupport, Options, ScanRequest,
+    BatchStream, Capabilities, CommitError, CompareOp, Filter, FilterSupport, Options, ScanRequest,
     StorageEngine, StorageTransaction, TableInfo, TableStatistics, Value,
 };
 
@@ -75,8 +75,9 @@ pub mod __private {
 /// Commonly used items for plugin authors.
 pub mod prelude {
     pub use crate::storage::{
-        BatchStream, Capabilities, CompareOp, Filter, FilterSupport, Options, ScanRequest,
-        StorageEngine, StorageTransaction, TableInfo, TableStatistics, Value, ROW_ID_COLUMN,
+        BatchStream, Capabilities, CommitError, CompareOp, Filter, FilterSupport, Options,
+        ScanRequest, StorageEngine, StorageTransaction, TableInfo, TableStatistics, Value,
+        ROW_ID_COLUMN,
     };
     pub use crate::{
         host_log, phantomdb_plugin, scalar_fn, Accumulator, AggregateFunction, Literal, Plugin,

@@ -85,6 +85,16 @@ impl Failure {
             message: message.into(),
         }
     }
+    /// A failed `prepare` or `commit`: a conflict keeps its own status.
+    pub(crate) fn commit(e: crate::storage::CommitError) -> Self {
+        match e {
+            crate::storage::CommitError::Conflict(message) => Self {
+                status: Status::CONFLICT,
+                message,
+            },
+            crate::storage::CommitError::Failed(message) => Self::error(message),
+        }
+    }
     pub(crate) fn state(message: impl Into<String>) -> Self {
         Self {
             status: Status::INVALID_STATE,

@@ -597,6 +597,45 @@ pub trait StorageEngine: Send + Sync + 'static {
     fn begin(&self) -> Result<Box<dyn StorageTransaction>, String>;
 }
 
+/// Why a transaction could not commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitError {
+    /// Another transaction committed conflicting changes first (a serialization failure,
+    /// SQLSTATE 40001): nothing was published, and the caller may retry the transaction.
+    Conflict(String),
+    /// Anything else.
+    Failed(String),
+}
+
+impl CommitError {
+    /// The message.
+    pub fn message(&self) -> &str {
+        match self {
+            Self::Conflict(m) | Self::Failed(m) => m,
+        }
+    }
+}
+
+impl std::fmt::Display for CommitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for CommitError {}
+
+impl From<String> for CommitError {
+    fn from(message: String) -> Self {
+        Self::Failed(message)
+    }
+}
+
+impl From<&str> for CommitError {
+    fn from(message: &str) -> Self {
+        Self::Failed(message.to_string())
+    }
+}
+
 /// A unit of work on one engine. Used by one thread at a time.
 pub trait StorageTransaction: Send + 'static {
     /// Reads `table` as this transaction sees it (its own writes included).
@@ -621,11 +660,13 @@ pub trait StorageTransaction: Send + 'static {
         Ok(None)
     }
     /// First commit phase: everything that can fail, without making changes visible.
-    fn prepare(&mut self) -> Result<(), String> {
+    /// A lost race with another transaction is [`CommitError::Conflict`].
+    fn prepare(&mut self) -> Result<(), CommitError> {
         Ok(())
     }
-    /// Makes the changes visible atomically.
-    fn commit(self: Box<Self>) -> Result<(), String>;
+    /// Makes the changes visible atomically. A lost race with another transaction is
+    /// [`CommitError::Conflict`].
+    fn commit(self: Box<Self>) -> Result<(), CommitError>;
     /// Discards the changes.
     fn rollback(self: Box<Self>) -> Result<(), String>;
 }

@@ -520,7 +520,7 @@ unsafe extern "C" fn prepare(handle: StorageTxnHandle, out_error: OutError) -> S
     let r = run(|| {
         // SAFETY: host contract.
         let t = unsafe { txn(handle) }?;
-        t.0.prepare().map_err(Failure::error)
+        t.0.prepare().map_err(Failure::commit)
     });
     // SAFETY: out_error contract is the caller's.
     unsafe { report(out_error, r) }
@@ -539,7 +539,7 @@ unsafe extern "C" fn commit(handle: StorageTxnHandle, out_error: OutError) -> St
     let r = run(|| {
         // SAFETY: host contract.
         let t = unsafe { take_txn(handle) }?;
-        t.0.commit().map_err(Failure::error)
+        t.0.commit().map_err(Failure::commit)
     });
     // SAFETY: out_error contract is the caller's.
     unsafe { report(out_error, r) }

@@ -14,8 +14,8 @@ use arrow::compute::filter_record_batch;
 use parking_lot::Mutex;
 
 use phantomdb_plugin_sdk::storage::{
-    BatchStream, Capabilities, Filter, FilterSupport, Options, ScanRequest, StorageEngine,
-    StorageTransaction, TableInfo, TableStatistics,
+    BatchStream, Capabilities, CommitError, Filter, FilterSupport, Options, ScanRequest,
+    StorageEngine, StorageTransaction, TableInfo, TableStatistics,
 };
 
 /// One committed (or, inside a transaction, private) version of a table.
@@ -232,23 +232,23 @@ impl StorageTransaction for MemoryTxn {
         }))
     }
 
-    fn prepare(&mut self) -> Result<(), String> {
+    fn prepare(&mut self) -> Result<(), CommitError> {
         let tables = self.tables.lock();
         for id in self.writes.keys() {
             let base = self.snapshot.get(id).map_or(0, |s| s.version);
             let now = tables.get(id).map_or(0, |t| t.version);
             if base != now {
-                return Err(
+                return Err(CommitError::Conflict(
                     "could not serialize access: a memory table changed since this transaction \
                      read it; ROLLBACK and retry"
                         .to_string(),
-                );
+                ));
             }
         }
         Ok(())
     }
 
-    fn commit(mut self: Box<Self>) -> Result<(), String> {
+    fn commit(mut self: Box<Self>) -> Result<(), CommitError> {
         self.prepare()?;
         let mut tables = self.tables.lock();
         for (id, mut data) in self.writes.drain() {

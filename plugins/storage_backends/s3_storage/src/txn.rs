@@ -7,7 +7,7 @@ use object_store::path::Path;
 use phantomdb_plugin_sdk::arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt64Array};
 use phantomdb_plugin_sdk::arrow_schema::SchemaRef;
 use phantomdb_plugin_sdk::{
-    BatchStream, ScanRequest, StorageTransaction, TableInfo, TableStatistics, Value,
+    BatchStream, CommitError, ScanRequest, StorageTransaction, TableInfo, TableStatistics, Value,
 };
 
 use crate::cache::CachedFile;
@@ -59,11 +59,11 @@ impl TableTxn {
             .map(|i| self.pending[i].1.num_rows() as u64)
     }
 
-    fn conflict(&self, detail: &str) -> String {
-        format!(
+    fn conflict(&self, detail: &str) -> CommitError {
+        CommitError::Conflict(format!(
             "{CONFLICT} of s3_storage table {} ({detail}); retry the transaction",
             self.name
-        )
+        ))
     }
 }
 
@@ -179,7 +179,7 @@ impl Txn {
     }
 
     /// Writes the new data files and builds the next manifest of every table written.
-    fn prepare_all(&mut self) -> Result<(), String> {
+    fn prepare_all(&mut self) -> Result<(), CommitError> {
         let inner = self.inner.clone();
         for t in self.tables.values_mut().filter(|t| t.dirty()) {
             if t.new_manifest.is_some() {
@@ -300,7 +300,7 @@ impl Txn {
         self.prepared = false;
     }
 
-    fn publish(&mut self) -> Result<(), String> {
+    fn publish(&mut self) -> Result<(), CommitError> {
         let keys: Vec<String> = self
             .tables
             .iter()
@@ -348,15 +348,16 @@ impl Txn {
                             inner.metrics.add(&inner.metrics.conflicts, 1);
                             t.conflict(&format!("version {version} was written by another commit"))
                         }
-                        PutError::Other(e) => e,
+                        PutError::Other(e) => CommitError::Failed(e),
                     };
                     if published.is_empty() {
                         return Err(msg);
                     }
-                    return Err(format!(
+                    // Some tables are published: no longer a clean conflict to retry.
+                    return Err(CommitError::Failed(format!(
                         "{msg} -- the transaction was only partly committed: tables {} were published",
                         published.join(", ")
-                    ));
+                    )));
                 }
             }
         }
@@ -563,7 +564,7 @@ impl StorageTransaction for Txn {
         Self::statistics_of(t).map(Some)
     }
 
-    fn prepare(&mut self) -> Result<(), String> {
+    fn prepare(&mut self) -> Result<(), CommitError> {
         if self.prepared {
             return Ok(());
         }
@@ -574,7 +575,7 @@ impl StorageTransaction for Txn {
         r
     }
 
-    fn commit(mut self: Box<Self>) -> Result<(), String> {
+    fn commit(mut self: Box<Self>) -> Result<(), CommitError> {
         if !self.tables.values().any(|t| t.dirty()) {
             return Ok(()); // read-only: nothing to publish
         }

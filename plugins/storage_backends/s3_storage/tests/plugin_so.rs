@@ -111,6 +111,17 @@ fn loads_as_a_plugin_and_works_through_the_c_abi() {
     assert_eq!(got, (0..990).collect::<Vec<_>>());
     txn.commit().expect("commit");
 
+    // A lost race crosses the C ABI typed (status CONFLICT), not as text to search.
+    let mut a = engine.begin().expect("begin");
+    let mut b = engine.begin().expect("begin");
+    assert_eq!(ids(a.scan(&t, &ScanRequest::default()).expect("scan")).len(), 990);
+    assert_eq!(ids(b.scan(&t, &ScanRequest::default()).expect("scan")).len(), 990);
+    a.insert(&t, rows(2000..2010)).expect("insert");
+    b.insert(&t, rows(3000..3010)).expect("insert");
+    a.commit().expect("the first commit wins");
+    let lost = b.commit().expect_err("the second commit loses");
+    assert!(matches!(lost, CommitError::Conflict(_)), "{lost:?}");
+
     let listed = engine.list_tables(&Options::new()).expect("list");
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].0, "so_table");

@@ -6,19 +6,24 @@ use std::sync::Arc;
 use arrow::array::{RecordBatch, UInt64Array};
 use arrow::compute::concat_batches;
 use phantomdb_plugin_sdk::storage::{
-    BatchStream, ScanRequest, StorageEngine, StorageTransaction, TableInfo,
+    BatchStream, CommitError, ScanRequest, StorageEngine, StorageTransaction, TableInfo,
 };
 
 use crate::error::{Error, Result, SqlState};
 
-/// An engine's error as the core reports it: a write conflict keeps its SQLSTATE (`40001`),
-/// everything else is a storage error naming the engine.
+/// An engine's error as the core reports it: a storage error naming the engine.
 pub(super) fn storage_error(engine: &str, message: String) -> Error {
-    // Keep the engine's own wording for conflicts, so callers can match on it.
-    if message.contains("could not serialize access") {
-        Error::Transaction(SqlState::SerializationFailure, message)
-    } else {
-        Error::Storage(format!("storage engine {engine}: {message}"))
+    Error::Storage(format!("storage engine {engine}: {message}"))
+}
+
+/// A failed `prepare`: a lost race is a serialization failure (`40001`, in the engine's own
+/// words), anything else a storage error.
+fn commit_error(engine: &str, e: CommitError) -> Error {
+    match e {
+        CommitError::Conflict(message) => {
+            Error::Transaction(SqlState::SerializationFailure, message)
+        }
+        CommitError::Failed(message) => storage_error(engine, format!("cannot commit: {message}")),
     }
 }
 
@@ -205,9 +210,7 @@ impl EngineTxns {
     /// then says the transaction committed only partly. Rollback is always complete.
     pub(crate) fn prepare(&mut self) -> Result<()> {
         for (name, t) in self.open.iter_mut().filter(|(_, t)| t.wrote) {
-            t.txn
-                .prepare()
-                .map_err(|e| storage_error(name, format!("cannot commit: {e}")))?;
+            t.txn.prepare().map_err(|e| commit_error(name, e))?;
         }
         Ok(())
     }
