@@ -98,6 +98,23 @@ struct MemoryTxn {
 }
 
 impl MemoryTxn {
+    /// Fails if a table this transaction wrote was committed by someone else since it was
+    /// first read here.
+    fn check_versions(&self, tables: &HashMap<u64, Arc<TableData>>) -> Result<(), CommitError> {
+        for id in self.writes.keys() {
+            let base = self.snapshot.get(id).map_or(0, |s| s.version);
+            let now = tables.get(id).map_or(0, |t| t.version);
+            if base != now {
+                return Err(CommitError::Conflict(
+                    "could not serialize access: a memory table changed since this transaction \
+                     read it; ROLLBACK and retry"
+                        .to_string(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn snapshot_of(&mut self, id: u64) -> Arc<TableData> {
         if let Some(s) = self.snapshot.get(&id) {
             return s.clone();
@@ -233,24 +250,14 @@ impl StorageTransaction for MemoryTxn {
     }
 
     fn prepare(&mut self) -> Result<(), CommitError> {
-        let tables = self.tables.lock();
-        for id in self.writes.keys() {
-            let base = self.snapshot.get(id).map_or(0, |s| s.version);
-            let now = tables.get(id).map_or(0, |t| t.version);
-            if base != now {
-                return Err(CommitError::Conflict(
-                    "could not serialize access: a memory table changed since this transaction \
-                     read it; ROLLBACK and retry"
-                        .to_string(),
-                ));
-            }
-        }
-        Ok(())
+        self.check_versions(&self.tables.lock())
     }
 
     fn commit(mut self: Box<Self>) -> Result<(), CommitError> {
-        self.prepare()?;
-        let mut tables = self.tables.lock();
+        // Checked and installed under one lock: no commit can slip in between.
+        let tables = self.tables.clone();
+        let mut tables = tables.lock();
+        self.check_versions(&tables)?;
         for (id, mut data) in self.writes.drain() {
             data.version = tables.get(&id).map_or(0, |t| t.version) + 1;
             tables.insert(id, Arc::new(data));

@@ -110,9 +110,13 @@ impl Planner {
         &self.plugins
     }
 
-    /// The current registry snapshot.
+    /// The registry snapshot of the statement being run (the one it was planned with, so its
+    /// executor sees the engines its plan saw), or the current one outside a statement.
     pub(crate) fn registry(&self) -> Arc<Registry> {
-        self.plugins.snapshot()
+        match self.schema.context() {
+            Some(statement) => statement.registry.clone(),
+            None => self.plugins.snapshot(),
+        }
     }
 
     /// Plans `stmt` in the statement's transactions. The returned guard keeps them current

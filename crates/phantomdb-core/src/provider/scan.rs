@@ -154,7 +154,16 @@ impl ExecutionPlan for PhantomScanExec {
         let mut builder = RecordBatchReceiverStreamBuilder::new(self.schema(), 2);
         let tx = builder.tx();
         builder.spawn_blocking(move || {
-            for batch in opened(part).map(shaped) {
+            // Open, then let go of the partition: it holds the statement's engine
+            // transactions, which the statement may end (and commit) while this thread still
+            // drains the engine's reader.
+            let opened = part.open();
+            drop(part);
+            let batches: Batches = match opened {
+                Ok(batches) => batches,
+                Err(e) => Box::new(std::iter::once(Err(e))),
+            };
+            for batch in batches.map(shaped) {
                 let failed = batch.is_err();
                 if tx.blocking_send(batch).is_err() || failed {
                     break;

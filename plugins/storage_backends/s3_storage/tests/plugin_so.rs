@@ -114,8 +114,14 @@ fn loads_as_a_plugin_and_works_through_the_c_abi() {
     // A lost race crosses the C ABI typed (status CONFLICT), not as text to search.
     let mut a = engine.begin().expect("begin");
     let mut b = engine.begin().expect("begin");
-    assert_eq!(ids(a.scan(&t, &ScanRequest::default()).expect("scan")).len(), 990);
-    assert_eq!(ids(b.scan(&t, &ScanRequest::default()).expect("scan")).len(), 990);
+    assert_eq!(
+        ids(a.scan(&t, &ScanRequest::default()).expect("scan")).len(),
+        990
+    );
+    assert_eq!(
+        ids(b.scan(&t, &ScanRequest::default()).expect("scan")).len(),
+        990
+    );
     a.insert(&t, rows(2000..2010)).expect("insert");
     b.insert(&t, rows(3000..3010)).expect("insert");
     a.commit().expect("the first commit wins");
