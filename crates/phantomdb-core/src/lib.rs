@@ -44,7 +44,7 @@ pub use database::Database;
 pub use error::{Error, Result, SqlState};
 pub use planner::{CATALOG_NAME, SCHEMA_NAME};
 pub use result::ResultSet;
-pub use session::{Connection, PreparedStatement, ResultStream, DEFAULT_USER};
+pub use session::{CancelHandle, Connection, PreparedStatement, ResultStream, DEFAULT_USER};
 pub use sql::{parse, Statement};
 
 /// Re-export of the Arrow crate PhantomDB's API uses.

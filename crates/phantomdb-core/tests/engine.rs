@@ -720,3 +720,94 @@ fn a_database_file_from_an_earlier_release_opens() {
     let c = db.connect().unwrap();
     assert_eq!(scalar(&c, "SELECT count(*) FROM items"), 4);
 }
+
+/// A query that runs for minutes unless stopped: a sum over 40 billion joined rows.
+const SLOW_SUM: &str = "SELECT sum(a.value * b.value) FROM generate_series(1, 200000) a, \
+                        generate_series(1, 200000) b";
+
+/// Cancels through `handle` every 20 ms until the returned flag is set (a request made before
+/// the statement starts is ignored, so it is repeated).
+fn keep_canceling(
+    handle: phantomdb::CancelHandle,
+) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
+    let done = Arc::new(AtomicBool::new(false));
+    let stop = done.clone();
+    let thread = std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(20));
+            handle.cancel();
+        }
+    });
+    (done, thread)
+}
+
+#[test]
+fn a_statement_is_canceled_from_another_thread_and_changes_nothing() {
+    let db = Database::open_in_memory().unwrap();
+    let c = db.connect().unwrap();
+    c.execute("CREATE TABLE t (v BIGINT)").unwrap();
+    let handle = c.cancel_handle();
+    // A request while nothing runs is ignored.
+    handle.cancel();
+    assert_eq!(scalar(&c, "SELECT 1"), 1);
+
+    let (done, canceller) = keep_canceling(handle.clone());
+    let err = c.execute(&format!("INSERT INTO t {SLOW_SUM}")).unwrap_err();
+    let read_err = c.execute(SLOW_SUM).unwrap_err();
+    done.store(true, Ordering::Relaxed);
+    canceller.join().unwrap();
+    for e in [&err, &read_err] {
+        assert_eq!(e.sqlstate(), SqlState::QueryCanceled, "{e:?}");
+        assert!(e.to_string().contains("user request"), "{e}");
+    }
+    assert_eq!(
+        scalar(&c, "SELECT count(*) FROM t"),
+        0,
+        "nothing was written"
+    );
+
+    // The same inside a transaction: the transaction goes on.
+    c.execute("BEGIN; INSERT INTO t VALUES (1)").unwrap();
+    let (done, canceller) = keep_canceling(handle);
+    let err = c.execute(SLOW_SUM).unwrap_err();
+    done.store(true, Ordering::Relaxed);
+    canceller.join().unwrap();
+    assert_eq!(err.sqlstate(), SqlState::QueryCanceled);
+    c.execute("COMMIT").unwrap();
+    assert_eq!(scalar(&c, "SELECT count(*) FROM t"), 1);
+}
+
+#[test]
+fn statement_timeout_cancels_long_statements_and_streams() {
+    let db = Database::open_in_memory().unwrap();
+    let c = db.connect().unwrap();
+    c.execute("SET statement_timeout = '150ms'").unwrap();
+    assert_eq!(
+        scalar(
+            &c,
+            "SELECT CAST(current_setting('statement_timeout') AS BIGINT)"
+        ),
+        150
+    );
+    let e = c.execute(SLOW_SUM).unwrap_err();
+    assert_eq!(e.sqlstate().code(), "57014", "{e:?}");
+    assert!(e.to_string().contains("statement timeout"), "{e}");
+    // Quick statements are not affected.
+    assert_eq!(scalar(&c, "SELECT 41 + 1"), 42);
+    let bad = c.execute("SET statement_timeout = 'soon'").unwrap_err();
+    assert_eq!(bad.sqlstate().code(), "22023", "{bad:?}");
+
+    // A stream being read is canceled too, and ends.
+    c.execute("RESET statement_timeout").unwrap();
+    let mut stream = c
+        .execute_stream(
+            "SELECT a.value * b.value FROM generate_series(1, 200000) a, \
+             generate_series(1, 200000) b",
+        )
+        .unwrap();
+    assert!(stream.next_batch().unwrap().is_ok());
+    c.cancel_handle().cancel();
+    let e = stream.next_batch().unwrap().unwrap_err();
+    assert_eq!(e.sqlstate(), SqlState::QueryCanceled, "{e:?}");
+    assert!(stream.next_batch().is_none());
+}

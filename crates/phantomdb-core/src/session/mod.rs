@@ -1,6 +1,7 @@
 //! [`Connection`]: a session with a database. It owns its transaction state, its planner and
 //! its prepared statements, and sends each statement to its executor in one line.
 
+mod cancel;
 mod functions;
 mod prepared;
 mod set;
@@ -9,6 +10,7 @@ mod statement;
 mod stream;
 mod txn;
 
+pub use cancel::CancelHandle;
 pub use statement::PreparedStatement;
 pub use stream::ResultStream;
 
@@ -50,6 +52,7 @@ pub struct Connection {
     prepared: Mutex<HashMap<String, PreparedEntry>>,
     settings: SessionSettings,
     user: String,
+    cancel: CancelHandle,
 }
 
 impl std::fmt::Debug for Connection {
@@ -69,8 +72,26 @@ impl Connection {
             prepared: Mutex::new(HashMap::new()),
             settings,
             user: user.to_string(),
+            cancel: CancelHandle::default(),
             _database: shared,
         })
+    }
+
+    /// A handle that cancels this connection's running statement from another thread (it
+    /// fails with SQLSTATE 57014 and its writes are rolled back).
+    pub fn cancel_handle(&self) -> CancelHandle {
+        self.cancel.clone()
+    }
+
+    /// What may interrupt a statement starting now: a cancel request, or `statement_timeout`.
+    fn interrupt(&self) -> cancel::Interrupt {
+        let timeout = self
+            .settings
+            .get("statement_timeout")
+            .and_then(|ms| ms.parse::<u64>().ok())
+            .filter(|ms| *ms > 0)
+            .map(Duration::from_millis);
+        self.cancel.interrupt(timeout)
     }
 
     /// The user this connection runs as (`current_user`).
@@ -260,12 +281,14 @@ impl Connection {
     /// Runs a reading statement to the end.
     async fn query(&self, stmt: DfStatement) -> Result<ResultSet> {
         let read = self.txn.read().await?;
-        let result = async {
-            let (plan, _guard) = self.planner.plan(read.txns(), stmt, None).await?;
-            let df = self.planner.context().execute_logical_plan(plan).await?;
-            ResultSet::collect(df).await
-        }
-        .await;
+        let result = self
+            .interrupt()
+            .run(async {
+                let (plan, _guard) = self.planner.plan(read.txns(), stmt, None).await?;
+                let df = self.planner.context().execute_logical_plan(plan).await?;
+                ResultSet::collect(df).await
+            })
+            .await;
         self.txn.end_read(read, result.is_ok())?;
         result
     }
@@ -273,15 +296,21 @@ impl Connection {
     /// Starts a reading statement and returns its rows as a stream.
     async fn query_stream(&self, stmt: DfStatement) -> Result<ResultStream> {
         let read = self.txn.read().await?;
-        let started = async {
-            let (plan, guard) = self.planner.plan(read.txns(), stmt, None).await?;
-            let pins = guard.pins();
-            let df = self.planner.context().execute_logical_plan(plan).await?;
-            Ok::<_, Error>((df.execute_stream().await?, pins))
-        }
-        .await;
+        let interrupt = self.interrupt();
+        let started = interrupt
+            .clone()
+            .run(async {
+                let (plan, guard) = self.planner.plan(read.txns(), stmt, None).await?;
+                let pins = guard.pins();
+                let df = self.planner.context().execute_logical_plan(plan).await?;
+                Ok::<_, Error>((df.execute_stream().await?, pins))
+            })
+            .await;
         match started {
-            Ok((stream, pins)) => Ok(ResultStream::live(stream, pins, self.txn.defer_read(read))),
+            Ok((stream, pins)) => {
+                let end = self.txn.defer_read(read);
+                Ok(ResultStream::live(stream, pins, end, interrupt))
+            }
             Err(e) => {
                 self.txn.end_read(read, false)?;
                 Err(e)
@@ -297,8 +326,10 @@ impl Connection {
         F: FnOnce(WriteScope) -> Fut,
         Fut: std::future::Future<Output = Result<ResultSet>>,
     {
-        let write = self.txn.write().await?;
-        let result = body(write.scope.clone()).await;
+        let interrupt = self.interrupt();
+        let write = interrupt.clone().run(self.txn.write()).await?;
+        // Interrupted, the statement fails like any other: its own transaction rolls back.
+        let result = interrupt.run(body(write.scope.clone())).await;
         self.txn.end_write(write, result)
     }
 

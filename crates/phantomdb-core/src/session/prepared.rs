@@ -125,13 +125,15 @@ impl Connection {
                 .await;
         }
         let read = self.txn.read().await?;
-        let result = async {
-            let (plan, _guard) = self.planner.plan(read.txns(), prepared, None).await?;
-            let plan = bind_parameters(plan, values)?;
-            let df = self.planner.context().execute_logical_plan(plan).await?;
-            ResultSet::collect(df).await
-        }
-        .await;
+        let result = self
+            .interrupt()
+            .run(async {
+                let (plan, _guard) = self.planner.plan(read.txns(), prepared, None).await?;
+                let plan = bind_parameters(plan, values)?;
+                let df = self.planner.context().execute_logical_plan(plan).await?;
+                ResultSet::collect(df).await
+            })
+            .await;
         self.txn.end_read(read, result.is_ok())?;
         result
     }

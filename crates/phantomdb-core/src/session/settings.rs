@@ -42,7 +42,39 @@ pub(crate) const KNOWN: &[KnownSetting] = &[
                 .map_err(|_| "expects a whole number of milliseconds".to_string())
         },
     },
+    KnownSetting {
+        name: "statement_timeout",
+        default: "0",
+        description: "milliseconds a statement may run before it is canceled (57014); 0: no limit",
+        check: |v| duration_ms(v).map(|ms| ms.to_string()),
+    },
 ];
+
+/// A duration as PostgreSQL writes it: a number of milliseconds, or a number with a unit
+/// (`ms`, `s`, `min`, `h`, `d`), e.g. `'5s'`, `'250ms'`.
+pub(crate) fn duration_ms(value: &str) -> std::result::Result<u64, String> {
+    let v = value.trim().to_ascii_lowercase();
+    let split = v
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(v.len());
+    let (number, unit) = v.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| "expects a duration such as 5000, '5s' or '250ms'".to_string())?;
+    let scale = match unit.trim() {
+        "" | "ms" => 1.0,
+        "s" => 1_000.0,
+        "min" => 60_000.0,
+        "h" => 3_600_000.0,
+        "d" => 86_400_000.0,
+        other => return Err(format!("unknown unit \"{other}\" (ms, s, min, h, d)")),
+    };
+    let ms = number * scale;
+    if !ms.is_finite() || ms < 0.0 || ms > u64::MAX as f64 {
+        return Err("out of range".into());
+    }
+    Ok(ms.round() as u64)
+}
 
 /// Whether DataFusion keeps this setting.
 pub(crate) fn is_engine_setting(name: &str) -> bool {

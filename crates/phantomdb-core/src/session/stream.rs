@@ -9,6 +9,7 @@
 //! written meanwhile.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -17,6 +18,7 @@ use arrow::datatypes::SchemaRef;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use futures::{Stream, StreamExt};
 
+use super::cancel::Interrupt;
 use super::txn::StatementEnd;
 use crate::error::{Error, Result};
 use crate::plugins::StatementPin;
@@ -28,6 +30,8 @@ use crate::shared::runtime;
 /// Use it as a [`Stream`] from async code, or call [`ResultStream::next_batch`] (blocking).
 pub struct ResultStream {
     schema: SchemaRef,
+    /// Resolves when the statement is canceled or times out while its rows are read.
+    interrupted: Option<Pin<Box<dyn Future<Output = Error> + Send>>>,
     live: Option<SendableRecordBatchStream>,
     ready: VecDeque<RecordBatch>,
     rows_affected: Option<usize>,
@@ -49,9 +53,11 @@ impl ResultStream {
         stream: SendableRecordBatchStream,
         pins: Vec<StatementPin>,
         end: Option<StatementEnd>,
+        interrupt: Interrupt,
     ) -> Self {
         Self {
             schema: stream.schema(),
+            interrupted: Some(Box::pin(interrupt.fired())),
             live: Some(stream),
             ready: VecDeque::new(),
             rows_affected: None,
@@ -64,6 +70,7 @@ impl ResultStream {
     pub(crate) fn ready(rs: ResultSet) -> Self {
         Self {
             schema: rs.schema,
+            interrupted: None,
             live: None,
             ready: rs.batches.into(),
             rows_affected: rs.rows_affected,
@@ -111,6 +118,7 @@ impl ResultStream {
     /// Ends the statement: the plan first, then (autocommit) its engine transactions.
     fn finish(&mut self) {
         self.live = None;
+        self.interrupted = None;
         if let Some(end) = self.end.take() {
             if let Err(e) = end.finish() {
                 tracing::warn!(error = %e, "closing a statement's engine transactions failed");
@@ -125,6 +133,16 @@ impl Stream for ResultStream {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if let Some(b) = self.ready.pop_front() {
             return Poll::Ready(Some(Ok(b)));
+        }
+        if self.live.is_none() {
+            return Poll::Ready(None);
+        }
+        if let Some(interrupted) = self.interrupted.as_mut() {
+            if let Poll::Ready(e) = interrupted.as_mut().poll(cx) {
+                self.interrupted = None;
+                self.finish();
+                return Poll::Ready(Some(Err(e)));
+            }
         }
         let Some(live) = self.live.as_mut() else {
             return Poll::Ready(None);
