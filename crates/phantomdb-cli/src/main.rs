@@ -1,5 +1,6 @@
 //! `phantomdb`: the PhantomDB shell.
 
+mod interrupt;
 mod output;
 mod scaffold;
 mod shell;

@@ -17,6 +17,8 @@ struct Shell {
     conn: Connection,
     format: Format,
     timer: bool,
+    /// At a terminal: Ctrl-C cancels the running statement.
+    interactive: bool,
 }
 
 /// Entry point of the shell modes.
@@ -36,6 +38,7 @@ pub async fn run(
         conn: db.connect()?,
         format,
         timer: false,
+        interactive: false,
     };
     if !commands.is_empty() {
         for sql in &commands {
@@ -66,6 +69,7 @@ pub async fn run(
             ExitCode::FAILURE
         });
     }
+    shell.interactive = true;
     shell.repl(db_path).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -94,17 +98,26 @@ impl Shell {
         let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
         for stmt in statements {
             let start = Instant::now();
+            let watcher = self
+                .interactive
+                .then(|| crate::interrupt::Watcher::start(self.conn.cancel_handle()));
             let printed = match self.conn.execute_statement_stream(stmt).await {
                 Ok(mut stream) => output::print_stream(&mut stdout, &mut stream, self.format).await,
                 Err(e) => Err(e.into()),
             };
+            let interrupted = watcher.as_ref().is_some_and(|w| w.fired());
+            drop(watcher);
             if let Err(e) = printed {
                 if is_broken_pipe(&e) {
                     // The reader went away (`| head`): stop quietly, as sqlite3 does.
                     std::process::exit(0);
                 }
                 let _ = stdout.flush();
-                eprintln!("Error: {e}");
+                if interrupted {
+                    eprintln!("Interrupted");
+                } else {
+                    eprintln!("Error: {e}");
+                }
                 return false;
             }
             if self.timer {
@@ -257,6 +270,11 @@ impl Shell {
 
     async fn repl(&mut self, db_path: Option<PathBuf>) -> Result<()> {
         let mut editor = rustyline::DefaultEditor::new()?;
+        // After the editor, which installs a SIGINT handler of its own for as long as it lives
+        // (at the prompt the terminal is raw and Ctrl-C is a key, not a signal).
+        if let Err(e) = crate::interrupt::install() {
+            eprintln!("Warning: Ctrl-C will not cancel statements: {e}");
+        }
         let history = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".phantomdb_history"));
         if let Some(h) = &history {
             let _ = editor.load_history(h);
@@ -270,6 +288,8 @@ impl Shell {
             )
         );
         let mut buffer = String::new();
+        // Ctrl-C at an empty prompt once warns, twice in a row exits.
+        let mut exit_armed = false;
         loop {
             let prompt = if buffer.is_empty() {
                 "phantomdb> "
@@ -278,6 +298,7 @@ impl Shell {
             };
             match editor.readline(prompt) {
                 Ok(line) => {
+                    exit_armed = false;
                     if buffer.is_empty() && line.trim_start().starts_with('.') {
                         let _ = editor.add_history_entry(line.as_str());
                         match self.meta(line.trim()).await {
@@ -297,6 +318,11 @@ impl Shell {
                         }
                         buffer = if is_blank(&rest) { String::new() } else { rest };
                     }
+                }
+                Err(ReadlineError::Interrupted) if buffer.is_empty() && exit_armed => break,
+                Err(ReadlineError::Interrupted) if buffer.is_empty() => {
+                    exit_armed = true;
+                    println!("(Ctrl-C again to exit, or .quit)");
                 }
                 Err(ReadlineError::Interrupted) => buffer.clear(),
                 Err(ReadlineError::Eof) => break,

@@ -917,3 +917,139 @@ fn csv_output_streams_and_stops_when_the_reader_goes() {
     assert!(out.status.success(), "{:?} {}", out.status, stderr(&out));
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 }
+
+/// The shell on a pseudo-terminal, as someone at a keyboard runs it.
+struct Terminal {
+    master: std::fs::File,
+    child: std::process::Child,
+    output: std::sync::Arc<std::sync::Mutex<String>>,
+    _home: tempfile::TempDir,
+}
+
+impl Terminal {
+    fn start() -> Terminal {
+        use std::os::fd::FromRawFd;
+        use std::os::unix::process::CommandExt;
+        let (mut master, mut slave) = (0, 0);
+        // SAFETY: openpty fills in two new descriptors, which the files below then own.
+        let rc = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+        // SAFETY: fresh descriptors owned by nobody else.
+        let (master, slave) = unsafe {
+            (
+                std::fs::File::from_raw_fd(master),
+                std::fs::File::from_raw_fd(slave),
+            )
+        };
+        let home = tempfile::tempdir().unwrap();
+        let mut cmd = phantomdb();
+        cmd.env("HOME", home.path())
+            .env("TERM", "xterm")
+            .stdin(slave.try_clone().unwrap())
+            .stdout(slave.try_clone().unwrap())
+            .stderr(slave);
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                // A session of its own with the terminal as its controlling terminal, so
+                // Ctrl-C on it reaches the shell as SIGINT.
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY as _, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("phantomdb runs");
+        drop(cmd); // closes this process's copies of the terminal's slave side
+        let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut reader = master.try_clone().unwrap();
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut reader, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Terminal {
+            master,
+            child,
+            output,
+            _home: home,
+        }
+    }
+
+    fn send(&mut self, keys: &str) {
+        self.master.write_all(keys.as_bytes()).unwrap();
+    }
+
+    fn text(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
+    /// Waits (up to a minute) until the screen shows `text` after position `from`.
+    fn wait_for(&self, text: &str, from: usize) -> usize {
+        for _ in 0..600 {
+            let screen = self.text();
+            if let Some(at) = screen.get(from..).and_then(|s| s.find(text)) {
+                return from + at + text.len();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("no {text:?} on the terminal:\n{}", self.text());
+    }
+}
+
+#[test]
+fn ctrl_c_interrupts_the_running_statement_and_the_shell_goes_on() {
+    let mut t = Terminal::start();
+    let mut at = t.wait_for("phantomdb> ", 0);
+    t.send(
+        "SELECT sum(a.value * b.value) FROM generate_series(1, 200000) a, \
+         generate_series(1, 200000) b;\r",
+    );
+    // Ctrl-C until the statement reports it was interrupted (the first may arrive before
+    // the line editor has handed the terminal back).
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        if t.text()[at..].contains("Interrupted") {
+            break;
+        }
+        t.send("\x03");
+    }
+    at = t.wait_for("Interrupted", at);
+    t.wait_for("phantomdb> ", at);
+    t.send("SELECT 40 + 2 AS answer;\r");
+    at = t.wait_for("42", at);
+
+    // A statement timeout reads as an error, not as an interruption.
+    // Each line only once the prompt is back: the line editor drops keys typed ahead.
+    t.wait_for("phantomdb> ", at);
+    t.send("SET statement_timeout = '100ms';\r");
+    at = t.wait_for("'100ms';", at);
+    at = t.wait_for("phantomdb> ", at);
+    t.send(
+        "SELECT sum(a.value * b.value) FROM generate_series(1, 200000) a, \
+         generate_series(1, 200000) b;\r",
+    );
+    at = t.wait_for("canceling statement due to statement timeout", at);
+    // At an empty prompt, Ctrl-C once warns and twice exits.
+    t.wait_for("phantomdb> ", at);
+    t.send("\x03");
+    t.wait_for("Ctrl-C again to exit", at);
+    t.send("\x03");
+    let status = t.child.wait().unwrap();
+    assert!(status.success(), "{status:?}\n{}", t.text());
+}
