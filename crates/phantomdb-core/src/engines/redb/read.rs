@@ -6,11 +6,10 @@ use std::sync::Arc;
 
 use arrow::array::{RecordBatch, UInt32Array};
 use arrow::compute::{concat_batches, take_record_batch};
-use redb::{ReadableTable, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::segment::{conform, ipc_stream_rows, Bitmap, SegmentRef, SegmentSnapshot};
-use super::store::Store;
-use super::write::Pending;
+use super::segment::{conform, ipc_stream_rows, Bitmap, Pending, SegmentRef, SegmentSnapshot};
+use super::store::{load_catalog, load_settings, Store};
 use super::*;
 use crate::catalog::{Catalog, TableDef};
 use crate::error::{Error, Result};
@@ -213,5 +212,44 @@ impl DataView for ReadView {
             &self.txn.open_table(SEGMENTS)?,
             None,
         )
+    }
+}
+
+impl Store {
+    /// Takes a consistent read snapshot of the committed state.
+    pub fn read_view(self: &Arc<Self>) -> Result<Arc<ReadView>> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        let catalog_version = meta
+            .get(META_CATALOG_VERSION)?
+            .map(|v| v.value())
+            .unwrap_or(0);
+        let data_version = meta.get(META_DATA_VERSION)?.map(|v| v.value()).unwrap_or(0);
+        let cached = self
+            .catalog_cache
+            .lock()
+            .as_ref()
+            .filter(|(v, _)| *v == catalog_version)
+            .map(|(_, c)| c.clone());
+        let catalog = match cached {
+            Some(c) => c,
+            None => {
+                let mut c = load_catalog(&txn.open_table(CATALOG)?)?;
+                match txn.open_table(SETTINGS) {
+                    Ok(t) => c.settings = load_settings(&t)?,
+                    Err(redb::TableError::TableDoesNotExist(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                let c = Arc::new(c);
+                *self.catalog_cache.lock() = Some((catalog_version, c.clone()));
+                c
+            }
+        };
+        Ok(Arc::new(ReadView {
+            store: self.clone(),
+            txn,
+            catalog,
+            data_version,
+        }))
     }
 }

@@ -6,12 +6,27 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions};
 use arrow::compute::{concat_batches, filter_record_batch};
+use arrow::datatypes::SchemaRef;
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use datafusion::common::ScalarValue;
 
 use crate::catalog::TableDef;
 use crate::error::{Error, Result};
+
+/// Rows inserted by the open transaction that do not fill a segment yet.
+#[derive(Debug)]
+pub(super) struct Pending {
+    pub(super) segment: u64,
+    pub(super) batches: Vec<RecordBatch>,
+    pub(super) rows: usize,
+}
+
+impl Pending {
+    pub(super) fn batch(&self, schema: &SchemaRef) -> Result<RecordBatch> {
+        Ok(concat_batches(schema, &self.batches)?)
+    }
+}
 
 /// A segment a scan will read: its id and deletions, or (for rows a write transaction has
 /// not stored yet) the rows themselves.

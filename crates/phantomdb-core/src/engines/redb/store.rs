@@ -1,7 +1,7 @@
 //! Opening a database file (checking and upgrading its format version) and starting
 //! transactions on it.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::io::Cursor;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,12 +12,10 @@ use arrow::compute::concat_batches;
 use arrow::ipc::reader::StreamReader;
 use datafusion::common::ScalarValue;
 use parking_lot::Mutex;
-use redb::{ReadableDatabase, ReadableTable};
+use redb::ReadableTable;
 
 use super::cache::{BudgetCache, ColumnCache, SegmentCache};
-use super::read::ReadView;
 use super::segment::{decode_segment, own_buffers, SegmentRef};
-use super::write::WriteTxn;
 use super::*;
 use crate::catalog::{Catalog, CatalogEntry, TableDef};
 use crate::error::{Error, Result, SqlState};
@@ -114,100 +112,6 @@ impl Store {
             cache: SegmentCache::new(DEFAULT_CACHE_BYTES),
             write_gate: Arc::new(tokio::sync::Mutex::new(())),
         }))
-    }
-
-    /// Takes a consistent read snapshot of the committed state.
-    pub fn read_view(self: &Arc<Self>) -> Result<Arc<ReadView>> {
-        let txn = self.db.begin_read()?;
-        let meta = txn.open_table(META)?;
-        let catalog_version = meta
-            .get(META_CATALOG_VERSION)?
-            .map(|v| v.value())
-            .unwrap_or(0);
-        let data_version = meta.get(META_DATA_VERSION)?.map(|v| v.value()).unwrap_or(0);
-        let cached = self
-            .catalog_cache
-            .lock()
-            .as_ref()
-            .filter(|(v, _)| *v == catalog_version)
-            .map(|(_, c)| c.clone());
-        let catalog = match cached {
-            Some(c) => c,
-            None => {
-                let mut c = load_catalog(&txn.open_table(CATALOG)?)?;
-                match txn.open_table(SETTINGS) {
-                    Ok(t) => c.settings = load_settings(&t)?,
-                    Err(redb::TableError::TableDoesNotExist(_)) => {}
-                    Err(e) => return Err(e.into()),
-                }
-                let c = Arc::new(c);
-                *self.catalog_cache.lock() = Some((catalog_version, c.clone()));
-                c
-            }
-        };
-        Ok(Arc::new(ReadView {
-            store: self.clone(),
-            txn,
-            catalog,
-            data_version,
-        }))
-    }
-
-    /// Starts the (single) write transaction, waiting at most `timeout` for another writer.
-    ///
-    /// When `expected_version` is given, fails if anything was committed since the snapshot
-    /// with that data version was taken (the transaction read stale data).
-    pub async fn begin_write(
-        self: &Arc<Self>,
-        timeout: std::time::Duration,
-        expected_version: Option<u64>,
-    ) -> Result<WriteTxn> {
-        let gate = match tokio::time::timeout(timeout, self.write_gate.clone().lock_owned()).await {
-            Ok(g) => g,
-            Err(_) => {
-                return Err(Error::Transaction(
-                    SqlState::LockNotAvailable,
-                    format!(
-                        "database is locked: another transaction is writing (waited {} ms)",
-                        timeout.as_millis()
-                    ),
-                ))
-            }
-        };
-        let txn = self.db.begin_write()?;
-        let (catalog_version, data_version) = {
-            let meta = txn.open_table(META)?;
-            let c = meta
-                .get(META_CATALOG_VERSION)?
-                .map(|v| v.value())
-                .unwrap_or(0);
-            let d = meta.get(META_DATA_VERSION)?.map(|v| v.value()).unwrap_or(0);
-            (c, d)
-        };
-        if let Some(expected) = expected_version {
-            if expected != data_version {
-                return Err(Error::Transaction(
-                    SqlState::SerializationFailure,
-                    "could not serialize access: the database changed since this transaction \
-                     began; ROLLBACK and retry"
-                        .into(),
-                ));
-            }
-        }
-        let mut catalog = load_catalog(&txn.open_table(CATALOG)?)?;
-        catalog.settings = load_settings(&txn.open_table(SETTINGS)?)?;
-        let catalog = Arc::new(catalog);
-        Ok(WriteTxn {
-            store: self.clone(),
-            txn: Some(txn),
-            catalog,
-            catalog_version,
-            catalog_changed: false,
-            data_version,
-            pending: HashMap::new(),
-            touched: HashSet::new(),
-            _gate: gate,
-        })
     }
 
     pub(super) fn allocate_segment(&self) -> u64 {

@@ -7,30 +7,15 @@ use std::sync::Arc;
 
 use arrow::array::{Array, RecordBatch, UInt32Array};
 use arrow::compute::{concat_batches, take_record_batch};
-use arrow::datatypes::SchemaRef;
 use redb::{ReadableTable, TableDefinition};
 
 use super::read::{load_ref, lookup_rows, read_segments, stored_refs, DataView};
-use super::segment::{compact_views, encode_segment, Bitmap, SegmentRef, SegmentSnapshot};
-use super::store::Store;
+use super::segment::{compact_views, encode_segment, Bitmap, Pending, SegmentRef, SegmentSnapshot};
+use super::store::{load_catalog, load_settings, Store};
 use super::*;
 use crate::catalog::{Catalog, CatalogEntry, TableDef};
 use crate::error::{Error, Result, SqlState};
 use crate::table::keys::{duplicate_key, encode_keys};
-
-/// Rows inserted by the open transaction that do not fill a segment yet.
-#[derive(Debug)]
-pub(super) struct Pending {
-    pub(super) segment: u64,
-    pub(super) batches: Vec<RecordBatch>,
-    pub(super) rows: usize,
-}
-
-impl Pending {
-    pub(super) fn batch(&self, schema: &SchemaRef) -> Result<RecordBatch> {
-        Ok(concat_batches(schema, &self.batches)?)
-    }
-}
 
 /// The open write transaction. At most one exists per database at a time.
 pub struct WriteTxn {
@@ -460,5 +445,64 @@ impl WriteTxn {
             });
         }
         Ok(out)
+    }
+}
+
+impl Store {
+    /// Starts the (single) write transaction, waiting at most `timeout` for another writer.
+    ///
+    /// When `expected_version` is given, fails if anything was committed since the snapshot
+    /// with that data version was taken (the transaction read stale data).
+    pub async fn begin_write(
+        self: &Arc<Self>,
+        timeout: std::time::Duration,
+        expected_version: Option<u64>,
+    ) -> Result<WriteTxn> {
+        let gate = match tokio::time::timeout(timeout, self.write_gate.clone().lock_owned()).await {
+            Ok(g) => g,
+            Err(_) => {
+                return Err(Error::Transaction(
+                    SqlState::LockNotAvailable,
+                    format!(
+                        "database is locked: another transaction is writing (waited {} ms)",
+                        timeout.as_millis()
+                    ),
+                ))
+            }
+        };
+        let txn = self.db.begin_write()?;
+        let (catalog_version, data_version) = {
+            let meta = txn.open_table(META)?;
+            let c = meta
+                .get(META_CATALOG_VERSION)?
+                .map(|v| v.value())
+                .unwrap_or(0);
+            let d = meta.get(META_DATA_VERSION)?.map(|v| v.value()).unwrap_or(0);
+            (c, d)
+        };
+        if let Some(expected) = expected_version {
+            if expected != data_version {
+                return Err(Error::Transaction(
+                    SqlState::SerializationFailure,
+                    "could not serialize access: the database changed since this transaction \
+                     began; ROLLBACK and retry"
+                        .into(),
+                ));
+            }
+        }
+        let mut catalog = load_catalog(&txn.open_table(CATALOG)?)?;
+        catalog.settings = load_settings(&txn.open_table(SETTINGS)?)?;
+        let catalog = Arc::new(catalog);
+        Ok(WriteTxn {
+            store: self.clone(),
+            txn: Some(txn),
+            catalog,
+            catalog_version,
+            catalog_changed: false,
+            data_version,
+            pending: HashMap::new(),
+            touched: HashSet::new(),
+            _gate: gate,
+        })
     }
 }
