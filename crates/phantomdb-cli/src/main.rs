@@ -36,6 +36,10 @@ struct Cli {
     /// s3_storage='{"path": "s3://bucket/prefix", "endpoint": "http://127.0.0.1:9000"}'.
     #[arg(long = "plugin-config", value_name = "NAME=JSON", value_parser = parse_plugin_config)]
     plugin_configs: Vec<(String, String)>,
+    /// Memory all queries of this process may hold, e.g. 2GB (default: 80% of RAM). Sorts and
+    /// aggregates spill to temporary files beyond it; `SET memory_limit` caps one session.
+    #[arg(long = "memory-limit", value_name = "SIZE", value_parser = parse_memory_limit)]
+    memory_limit: Option<usize>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -91,6 +95,12 @@ enum ScaffoldType {
 fn main() -> ExitCode {
     tracing_subscriber_init();
     let cli = Cli::parse();
+    if let Some(limit) = cli.memory_limit {
+        if let Err(e) = phantomdb::set_memory_limit(limit) {
+            eprintln!("Error: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -242,4 +252,9 @@ impl tracing::Subscriber for SimpleSubscriber {
     }
     fn enter(&self, _: &tracing::span::Id) {}
     fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// `--memory-limit SIZE`.
+fn parse_memory_limit(value: &str) -> Result<usize, String> {
+    phantomdb::parse_memory_size(value).map_err(|e| e.to_string())
 }

@@ -29,6 +29,7 @@ mod engines;
 mod error;
 mod exec;
 mod fastpath;
+mod memory;
 mod planner;
 pub mod plugins;
 mod provider;
@@ -42,6 +43,7 @@ mod table;
 
 pub use database::Database;
 pub use error::{Error, Result, SqlState};
+pub use memory::{memory_limit, parse_memory_size, set_memory_limit};
 pub use planner::{CATALOG_NAME, SCHEMA_NAME};
 pub use result::ResultSet;
 pub use session::{CancelHandle, Connection, PreparedStatement, ResultStream, DEFAULT_USER};

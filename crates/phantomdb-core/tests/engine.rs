@@ -811,3 +811,63 @@ fn statement_timeout_cancels_long_statements_and_streams() {
     assert_eq!(e.sqlstate(), SqlState::QueryCanceled, "{e:?}");
     assert!(stream.next_batch().is_none());
 }
+
+/// The `name=N` figures of every operator line of an `EXPLAIN ANALYZE`, summed.
+fn metric_sum(plan: &str, name: &str) -> u64 {
+    plan.match_indices(&format!("{name}="))
+        .filter_map(|(at, m)| {
+            let digits: String = plan[at + m.len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse::<u64>().ok()
+        })
+        .sum()
+}
+
+#[test]
+fn a_session_memory_limit_makes_sorts_spill_and_refuses_what_cannot() {
+    let db = Database::open_in_memory().unwrap();
+    let c = db.connect().unwrap();
+    let sort = "SELECT value * 7919 % 1000003 AS v, repeat('x', 24) AS pad \
+                FROM generate_series(1, 2000000) ORDER BY v";
+    let analyze = |c: &phantomdb::Connection| explain(c, &format!("ANALYZE {sort}"));
+    assert_eq!(
+        metric_sum(&analyze(&c), "spill_count"),
+        0,
+        "no cap: no spill"
+    );
+
+    c.execute("SET memory_limit = '32MB'").unwrap();
+    assert_eq!(c.setting("memory_limit").as_deref(), Some("33554432"));
+    let plan = analyze(&c);
+    assert!(metric_sum(&plan, "spill_count") > 0, "{plan}");
+    // The spilled sort still answers right: every row, in order.
+    let mut stream = c.execute_stream(sort).unwrap();
+    let (mut rows, mut last) = (0usize, i64::MIN);
+    while let Some(batch) = stream.next_batch() {
+        let batch = batch.unwrap();
+        let v = batch.column(0).as_primitive::<Int64Type>();
+        for i in 0..v.len() {
+            assert!(v.value(i) >= last, "out of order");
+            last = v.value(i);
+        }
+        rows += batch.num_rows();
+    }
+    assert_eq!(rows, 2_000_000);
+
+    // A hash join's build side cannot spill: a clear out-of-memory error, and the session
+    // goes on.
+    let e = c
+        .execute(
+            "SELECT count(*) FROM generate_series(1, 5000000) a \
+             JOIN generate_series(1, 5000000) b ON a.value = b.value",
+        )
+        .unwrap_err();
+    assert_eq!(e.sqlstate().code(), "53200", "{e:?}");
+    assert!(e.to_string().contains("memory_limit"), "{e}");
+    c.execute("RESET memory_limit").unwrap();
+    assert_eq!(scalar(&c, "SELECT 6 * 7"), 42);
+    let bad = c.execute("SET memory_limit = 'lots'").unwrap_err();
+    assert_eq!(bad.sqlstate().code(), "22023", "{bad:?}");
+}

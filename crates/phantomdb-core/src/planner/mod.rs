@@ -59,12 +59,15 @@ impl Drop for PlanGuard<'_> {
 
 impl Planner {
     /// A planner with PhantomDB's catalog and system table functions registered.
-    pub(crate) fn new(plugins: Arc<PluginManager>) -> Result<Self> {
+    pub(crate) fn new(
+        plugins: Arc<PluginManager>,
+        runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+    ) -> Result<Self> {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema(CATALOG_NAME, SCHEMA_NAME)
             .with_create_default_catalog_and_schema(false);
-        let ctx = SessionContext::new_with_config(config);
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
         for name in crate::plugins::PLUGIN_PROVIDED_FUNCTIONS {
             ctx.deregister_udf(name);
         }

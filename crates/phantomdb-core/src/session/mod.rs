@@ -53,6 +53,8 @@ pub struct Connection {
     settings: SessionSettings,
     user: String,
     cancel: CancelHandle,
+    /// The session's share of the process memory pool (`memory_limit`; 0: no cap).
+    memory_cap: crate::memory::SessionCap,
 }
 
 impl std::fmt::Debug for Connection {
@@ -63,7 +65,9 @@ impl std::fmt::Debug for Connection {
 
 impl Connection {
     pub(crate) fn new(shared: Arc<DatabaseShared>, user: &str) -> Result<Self> {
-        let planner = Planner::new(shared.plugins.clone())?;
+        let memory_cap = crate::memory::SessionCap::default();
+        let runtime = crate::memory::session_runtime(memory_cap.clone())?;
+        let planner = Planner::new(shared.plugins.clone(), runtime)?;
         let settings = SessionSettings::default();
         functions::register(planner.context(), settings.clone(), user, &shared.name());
         Ok(Self {
@@ -73,6 +77,7 @@ impl Connection {
             settings,
             user: user.to_string(),
             cancel: CancelHandle::default(),
+            memory_cap,
             _database: shared,
         })
     }

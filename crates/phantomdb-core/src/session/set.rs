@@ -84,6 +84,28 @@ impl Connection {
 
     /// Settings the session itself acts on.
     fn apply_setting(&self, name: &str, value: &str) {
+        if name == "memory_limit" {
+            if let Ok(bytes) = value.parse::<usize>() {
+                self.memory_cap
+                    .store(bytes, std::sync::atomic::Ordering::SeqCst);
+                // A sort reserves this much up front to merge its spill files: at most a
+                // quarter of a small cap, so the sort can still spill under it.
+                let default =
+                    datafusion::config::ExecutionOptions::default().sort_spill_reservation_bytes;
+                let reserve = if bytes == 0 {
+                    default
+                } else {
+                    default.min(bytes / 4)
+                };
+                let state = self.planner.context().state_ref();
+                state
+                    .write()
+                    .config_mut()
+                    .options_mut()
+                    .execution
+                    .sort_spill_reservation_bytes = reserve;
+            }
+        }
         if name == "busy_timeout" {
             if let Ok(ms) = value.parse() {
                 self.txn

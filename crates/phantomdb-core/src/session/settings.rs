@@ -43,6 +43,13 @@ pub(crate) const KNOWN: &[KnownSetting] = &[
         },
     },
     KnownSetting {
+        name: "memory_limit",
+        default: "0",
+        description:
+            "bytes this session's queries may hold (e.g. '2GB'); 0: only the process limit",
+        check: |v| crate::memory::parse_size(v).map(|bytes| bytes.to_string()),
+    },
+    KnownSetting {
         name: "statement_timeout",
         default: "0",
         description: "milliseconds a statement may run before it is canceled (57014); 0: no limit",
