@@ -183,11 +183,7 @@ pub(super) fn conform(table: &TableDef, batch: &RecordBatch) -> Result<RecordBat
         if i < batch.num_columns() {
             columns.push(batch.column(i).clone());
         } else {
-            let value = match table.backfill.get(&i) {
-                Some(text) => ScalarValue::try_from_string(text.clone(), field.data_type())?,
-                None => ScalarValue::try_from(field.data_type())?,
-            };
-            columns.push(value.to_array_of_size(rows)?);
+            columns.push(backfill(table, i, field.data_type(), rows)?);
         }
     }
     Ok(RecordBatch::try_new_with_options(
@@ -195,6 +191,21 @@ pub(super) fn conform(table: &TableDef, batch: &RecordBatch) -> Result<RecordBat
         columns,
         &RecordBatchOptions::new().with_row_count(Some(rows)),
     )?)
+}
+
+/// Column `column` of `table` for `rows` rows written before it existed: its backfill value
+/// (the DEFAULT it was added with), or NULL.
+pub(super) fn backfill(
+    table: &TableDef,
+    column: usize,
+    data_type: &arrow::datatypes::DataType,
+    rows: usize,
+) -> Result<ArrayRef> {
+    let value = match table.backfill.get(&column) {
+        Some(text) => ScalarValue::try_from_string(text.clone(), data_type)?,
+        None => ScalarValue::try_from(data_type)?,
+    };
+    Ok(value.to_array_of_size(rows)?)
 }
 
 /// Rows in an Arrow IPC stream (the sum over its record batch messages), read from the

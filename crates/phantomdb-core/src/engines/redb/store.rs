@@ -10,12 +10,11 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow::compute::concat_batches;
 use arrow::ipc::reader::StreamReader;
-use datafusion::common::ScalarValue;
 use parking_lot::Mutex;
 use redb::ReadableTable;
 
 use super::cache::{BudgetCache, ColumnCache, SegmentCache};
-use super::segment::{decode_segment, own_buffers, SegmentRef};
+use super::segment::{backfill, decode_segment, own_buffers, SegmentRef};
 use super::*;
 use crate::catalog::{Catalog, CatalogEntry, TableDef};
 use crate::error::{Error, Result, SqlState};
@@ -156,11 +155,7 @@ impl Store {
                 })?);
             } else {
                 let field = table.schema.field(c);
-                let value = match table.backfill.get(&c) {
-                    Some(text) => ScalarValue::try_from_string(text.clone(), field.data_type())?,
-                    None => ScalarValue::try_from(field.data_type())?,
-                };
-                columns.push(value.to_array_of_size(rows)?);
+                columns.push(backfill(table, c, field.data_type(), rows)?);
             }
         }
         Ok(RecordBatch::try_new_with_options(
