@@ -871,3 +871,20 @@ fn a_session_memory_limit_makes_sorts_spill_and_refuses_what_cannot() {
     let bad = c.execute("SET memory_limit = 'lots'").unwrap_err();
     assert_eq!(bad.sqlstate().code(), "22023", "{bad:?}");
 }
+
+#[test]
+fn joins_build_on_the_smaller_series() {
+    let db = Database::open_in_memory().unwrap();
+    let c = db.connect().unwrap();
+    // Collecting the 3M-row side would take ~24 MB; the 10-row side fits anywhere.
+    c.execute("SET memory_limit = '16MB'").unwrap();
+    assert_eq!(
+        scalar(
+            &c,
+            "SELECT sum(a.value * b.value) FROM generate_series(1, 3000000) a \
+             CROSS JOIN generate_series(1, 10) b"
+        ),
+        4_500_001_500_000 * 55
+    );
+    assert_eq!(scalar(&c, "SELECT count(*) FROM range(1, 10, 3)"), 3);
+}

@@ -7,6 +7,7 @@
 
 mod names;
 pub(crate) mod schema;
+mod series;
 mod values;
 
 use std::sync::Arc;
@@ -70,6 +71,15 @@ impl Planner {
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         for name in crate::plugins::PLUGIN_PROVIDED_FUNCTIONS {
             ctx.deregister_udf(name);
+        }
+        for (name, include_end) in [("generate_series", true), ("range", false)] {
+            if let Some(inner) = ctx.state().table_functions().get(name) {
+                let counted = series::CountedSeries {
+                    inner: inner.function().clone(),
+                    include_end,
+                };
+                ctx.register_udtf(name, Arc::new(counted));
+            }
         }
         ctx.register_udtf("phantomdb_plugins", Arc::new(PluginsTable(plugins.clone())));
         ctx.register_udtf(
