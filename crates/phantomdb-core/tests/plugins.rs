@@ -352,3 +352,126 @@ fn a_plugin_built_for_abi_1_1_loads_and_works() {
         "phantomdb.functions/1, phantomdb.storage/1"
     );
 }
+
+/// The single value of `sql`'s result, as an integer.
+fn int(c: &phantomdb::Connection, sql: &str) -> phantomdb::Result<i64> {
+    let batch = c.execute(sql)?.concat()?;
+    let col = phantomdb::arrow::compute::cast(
+        batch.column(0),
+        &phantomdb::arrow::datatypes::DataType::Int64,
+    )?;
+    Ok(col.as_primitive::<Int64Type>().value(0))
+}
+
+/// Whether `e` is one of the errors concurrent work may legitimately get: a write conflict,
+/// a busy writer, or a function whose plugin is being reloaded.
+fn expected_under_load(e: &phantomdb::Error) -> bool {
+    matches!(e.sqlstate().code(), "40001" | "55P03" | "42883")
+}
+
+#[test]
+fn sixteen_threads_of_mixed_work_keep_every_total_exact() {
+    const ACCOUNTS: i64 = 20;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(Database::open(dir.path().join("load.phantomdb")).unwrap());
+    let math = library("math_functions");
+    db.plugins().load_plugin(&math, "{}").unwrap();
+    let setup = db.connect().unwrap();
+    setup
+        .execute("CREATE TABLE acct (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL)")
+        .unwrap();
+    setup
+        .execute(&format!(
+            "INSERT INTO acct SELECT value, 100 FROM generate_series(1, {ACCOUNTS})"
+        ))
+        .unwrap();
+    setup
+        .execute("CREATE TABLE log (thread BIGINT, n BIGINT) USING memory")
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let logged = Arc::new(AtomicUsize::new(0));
+    let unexpected = Arc::new(parking_lot::Mutex::new(Vec::<String>::new()));
+    let mut threads = Vec::new();
+    for t in 0..16i64 {
+        let (db, stop, logged, unexpected) =
+            (db.clone(), stop.clone(), logged.clone(), unexpected.clone());
+        let math = math.clone();
+        threads.push(std::thread::spawn(move || {
+            let mut c = db.connect().unwrap();
+            c.set_busy_timeout(std::time::Duration::from_millis(50));
+            let reloader = (t == 15).then(|| tokio::runtime::Runtime::new().unwrap());
+            let mut i = 0i64;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                let result: phantomdb::Result<()> = match t % 8 {
+                    // Transfers between accounts: the total never changes.
+                    0..=2 => {
+                        let (from, to) = ((t + i) % ACCOUNTS + 1, (t * 7 + i * 3) % ACCOUNTS + 1);
+                        c.execute(&format!(
+                            "BEGIN; UPDATE acct SET balance = balance - 1 WHERE id = {from}; \
+                             UPDATE acct SET balance = balance + 1 WHERE id = {to}; COMMIT"
+                        ))
+                        .map(|_| ())
+                    }
+                    // Readers: every snapshot has the full total.
+                    3 | 4 => int(&c, "SELECT sum(balance) FROM acct")
+                        .map(|sum| assert_eq!(sum, ACCOUNTS * 100, "a snapshot lost money")),
+                    // Appends to an engine table, counted when they commit.
+                    5 => c
+                        .execute(&format!("INSERT INTO log VALUES ({t}, {i})"))
+                        .map(|_| {
+                            logged.fetch_add(1, Ordering::Relaxed);
+                        }),
+                    // DDL on tables of its own, each created and dropped in one transaction.
+                    6 => c
+                        .execute(&format!(
+                            "BEGIN; CREATE TABLE scratch_{t}_{i} AS SELECT value \
+                             FROM generate_series(1, 50); DROP TABLE scratch_{t}_{i}; COMMIT"
+                        ))
+                        .map(|_| ()),
+                    // Plugin functions, while one thread reloads their plugin.
+                    _ if t == 15 => reloader
+                        .as_ref()
+                        .expect("the reloading thread has a runtime")
+                        .block_on(db.plugins().unload_plugin("math_functions"))
+                        .and_then(|_| db.plugins().load_plugin(&math, "{}").map(|_| ())),
+                    _ => int(&c, "SELECT gcd(12, 18)").map(|g| assert_eq!(g, 6)),
+                };
+                if let Err(e) = result {
+                    if c.execute("ROLLBACK").is_err() {
+                        // Not in a transaction: nothing to roll back.
+                    }
+                    if !expected_under_load(&e) {
+                        unexpected.lock().push(format!("thread {t}: {e} ({e:?})"));
+                    }
+                }
+            }
+        }));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    stop.store(true, Ordering::Relaxed);
+    for th in threads {
+        th.join().expect("a worker panicked");
+    }
+    let unexpected = unexpected.lock();
+    assert!(unexpected.is_empty(), "unexpected errors: {unexpected:#?}");
+    let c = db.connect().unwrap();
+    assert_eq!(
+        int(&c, "SELECT sum(balance) FROM acct").unwrap(),
+        ACCOUNTS * 100
+    );
+    assert_eq!(
+        int(&c, "SELECT count(*) FROM log").unwrap(),
+        logged.load(Ordering::Relaxed) as i64
+    );
+    assert!(logged.load(Ordering::Relaxed) > 0, "no append committed");
+    assert_eq!(
+        int(
+            &c,
+            "SELECT count(*) FROM phantomdb_tables() WHERE name LIKE 'scratch%'"
+        )
+        .unwrap(),
+        0
+    );
+    assert!(db.plugins().is_loaded("math_functions"));
+}

@@ -48,9 +48,6 @@ pub fn load_unused(path: impl AsRef<Path>, host_version: &str) -> Result<LoadedP
     if let Err(e) = std::fs::remove_file(&copy) {
         tracing::warn!(target: "phantomdb::plugin", "cannot remove plugin copy {}: {e}", copy.display());
     }
-    if let Some(dir) = copy.parent() {
-        let _ = std::fs::remove_dir(dir); // only succeeds once empty
-    }
     loaded
 }
 
@@ -67,21 +64,24 @@ fn claim(path: &Path) -> Result<bool, LoadError> {
     })
 }
 
-/// Copies the plugin file to a unique path in a per-process temporary directory.
+/// Copies the plugin file to a unique path in the temporary directory (no shared directory:
+/// concurrent loads must not remove each other's).
 fn fresh_copy(path: &Path) -> Result<PathBuf, LoadError> {
     static COPIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let io = |source| LoadError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let dir = std::env::temp_dir().join(format!("phantomdb-plugins-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(io)?;
     let stem = path
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or("plugin");
     let n = COPIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let copy = dir.join(format!("{stem}-{n}.{}", std::env::consts::DLL_EXTENSION));
+    let copy = std::env::temp_dir().join(format!(
+        "phantomdb-plugin-{}-{n}-{stem}.{}",
+        std::process::id(),
+        std::env::consts::DLL_EXTENSION
+    ));
     std::fs::copy(path, &copy).map_err(io)?;
     Ok(copy)
 }

@@ -337,9 +337,15 @@ fn commit_all(w: WriteTxn, mut engines: EngineTxns) -> Result<()> {
         w.rollback()?;
         return Err(e);
     }
-    if let Err(e) = w.commit() {
-        engines.rollback();
-        return Err(e);
-    }
-    engines.commit()
+    let writer = match w.commit() {
+        Ok(writer) => writer,
+        Err(e) => {
+            engines.rollback();
+            return Err(e);
+        }
+    };
+    // Engines publish before the next writer may start: it must see their changes.
+    let published = engines.commit();
+    drop(writer);
+    published
 }

@@ -17,6 +17,9 @@ use crate::catalog::{Catalog, CatalogEntry, TableDef};
 use crate::error::{Error, Result, SqlState};
 use crate::table::keys::{duplicate_key, encode_keys};
 
+/// The single-writer lock of a database, released when dropped.
+pub(crate) struct WriterLock(#[allow(dead_code)] tokio::sync::OwnedMutexGuard<()>);
+
 /// The open write transaction. At most one exists per database at a time.
 pub struct WriteTxn {
     pub(super) store: Arc<Store>,
@@ -254,7 +257,11 @@ impl WriteTxn {
     }
 
     /// Makes everything durable and visible to new readers.
-    pub fn commit(mut self) -> Result<()> {
+    ///
+    /// Returns the writer lock, still held: the caller releases it once everything that
+    /// commits with this transaction (the engines' publish step) is done, so no other writer
+    /// starts in between.
+    pub fn commit(mut self) -> Result<WriterLock> {
         let touched: Vec<u64> = self.touched.iter().copied().collect();
         for id in touched {
             let Some(table) = self.catalog.table_by_id(id).cloned() else {
@@ -289,7 +296,7 @@ impl WriteTxn {
             *self.store.catalog_cache.lock() =
                 Some((self.catalog_version + 1, self.catalog.clone()));
         }
-        Ok(())
+        Ok(WriterLock(self._gate))
     }
 
     /// Discards the transaction.
