@@ -140,18 +140,23 @@ pub(crate) trait ScanPartition: Send + Sync {
     fn open(&self) -> Result<Batches>;
 }
 
-impl TableScan {
-    /// Reads the whole scan into one batch of schema `schema` (for DDL and DML work on small
-    /// projections: row ids, emptiness checks, rewrites).
-    pub(crate) fn read_all(self, schema: &arrow::datatypes::SchemaRef) -> Result<RecordBatch> {
-        let mut batches = Vec::new();
-        for p in &self.partitions {
-            for b in p.open()? {
-                batches.push(b?);
-            }
+/// Reads a whole scan of `table` into one batch, in one partition (for DDL and DML work on
+/// small projections: row ids, emptiness checks).
+pub(crate) fn read_all(table: &dyn TableAccess, request: &ScanRequest) -> Result<RecordBatch> {
+    let schema = request
+        .output_schema(&table.def().schema_ref())
+        .map_err(Error::Storage)?;
+    let layout = ScanLayout {
+        partitions: 1,
+        batch_size: usize::MAX,
+    };
+    let mut batches = Vec::new();
+    for p in &table.scan(request, layout)?.partitions {
+        for b in p.open()? {
+            batches.push(b?);
         }
-        Ok(concat_batches(schema, &batches)?)
     }
+    Ok(concat_batches(&schema, &batches)?)
 }
 
 /// A registered storage engine.

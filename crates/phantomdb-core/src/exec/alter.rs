@@ -9,7 +9,7 @@ use datafusion::sql::sqlparser::ast::{
 
 use super::{table_def, WriteScope};
 use crate::catalog::{CatalogEntry, TableDef};
-use crate::engines::{ScanLayout, ScanRequest, TableAccess};
+use crate::engines::{read_all, ScanRequest, TableAccess};
 use crate::error::{Error, Result, SqlState};
 use crate::planner::{object_name, Planner};
 use crate::result::ResultSet;
@@ -159,12 +159,7 @@ fn has_rows(table: &dyn TableAccess) -> Result<bool> {
         limit: Some(1),
         ..ScanRequest::default()
     };
-    let layout = ScanLayout {
-        partitions: 1,
-        batch_size: 1,
-    };
-    let schema = Arc::new(Schema::empty());
-    Ok(table.scan(&request, layout)?.read_all(&schema)?.num_rows() > 0)
+    Ok(read_all(table, &request)?.num_rows() > 0)
 }
 
 /// The table's columns, to edit.

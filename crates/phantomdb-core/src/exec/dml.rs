@@ -11,7 +11,7 @@ use datafusion::logical_expr::{DmlStatement, WriteOp};
 
 use super::{insert_rows, table_def, WriteScope};
 use crate::catalog::TableDef;
-use crate::engines::{ScanLayout, ScanRequest, TableAccess};
+use crate::engines::{read_all, ScanRequest, TableAccess};
 use crate::error::{Error, Result};
 use crate::planner::{local_name, Planner};
 use crate::result::ResultSet;
@@ -53,14 +53,7 @@ fn all_row_ids(table: &dyn TableAccess) -> Result<Vec<RowId>> {
         with_row_ids: true,
         ..ScanRequest::default()
     };
-    let layout = ScanLayout {
-        partitions: 1,
-        batch_size: usize::MAX,
-    };
-    let schema = request
-        .output_schema(&table.def().schema_ref())
-        .map_err(Error::Storage)?;
-    let all = table.scan(&request, layout)?.read_all(&schema)?;
+    let all = read_all(table, &request)?;
     let ids = all
         .column(0)
         .as_any()
