@@ -46,7 +46,9 @@ pub use error::{Error, Result, SqlState};
 pub use memory::{memory_limit, parse_memory_size, set_memory_limit};
 pub use planner::{CATALOG_NAME, SCHEMA_NAME};
 pub use result::ResultSet;
-pub use session::{CancelHandle, Connection, PreparedStatement, ResultStream, DEFAULT_USER};
+pub use session::{
+    CancelHandle, Connection, PreparedStatement, ResultStream, StatementDescription, DEFAULT_USER,
+};
 pub use sql::{parse, Statement};
 
 /// Re-export of the Arrow crate PhantomDB's API uses.

@@ -11,7 +11,7 @@ mod stream;
 mod txn;
 
 pub use cancel::CancelHandle;
-pub use statement::PreparedStatement;
+pub use statement::{PreparedStatement, StatementDescription};
 pub use stream::ResultStream;
 
 use std::collections::HashMap;
@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::execution::context::SessionContext;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::{ResetStatement, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::{Set, Statement as SqlStatement};
 use parking_lot::Mutex;
@@ -300,12 +301,23 @@ impl Connection {
 
     /// Starts a reading statement and returns its rows as a stream.
     async fn query_stream(&self, stmt: DfStatement) -> Result<ResultStream> {
+        self.stream_read(stmt, Ok).await
+    }
+
+    /// Plans a reading statement (`bind` finishes the plan, e.g. binds parameters), starts
+    /// it and returns its rows as a stream that holds the statement's snapshot.
+    async fn stream_read(
+        &self,
+        stmt: DfStatement,
+        bind: impl FnOnce(LogicalPlan) -> Result<LogicalPlan>,
+    ) -> Result<ResultStream> {
         let read = self.txn.read().await?;
         let interrupt = self.interrupt();
         let started = interrupt
             .clone()
             .run(async {
                 let (plan, guard) = self.planner.plan(read.txns(), stmt, None).await?;
+                let plan = bind(plan)?;
                 let pins = guard.pins();
                 let df = self.planner.context().execute_logical_plan(plan).await?;
                 Ok::<_, Error>((df.execute_stream().await?, pins))

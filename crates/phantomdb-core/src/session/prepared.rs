@@ -9,7 +9,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, Statement as SqlStatement};
 
-use super::Connection;
+use super::{Connection, ResultStream, StatementDescription};
 use crate::error::{Error, Result, SqlState};
 use crate::exec;
 use crate::fastpath::{self, FastPath};
@@ -18,15 +18,29 @@ use crate::result::ResultSet;
 use crate::sql::normalize_ident;
 
 /// A prepared statement: the `PREPARE` statement and the fast path its shape allows.
-pub(crate) type PreparedEntry = (SqlStatement, Option<FastPath>);
+#[derive(Clone)]
+pub(crate) struct PreparedEntry {
+    statement: SqlStatement,
+    fast: Option<FastPath>,
+}
 
 impl Connection {
     /// `PREPARE name [(types)] AS statement`: checks that it plans, and keeps it.
     pub(super) async fn prepare_sql(&self, stmt: SqlStatement) -> Result<ResultSet> {
-        let SqlStatement::Prepare { name, .. } = &stmt else {
+        self.prepare_entry(stmt).await?;
+        Ok(ResultSet::empty())
+    }
+
+    /// Plans a `PREPARE` statement, keeps it under its name and describes it.
+    pub(super) async fn prepare_entry(&self, stmt: SqlStatement) -> Result<StatementDescription> {
+        let SqlStatement::Prepare {
+            name, statement, ..
+        } = &stmt
+        else {
             return Err(Error::Sql("expected PREPARE".into()));
         };
         let name = normalize_ident(name);
+        let writes = is_write(&DfStatement::Statement(statement.clone()));
         let read = self.txn.read().await?;
         let planned = self
             .planner
@@ -36,15 +50,18 @@ impl Connection {
                 None,
             )
             .await
-            .map(|_| ());
+            .and_then(|(plan, _guard)| describe(&plan, writes));
         self.txn.end_read(read, false)?;
-        planned?;
-        let fast = match &stmt {
-            SqlStatement::Prepare { statement, .. } => fastpath::analyze(statement),
-            _ => None,
-        };
-        self.prepared.lock().insert(name, (stmt, fast));
-        Ok(ResultSet::empty())
+        let description = planned?;
+        let fast = fastpath::analyze(statement);
+        self.prepared.lock().insert(
+            name,
+            PreparedEntry {
+                statement: stmt,
+                fast,
+            },
+        );
+        Ok(description)
     }
 
     /// `DEALLOCATE name`.
@@ -67,15 +84,30 @@ impl Connection {
         self.execute_prepared(name, values).await
     }
 
-    /// Runs prepared statement `name` with `values` bound: through its fast path when the
-    /// table still fits it, otherwise planned against the current snapshot (writes go through
-    /// the write transaction like any DML).
+    /// Runs prepared statement `name` with `values` bound and collects its rows.
     pub(super) async fn execute_prepared(
         &self,
         name: &str,
         values: Vec<ScalarValue>,
     ) -> Result<ResultSet> {
-        let (stmt, fast) = self
+        self.execute_prepared_stream(name, values)
+            .await?
+            .collect()
+            .await
+    }
+
+    /// Runs prepared statement `name` with `values` bound: through its fast path when the
+    /// table still fits it, otherwise planned against the current snapshot (writes go through
+    /// the write transaction like any DML). Reads stream their rows.
+    pub(super) async fn execute_prepared_stream(
+        &self,
+        name: &str,
+        values: Vec<ScalarValue>,
+    ) -> Result<ResultStream> {
+        let PreparedEntry {
+            statement: stmt,
+            fast,
+        } = self
             .prepared
             .lock()
             .get(name)
@@ -91,7 +123,7 @@ impl Connection {
         ) = (&fast, values.as_slice())
         {
             if let Some(rs) = self.fast_lookup(table, columns, key_column, value).await? {
-                return Ok(rs);
+                return Ok(ResultStream::ready(rs));
             }
         }
         let SqlStatement::Prepare { statement, .. } = &stmt else {
@@ -122,20 +154,11 @@ impl Connection {
                     let plan = bind_parameters(plan, values)?;
                     exec::apply_write(p, &scope, plan, None).await
                 })
-                .await;
+                .await
+                .map(ResultStream::ready);
         }
-        let read = self.txn.read().await?;
-        let result = self
-            .interrupt()
-            .run(async {
-                let (plan, _guard) = self.planner.plan(read.txns(), prepared, None).await?;
-                let plan = bind_parameters(plan, values)?;
-                let df = self.planner.context().execute_logical_plan(plan).await?;
-                ResultSet::collect(df).await
-            })
-            .await;
-        self.txn.end_read(read, result.is_ok())?;
-        result
+        self.stream_read(prepared, |plan| bind_parameters(plan, values))
+            .await
     }
 
     /// A prepared primary-key lookup without planning (see [`fastpath`]); `None` when the
@@ -180,6 +203,36 @@ impl Connection {
         self.txn.end_read(read, true)?;
         result
     }
+}
+
+/// What a planned `PREPARE` takes (its parameters, `$1` first) and returns (no columns for
+/// writes).
+fn describe(plan: &LogicalPlan, writes: bool) -> Result<StatementDescription> {
+    let LogicalPlan::Statement(datafusion::logical_expr::Statement::Prepare(prepare)) = plan else {
+        return Err(Error::Sql("expected a prepared statement".into()));
+    };
+    let inferred = prepare.input.get_parameter_types()?;
+    let count = inferred
+        .keys()
+        .filter_map(|k| k.strip_prefix('$')?.parse::<usize>().ok())
+        .max()
+        .unwrap_or(0)
+        .max(prepare.fields.len());
+    let parameter_types = (1..=count)
+        .map(|i| match prepare.fields.get(i - 1) {
+            Some(f) => Some(f.data_type().clone()),
+            None => inferred.get(&format!("${i}")).cloned().flatten(),
+        })
+        .collect();
+    let schema = if writes {
+        Arc::new(arrow::datatypes::Schema::empty())
+    } else {
+        Arc::new(prepare.input.schema().as_arrow().clone())
+    };
+    Ok(StatementDescription {
+        parameter_types,
+        schema,
+    })
 }
 
 /// Takes the statement out of a planned `PREPARE` and binds its parameters, cast to the

@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{Ident, Statement as SqlStatement};
@@ -12,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::result::ResultSet;
 use crate::shared::runtime;
 use crate::sql::{self, Statement};
+use super::ResultStream;
 
 /// A statement prepared once and run many times with parameters `$1`, `$2`, ...
 ///
@@ -33,6 +35,16 @@ use crate::sql::{self, Statement};
 pub struct PreparedStatement<'c> {
     conn: &'c Connection,
     name: String,
+    description: StatementDescription,
+}
+
+/// What a prepared statement takes and returns, as planned when it was prepared.
+#[derive(Debug, Clone)]
+pub struct StatementDescription {
+    /// The type of each parameter (`$1` first); `None` where the statement does not tell.
+    pub parameter_types: Vec<Option<DataType>>,
+    /// The columns it returns (none for INSERT, UPDATE, DELETE and DDL).
+    pub schema: SchemaRef,
 }
 
 /// Names of Rust-prepared statements: not valid SQL identifiers unquoted, so they never
@@ -45,6 +57,20 @@ fn next_name() -> String {
 impl Connection {
     /// Prepares one statement (see [`PreparedStatement`]).
     pub async fn prepare_async(&self, sql: &str) -> Result<PreparedStatement<'_>> {
+        let name = next_name();
+        let description = self.prepare_named(&name, sql).await?;
+        Ok(PreparedStatement {
+            conn: self,
+            name,
+            description,
+        })
+    }
+
+    /// Prepares one statement under `name`, in the namespace SQL `PREPARE name AS ...`
+    /// uses (replacing a statement of that name), and describes it. This is the lower-level
+    /// API behind [`Connection::prepare`], for callers that manage statements by name (the
+    /// network server's protocol-level prepared statements).
+    pub async fn prepare_named(&self, name: &str, sql: &str) -> Result<StatementDescription> {
         let mut statements = sql::parse(sql)?;
         let statement = match (statements.pop(), statements.is_empty()) {
             (Some(Statement::DataFusion(df)), true) => match *df {
@@ -59,14 +85,27 @@ impl Connection {
             )),
             _ => return Err(Error::Sql("prepare expects exactly one statement".into())),
         };
-        let name = next_name();
-        self.prepare_sql(SqlStatement::Prepare {
-            name: Ident::with_quote('"', name.clone()),
+        self.prepare_entry(SqlStatement::Prepare {
+            name: Ident::with_quote('"', name),
             data_types: Vec::new(),
             statement,
         })
-        .await?;
-        Ok(PreparedStatement { conn: self, name })
+        .await
+    }
+
+    /// Runs the statement prepared under `name` with `params` bound to `$1`, `$2`, ... and
+    /// streams its rows.
+    pub async fn execute_named(
+        &self,
+        name: &str,
+        params: Vec<ScalarValue>,
+    ) -> Result<ResultStream> {
+        self.execute_prepared_stream(name, params).await
+    }
+
+    /// Forgets the statement prepared under `name`; `false` if there was none.
+    pub fn close_named(&self, name: &str) -> bool {
+        self.prepared.lock().remove(name).is_some()
     }
 
     /// Blocking form of [`Connection::prepare_async`].
@@ -81,6 +120,11 @@ impl Connection {
 }
 
 impl PreparedStatement<'_> {
+    /// What the statement takes and returns.
+    pub fn description(&self) -> &StatementDescription {
+        &self.description
+    }
+
     /// Runs the statement with `params` bound to `$1`, `$2`, ... and returns its rows.
     pub async fn query_async(&self, params: &[ScalarValue]) -> Result<ResultSet> {
         self.conn
@@ -112,6 +156,6 @@ impl PreparedStatement<'_> {
 
 impl Drop for PreparedStatement<'_> {
     fn drop(&mut self) {
-        self.conn.prepared.lock().remove(&self.name);
+        self.conn.close_named(&self.name);
     }
 }
