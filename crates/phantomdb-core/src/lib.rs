@@ -30,6 +30,7 @@ mod error;
 mod exec;
 mod fastpath;
 mod memory;
+pub mod pg_catalog;
 mod planner;
 pub mod plugins;
 mod provider;
@@ -44,6 +45,7 @@ mod table;
 pub use database::Database;
 pub use error::{Error, Result, SqlState};
 pub use memory::{memory_limit, parse_memory_size, set_memory_limit};
+pub use pg_catalog::types as pg_types;
 pub use planner::{CATALOG_NAME, SCHEMA_NAME};
 pub use result::ResultSet;
 pub use session::{

@@ -56,7 +56,7 @@ impl datafusion::catalog::TableFunctionImpl for TablesTable {
 }
 
 /// Options never shown back (credentials).
-fn is_secret(key: &str) -> bool {
+pub(crate) fn is_secret(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
     k.contains("secret") || k.contains("password") || k.contains("token")
 }

@@ -8,6 +8,9 @@ use phantomdb::arrow::array::{Array, AsArray};
 use phantomdb::arrow::datatypes::Int64Type;
 use phantomdb::{Database, SqlState};
 
+#[path = "engine/pg_catalog.rs"]
+mod pg_catalog;
+
 /// The single i64 value of a one-row, one-column result.
 fn scalar(db: &phantomdb::Connection, sql: &str) -> i64 {
     let rs = db.execute(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));

@@ -100,6 +100,7 @@ impl Planner {
             SCHEMA_NAME,
             Arc::new(schema.clone()),
         )?;
+        crate::pg_catalog::install(&ctx, &catalog, &schema)?;
         ctx.register_catalog(CATALOG_NAME, Arc::new(catalog));
         Ok(Self {
             ctx,
