@@ -10,6 +10,7 @@ use arrow::datatypes::{Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::privileges::Grants;
 
 /// Name of the built-in storage engine every table uses unless told otherwise.
 pub const DEFAULT_ENGINE: &str = "redb";
@@ -40,6 +41,13 @@ pub struct TableDef {
     /// written before the column existed read as. Keyed by column position.
     #[serde(default)]
     pub backfill: BTreeMap<usize, String>,
+    /// The role that created the table; empty (tables of older files) means the database
+    /// owner.
+    #[serde(default)]
+    pub owner: String,
+    /// Privileges granted on the table, by grantee (a role name or `public`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub grants: Grants,
 }
 
 impl TableDef {
@@ -64,6 +72,41 @@ pub struct ViewDef {
     pub name: String,
     /// The view's query, as SQL text.
     pub query: String,
+    /// The role that created the view (empty: the database owner). The view reads its
+    /// tables with this role's privileges.
+    #[serde(default)]
+    pub owner: String,
+    /// Privileges granted on the view, by grantee (a role name or `public`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub grants: Grants,
+}
+
+/// A stored role (`CREATE ROLE`), kept in the `roles` table of the database file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoleDef {
+    /// The role name.
+    pub name: String,
+    /// `LOGIN`: the role may connect.
+    #[serde(default)]
+    pub login: bool,
+    /// `SUPERUSER`: every privilege check passes.
+    #[serde(default)]
+    pub superuser: bool,
+    /// The SCRAM-SHA-256 password verifier in PostgreSQL's text form; never a password.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+impl RoleDef {
+    /// Serializes the role for storage.
+    pub(crate) fn encode(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec(self).map_err(Error::storage)
+    }
+
+    /// Decodes a stored role.
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self> {
+        serde_json::from_slice(bytes).map_err(|e| Error::Storage(format!("corrupt role: {e}")))
+    }
 }
 
 /// One catalog entry.
@@ -76,6 +119,46 @@ pub enum CatalogEntry {
 }
 
 impl CatalogEntry {
+    /// The owner of the table or view (empty: the database owner).
+    pub(crate) fn owner(&self) -> &str {
+        match self {
+            CatalogEntry::Table(t) => &t.owner,
+            CatalogEntry::View(v) => &v.owner,
+        }
+    }
+
+    /// The privileges granted on the table or view.
+    pub(crate) fn grants(&self) -> &Grants {
+        match self {
+            CatalogEntry::Table(t) => &t.grants,
+            CatalogEntry::View(v) => &v.grants,
+        }
+    }
+
+    /// `table` or `view`, as messages name the entry.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            CatalogEntry::Table(_) => "table",
+            CatalogEntry::View(_) => "view",
+        }
+    }
+
+    /// A copy of the entry with its grants changed by `change`.
+    pub(crate) fn with_grants(&self, change: impl FnOnce(&mut Grants)) -> Self {
+        match self {
+            CatalogEntry::Table(t) => {
+                let mut t = (**t).clone();
+                change(&mut t.grants);
+                CatalogEntry::Table(Arc::new(t))
+            }
+            CatalogEntry::View(v) => {
+                let mut v = (**v).clone();
+                change(&mut v.grants);
+                CatalogEntry::View(Arc::new(v))
+            }
+        }
+    }
+
     /// Serializes the entry for storage.
     pub(crate) fn encode(&self) -> Result<Vec<u8>> {
         serde_json::to_vec(self).map_err(Error::storage)
@@ -93,6 +176,8 @@ impl CatalogEntry {
 pub struct Catalog {
     entries: BTreeMap<String, CatalogEntry>,
     pub(crate) settings: BTreeMap<String, String>,
+    /// Roles by name.
+    pub(crate) roles: BTreeMap<String, Arc<RoleDef>>,
 }
 
 impl Catalog {
@@ -100,7 +185,23 @@ impl Catalog {
         Self {
             entries,
             settings: BTreeMap::new(),
+            roles: BTreeMap::new(),
         }
+    }
+
+    /// Looks a role up by name.
+    pub fn role(&self, name: &str) -> Option<&Arc<RoleDef>> {
+        self.roles.get(name)
+    }
+
+    /// All roles, by name.
+    pub fn roles(&self) -> impl Iterator<Item = &Arc<RoleDef>> {
+        self.roles.values()
+    }
+
+    /// All tables and views, by name.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&String, &CatalogEntry)> {
+        self.entries.iter()
     }
 
     /// A database setting, e.g. [`DEFAULT_ENGINE_SETTING`].

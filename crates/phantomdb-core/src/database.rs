@@ -3,7 +3,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::engines::redb::Store;
+use crate::auth::{RoleInfo, ScramVerifier};
+use crate::engines::redb::{DataView, Store};
 use crate::error::{Error, Result};
 use crate::plugins::PluginManager;
 use crate::result::ResultSet;
@@ -61,14 +62,47 @@ impl Database {
         &self.shared.plugins
     }
 
-    /// Opens a new connection, running as [`DEFAULT_USER`](crate::DEFAULT_USER).
+    /// Opens a new connection, running as [`DEFAULT_USER`](crate::DEFAULT_USER): the
+    /// database owner, a superuser whether or not a role of that name exists.
     pub fn connect(&self) -> Result<Connection> {
         self.connect_as(crate::session::DEFAULT_USER)
     }
 
-    /// Opens a new connection running as `user` (what `current_user` returns).
+    /// Opens a new connection running as `user` (what `current_user` returns). A stored role
+    /// runs with its privileges, looked up again for every statement; any other name has
+    /// only what is granted to `PUBLIC`. The connection does not authenticate `user`: that is
+    /// the caller's job (see [`Database::role`]).
     pub fn connect_as(&self, user: &str) -> Result<Connection> {
         Connection::new(self.shared.clone(), user)
+    }
+
+    /// The stored role `name` (as of the latest commit), with its password verifier;
+    /// `None` when no such role exists. What a server authenticates a login against.
+    pub fn role(&self, name: &str) -> Result<Option<RoleInfo>> {
+        let catalog = self.shared.store.read_view()?.catalog();
+        let Some(role) = catalog.role(name) else {
+            return Ok(None);
+        };
+        let verifier = match &role.password {
+            Some(text) => Some(ScramVerifier::parse(text).ok_or_else(|| {
+                Error::Storage(format!("role \"{name}\" has a corrupt password verifier"))
+            })?),
+            None => None,
+        };
+        Ok(Some(RoleInfo {
+            name: role.name.clone(),
+            login: role.login,
+            superuser: role.superuser,
+            verifier,
+        }))
+    }
+
+    /// Whether any stored role may log in (`LOGIN`), as of the latest commit (a server can
+    /// use it to decide whether logins need a password).
+    pub fn has_login_role(&self) -> Result<bool> {
+        let catalog = self.shared.store.read_view()?.catalog();
+        let found = catalog.roles().any(|r| r.login);
+        Ok(found)
     }
 
     /// Runs SQL on a new connection (autocommit). Handy for one-off statements.

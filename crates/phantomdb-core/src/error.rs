@@ -35,6 +35,10 @@ pub enum Error {
     /// Loading, unloading or calling a plugin failed, or a plugin a table needs is missing.
     #[error("plugin error: {1}")]
     Plugin(SqlState, String),
+    /// The role running the statement lacks a privilege it needs (`42501`); nothing was
+    /// changed.
+    #[error("{0}")]
+    PermissionDenied(String),
     /// A value was invalid for where it was used (a setting, an option, a cast).
     #[error("{1}")]
     Data(SqlState, String),
@@ -64,6 +68,7 @@ impl Error {
             | Error::Plugin(s, _)
             | Error::Data(s, _) => *s,
             Error::Unsupported(_) => SqlState::FeatureNotSupported,
+            Error::PermissionDenied(_) => SqlState::InsufficientPrivilege,
             Error::Storage(_) => SqlState::InternalError,
             Error::Io(_) => SqlState::IoError,
             Error::DataFusion(e) => datafusion_state(e),

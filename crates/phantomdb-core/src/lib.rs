@@ -16,6 +16,9 @@
 //! * [`parse`] splits SQL text into [`Statement`]s, for callers that run a script one
 //!   statement at a time ([`Connection::execute_statement_stream`]).
 //!
+//! * Roles, passwords and privileges: `CREATE ROLE`, `GRANT`/`REVOKE` in SQL; [`auth`] holds
+//!   what a server needs to authenticate a role ([`Database::role`], [`ScramVerifier`]).
+//!
 //! The catalog, storage, engines and table internals are private; [`plugins`] is the plugin
 //! manager's public face. The catalog is readable through SQL: `phantomdb_tables()`,
 //! `phantomdb_columns()`, `phantomdb_views()`.
@@ -23,6 +26,7 @@
 
 #![warn(missing_docs)]
 
+pub mod auth;
 mod catalog;
 mod database;
 mod engines;
@@ -33,6 +37,7 @@ mod memory;
 pub mod pg_catalog;
 mod planner;
 pub mod plugins;
+mod privileges;
 mod provider;
 mod result;
 mod session;
@@ -42,6 +47,7 @@ mod sqlstate;
 mod system;
 mod table;
 
+pub use auth::{RoleInfo, ScramVerifier};
 pub use database::Database;
 pub use error::{Error, Result, SqlState};
 pub use memory::{memory_limit, parse_memory_size, set_memory_limit};

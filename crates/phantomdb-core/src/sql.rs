@@ -118,6 +118,8 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
             Statement::CopyFrom(copy_from(parsed)?)
         } else if let Some(stmt) = parse_set_default_engine(&mut parser.parser)? {
             stmt
+        } else if let Some(stmt) = parse_role_statement(&mut parser.parser)? {
+            stmt
         } else {
             let stmt = parser
                 .parse_statement()
@@ -304,6 +306,52 @@ fn parse_set_default_engine(
         }
     };
     Ok(Some(Statement::SetDefaultEngine(engine)))
+}
+
+/// Parses `CREATE | ALTER | DROP ROLE ...` (and `... USER ...`, PostgreSQL's other spelling;
+/// `CREATE USER` implies `LOGIN`) with PostgreSQL's dialect: the generic one skips role options
+/// and has no `ALTER ROLE`.
+fn parse_role_statement(
+    p: &mut datafusion::sql::sqlparser::parser::Parser,
+) -> Result<Option<Statement>> {
+    let word = |t: &Token| match t {
+        Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+        _ => None,
+    };
+    let first = word(&p.peek_token().token);
+    let second = word(&p.peek_nth_token(1).token);
+    let user = match (first.as_deref(), second.as_deref()) {
+        (Some("CREATE" | "ALTER" | "DROP"), Some("ROLE")) => false,
+        (Some("CREATE" | "ALTER" | "DROP"), Some("USER")) => true,
+        _ => return Ok(None),
+    };
+    let mut tokens = Vec::new();
+    while !matches!(p.peek_token().token, Token::SemiColon | Token::EOF) {
+        tokens.push(p.next_token());
+    }
+    if user {
+        tokens[1] = TokenWithSpan::wrap(Token::make_keyword("ROLE"));
+    }
+    let dialect = datafusion::sql::sqlparser::dialect::PostgreSqlDialect {};
+    let mut pg = datafusion::sql::sqlparser::parser::Parser::new(&dialect)
+        .with_tokens_with_locations(tokens);
+    let mut stmt = pg
+        .parse_statement()
+        .map_err(|e| Error::Sql(format!("SQL error: {e}")))?;
+    if pg.peek_token() != Token::EOF {
+        return Err(Error::Sql(format!(
+            "SQL error: expected end of statement, found: {}",
+            pg.peek_token()
+        )));
+    }
+    if let SqlStatement::CreateRole(c) = &mut stmt {
+        if user && c.login.is_none() {
+            c.login = Some(true);
+        }
+    }
+    Ok(Some(Statement::DataFusion(Box::new(
+        DfStatement::Statement(Box::new(stmt)),
+    ))))
 }
 
 /// Parses `LOAD PLUGIN 'path'`, `UNLOAD PLUGIN name` and `SHOW PLUGINS` when the parser

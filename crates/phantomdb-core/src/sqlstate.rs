@@ -37,6 +37,10 @@ pub enum SqlState {
     DuplicateObject,
     /// `42809` wrong_object_type (`DROP VIEW` on a table).
     WrongObjectType,
+    /// `42939` reserved_name (a role named `public`).
+    ReservedName,
+    /// `2BP01` dependent_objects_still_exist (dropping a role that owns tables or views).
+    DependentObjectsStillExist,
     /// `42601` syntax_error.
     SyntaxError,
     /// `42804` datatype_mismatch.
@@ -95,6 +99,8 @@ impl SqlState {
             Self::UndefinedObject => "42704",
             Self::DuplicateObject => "42710",
             Self::WrongObjectType => "42809",
+            Self::ReservedName => "42939",
+            Self::DependentObjectsStillExist => "2BP01",
             Self::SyntaxError => "42601",
             Self::DatatypeMismatch => "42804",
             Self::SyntaxErrorOrAccessRuleViolation => "42000",

@@ -3,7 +3,8 @@
 //!   is available;
 //! * `phantomdb_columns()`: every column with its SQL type, NOT NULL, DEFAULT and place in the
 //!   primary key;
-//! * `phantomdb_views()`: every view with its query.
+//! * `phantomdb_views()`: every view with its query;
+//! * `phantomdb_roles()`: the roles (all of them for superusers, else the user's own).
 //!
 //! They read only the catalog, so they work for tables whose engine is not loaded.
 
@@ -137,6 +138,54 @@ impl datafusion::catalog::TableFunctionImpl for ViewsTable {
                     .collect()
             },
         )
+    }
+}
+
+/// The `phantomdb_roles()` table function: name, login, superuser, has_password (never the
+/// verifier). Superusers see every role, other users only their own.
+#[derive(Debug)]
+pub(crate) struct RolesTable(pub(crate) PhantomSchema, pub(crate) String);
+
+impl datafusion::catalog::TableFunctionImpl for RolesTable {
+    fn call(&self, args: &[Expr]) -> DfResult<Arc<dyn TableProvider>> {
+        use arrow::array::{BooleanArray, RecordBatch, StringArray};
+        use arrow::datatypes::{Field, Schema};
+        if !args.is_empty() {
+            return datafusion::common::plan_err!("phantomdb_roles() takes no arguments");
+        }
+        let ctx = statement(&self.0, "phantomdb_roles")?;
+        let catalog = ctx.txns.view.catalog();
+        let actor = crate::privileges::Actor::resolve(&self.1, &catalog);
+        let roles: Vec<_> = catalog
+            .roles()
+            .filter(|r| actor.superuser || r.name == actor.name)
+            .collect();
+        let flag = |f: fn(&crate::catalog::RoleDef) -> bool| {
+            Arc::new(BooleanArray::from(
+                roles.iter().map(|r| f(r)).collect::<Vec<_>>(),
+            ))
+        };
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("name", DataType::Utf8, false),
+            Field::new("login", DataType::Boolean, false),
+            Field::new("superuser", DataType::Boolean, false),
+            Field::new("has_password", DataType::Boolean, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from_iter_values(
+                    roles.iter().map(|r| r.name.as_str()),
+                )),
+                flag(|r| r.login),
+                flag(|r| r.superuser),
+                flag(|r| r.password.is_some()),
+            ],
+        )?;
+        Ok(Arc::new(datafusion::datasource::MemTable::try_new(
+            schema,
+            vec![vec![batch]],
+        )?))
     }
 }
 

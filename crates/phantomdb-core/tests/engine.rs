@@ -10,6 +10,8 @@ use phantomdb::{Database, SqlState};
 
 #[path = "engine/pg_catalog.rs"]
 mod pg_catalog;
+#[path = "engine/roles.rs"]
+mod roles;
 
 /// The single i64 value of a one-row, one-column result.
 fn scalar(db: &phantomdb::Connection, sql: &str) -> i64 {

@@ -27,6 +27,10 @@ pub(crate) fn alter_table(
     };
     let name = object_name(&alter.name)?;
     let def = table_def(w, &name)?;
+    let catalog = w.lock().catalog();
+    planner
+        .actor(&catalog)
+        .check_owner("table", &name, &def.owner)?;
     let mut new = (*def).clone();
     let mut new_name = name.clone();
     for op in alter.operations {

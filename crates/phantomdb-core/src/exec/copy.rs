@@ -10,6 +10,7 @@ use super::{insert_rows, table_def, WriteScope};
 use crate::catalog::TableDef;
 use crate::error::{Error, Result, SqlState};
 use crate::planner::Planner;
+use crate::privileges::Privilege;
 use crate::result::ResultSet;
 use crate::sql::CopyFrom;
 use crate::table::table_batch;
@@ -21,6 +22,10 @@ pub(crate) async fn copy_from(
     copy: CopyFrom,
 ) -> Result<ResultSet> {
     let def = table_def(&scope.w, &copy.table)?;
+    let catalog = scope.w.lock().catalog();
+    planner
+        .actor(&catalog)
+        .check_table(&def, Privilege::Insert)?;
     if !std::path::Path::new(&copy.path).exists() {
         return Err(Error::Io(std::io::Error::new(
             std::io::ErrorKind::NotFound,

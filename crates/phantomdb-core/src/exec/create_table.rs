@@ -39,6 +39,8 @@ pub(crate) async fn create_table(
         engine: engine_name,
         options,
         backfill: Default::default(),
+        owner: planner.user().to_string(),
+        grants: Default::default(),
     };
     def.options = engine.create_table(&def, &scope.txns())?;
     let def = Arc::new(def);

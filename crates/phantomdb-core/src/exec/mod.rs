@@ -8,8 +8,10 @@ mod copy;
 mod create_table;
 mod dml;
 mod drop;
+mod grant;
 mod insert;
 pub(crate) mod plugins;
+mod role;
 mod settings;
 mod view;
 
@@ -21,7 +23,9 @@ use parking_lot::Mutex;
 
 pub(crate) use alter::alter_table;
 pub(crate) use copy::copy_from;
+pub(crate) use grant::{grant, revoke};
 pub(crate) use insert::insert_rows;
+pub(crate) use role::{alter_role, create_role, drop_roles};
 pub(crate) use settings::set_default_engine;
 
 use crate::catalog::TableDef;
@@ -76,7 +80,9 @@ pub(crate) async fn apply_write(
             create_table::create_table(planner, scope, create, storage).await
         }
         LogicalPlan::Ddl(DdlStatement::DropTable(d)) => drop::drop_table(planner, scope, d),
-        LogicalPlan::Ddl(DdlStatement::CreateView(create)) => view::create_view(scope, create),
+        LogicalPlan::Ddl(DdlStatement::CreateView(create)) => {
+            view::create_view(planner, scope, create)
+        }
         LogicalPlan::Ddl(DdlStatement::DropView(d)) => drop::drop_view(scope, d),
         LogicalPlan::Dml(dml) => dml::run_dml(planner, scope, dml).await,
         other => Err(Error::Unsupported(format!("statement {}", other.display()))),

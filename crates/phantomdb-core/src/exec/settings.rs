@@ -13,6 +13,10 @@ pub(crate) fn set_default_engine(
     scope: &WriteScope,
     engine: String,
 ) -> Result<ResultSet> {
+    let catalog = scope.w.lock().catalog();
+    planner
+        .actor(&catalog)
+        .check_superuser(&format!("set {DEFAULT_ENGINE_SETTING}"))?;
     let registry = planner.registry();
     if registry.engine(&engine).is_none() {
         return Err(unknown_engine(&registry, &engine));

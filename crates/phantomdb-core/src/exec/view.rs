@@ -9,11 +9,16 @@ use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use super::WriteScope;
 use crate::catalog::{CatalogEntry, ViewDef};
 use crate::error::{Error, Result, SqlState};
-use crate::planner::local_name;
+use crate::planner::{local_name, Planner};
 use crate::result::ResultSet;
 
-/// Stores the view's query.
-pub(crate) fn create_view(scope: &WriteScope, create: CreateView) -> Result<ResultSet> {
+/// Stores the view's query, owned by the user creating it (`OR REPLACE` keeps the owner and
+/// the grants of the view it replaces; only its owner may replace it, checked with the plan).
+pub(crate) fn create_view(
+    planner: &Planner,
+    scope: &WriteScope,
+    create: CreateView,
+) -> Result<ResultSet> {
     let name = local_name(&create.name)?;
     let query = create
         .definition
@@ -21,21 +26,25 @@ pub(crate) fn create_view(scope: &WriteScope, create: CreateView) -> Result<Resu
         .map(view_query_text)
         .ok_or_else(|| Error::Sql("CREATE VIEW without a definition".into()))?;
     let mut wl = scope.w.lock();
-    match wl.catalog().get(&name) {
-        Some(CatalogEntry::View(_)) if create.or_replace => {}
+    let (owner, grants) = match wl.catalog().get(&name) {
+        Some(CatalogEntry::View(old)) if create.or_replace => {
+            (old.owner.clone(), old.grants.clone())
+        }
         Some(_) => {
             return Err(Error::Catalog(
                 SqlState::DuplicateTable,
                 format!("\"{name}\" already exists"),
             ))
         }
-        None => {}
-    }
+        None => (planner.user().to_string(), Default::default()),
+    };
     wl.put_entry(
         &name,
         CatalogEntry::View(Arc::new(ViewDef {
             name: name.clone(),
             query,
+            owner,
+            grants,
         })),
     )?;
     Ok(ResultSet::empty())

@@ -26,7 +26,9 @@ use crate::engines::StatementTxns;
 use crate::error::{Error, Result};
 use crate::plugins::tables::{FunctionsTable, PluginsTable, StorageEnginesTable};
 use crate::plugins::{PluginManager, Registry};
-use crate::system::{ColumnsTable, TablesTable, ViewsTable};
+use crate::privileges::{check_plan, Actor};
+use crate::provider::inline_views;
+use crate::system::{ColumnsTable, RolesTable, TablesTable, ViewsTable};
 use crate::table::TableRole;
 
 /// The catalog name every connection uses.
@@ -39,6 +41,8 @@ pub(crate) struct Planner {
     ctx: SessionContext,
     schema: PhantomSchema,
     plugins: Arc<PluginManager>,
+    /// The user the connection runs as; its privileges are looked up per statement.
+    user: String,
 }
 
 /// Keeps a statement's context current until dropped (when the statement ends, however it
@@ -59,10 +63,12 @@ impl Drop for PlanGuard<'_> {
 }
 
 impl Planner {
-    /// A planner with PhantomDB's catalog and system table functions registered.
+    /// A planner with PhantomDB's catalog and system table functions registered, planning
+    /// for `user`.
     pub(crate) fn new(
         plugins: Arc<PluginManager>,
         runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+        user: &str,
     ) -> Result<Self> {
         let config = SessionConfig::new()
             .with_information_schema(true)
@@ -94,6 +100,8 @@ impl Planner {
         ctx.register_udtf("phantomdb_tables", Arc::new(TablesTable(schema.clone())));
         ctx.register_udtf("phantomdb_columns", Arc::new(ColumnsTable(schema.clone())));
         ctx.register_udtf("phantomdb_views", Arc::new(ViewsTable(schema.clone())));
+        let roles = RolesTable(schema.clone(), user.to_string());
+        ctx.register_udtf("phantomdb_roles", Arc::new(roles));
         let catalog = MemoryCatalogProvider::new();
         datafusion::catalog::CatalogProvider::register_schema(
             &catalog,
@@ -106,7 +114,19 @@ impl Planner {
             ctx,
             schema,
             plugins,
+            user: user.to_string(),
         })
+    }
+
+    /// The user the connection runs as (the owner of what it creates).
+    pub(crate) fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The connection's user with its privileges as `catalog` (the statement's snapshot)
+    /// records them.
+    pub(crate) fn actor(&self, catalog: &crate::catalog::Catalog) -> Actor {
+        Actor::resolve(&self.user, catalog)
     }
 
     /// The DataFusion session behind this planner.
@@ -133,8 +153,8 @@ impl Planner {
         }
     }
 
-    /// Plans `stmt` in the statement's transactions. The returned guard keeps them current
-    /// until dropped.
+    /// Plans `stmt` in the statement's transactions and checks the privileges the plan needs.
+    /// The returned guard keeps the transactions current until dropped.
     pub(crate) async fn plan(
         &self,
         txns: StatementTxns,
@@ -144,6 +164,7 @@ impl Planner {
         let mut state = self.ctx.state();
         let (registry, pins) = self.plugins.apply(&mut state)?;
         check_tables_exist(&state, txns.view.as_ref(), &stmt)?;
+        let catalog = txns.view.catalog();
         self.schema.set(StatementContext {
             pins,
             txns,
@@ -153,6 +174,8 @@ impl Planner {
         });
         let guard = PlanGuard(&self.schema);
         let plan = state.statement_to_plan(stmt).await?;
+        check_plan(&plan, &self.actor(&catalog), &catalog)?;
+        let plan = inline_views(plan)?;
         Ok((plan, guard))
     }
 }
@@ -165,7 +188,6 @@ fn check_tables_exist(state: &SessionState, view: &dyn DataView, stmt: &DfStatem
         return Ok(());
     };
     if !matches!(
-        s.as_ref(),
         SqlStatement::Query(_)
             | SqlStatement::Insert(_)
             | SqlStatement::Update(_)

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::common::DFSchema;
-use datafusion::datasource::ViewTable;
 use datafusion::error::Result as DfResult;
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::Expr;
@@ -16,7 +15,7 @@ use parking_lot::Mutex;
 use crate::catalog::{CatalogEntry, TableDef};
 use crate::engines::StatementTxns;
 use crate::plugins::{table_engine, Registry, StatementPin};
-use crate::provider::PhantomTable;
+use crate::provider::{PhantomTable, PhantomView};
 use crate::table::TableRole;
 
 /// What a statement reads through, and how DataFusion reaches it while planning.
@@ -94,10 +93,7 @@ impl SchemaProvider for PhantomSchema {
             }
             Some(CatalogEntry::View(view)) => {
                 let plan = ctx.state.create_logical_plan(&view.query).await?;
-                Ok(Some(Arc::new(ViewTable::new(
-                    plan,
-                    Some(view.query.clone()),
-                ))))
+                Ok(Some(Arc::new(PhantomView::new(view.clone(), plan))))
             }
             None => Ok(None),
         }

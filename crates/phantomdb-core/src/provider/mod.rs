@@ -5,6 +5,7 @@
 
 mod lookup;
 mod scan;
+mod view;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use crate::table::filter::to_filter;
 use crate::table::{TableRole, ROW_ID_COLUMN};
 use lookup::KeyLookupExec;
 use scan::PhantomScanExec;
+pub(crate) use view::{inline_views, PhantomView};
 
 /// A PhantomDB table bound to the transactions of one statement.
 pub(crate) struct PhantomTable {
@@ -73,6 +75,11 @@ impl PhantomTable {
             constraints,
             defaults,
         }
+    }
+
+    /// The definition of the table (the statement's snapshot of it).
+    pub(crate) fn def(&self) -> &std::sync::Arc<crate::catalog::TableDef> {
+        self.access.def()
     }
 
     /// Whether key predicates become lookups: the engine can look keys up, and the statement

@@ -21,7 +21,7 @@ use std::time::Duration;
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::{ResetStatement, Statement as DfStatement};
-use datafusion::sql::sqlparser::ast::{Set, Statement as SqlStatement};
+use datafusion::sql::sqlparser::ast::{ObjectType, Set, Statement as SqlStatement};
 use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
@@ -68,7 +68,7 @@ impl Connection {
     pub(crate) fn new(shared: Arc<DatabaseShared>, user: &str) -> Result<Self> {
         let memory_cap = crate::memory::SessionCap::default();
         let runtime = crate::memory::session_runtime(memory_cap.clone())?;
-        let planner = Planner::new(shared.plugins.clone(), runtime)?;
+        let planner = Planner::new(shared.plugins.clone(), runtime, user)?;
         let settings = SessionSettings::default();
         functions::register(planner.context(), settings.clone(), user, &shared.name());
         Ok(Self {
@@ -216,8 +216,14 @@ impl Connection {
                 self.write(|s| async move { exec::set_default_engine(p, &s, e) })
                     .await
             }
-            Statement::LoadPlugin(path) => exec::plugins::load_plugin(p.plugins(), path).await,
-            Statement::UnloadPlugin(name) => exec::plugins::unload_plugin(p.plugins(), &name).await,
+            Statement::LoadPlugin(path) => {
+                self.require_superuser("LOAD PLUGIN").await?;
+                exec::plugins::load_plugin(p.plugins(), path).await
+            }
+            Statement::UnloadPlugin(name) => {
+                self.require_superuser("UNLOAD PLUGIN").await?;
+                exec::plugins::unload_plugin(p.plugins(), &name).await
+            }
             Statement::ShowPlugins => exec::plugins::show_plugins(p.plugins()),
             Statement::DataFusion(df) => self.run_sql(*df).await,
         }
@@ -239,7 +245,11 @@ impl Connection {
                     ..
                 } => return self.execute_sql(&object_name(name)?, parameters).await,
                 SqlStatement::Deallocate { name, .. } => {
-                    return self.deallocate(&normalize_ident(name))
+                    if name.quote_style.is_none() && name.value.eq_ignore_ascii_case("all") {
+                        self.prepared.lock().clear();
+                        return Ok(ResultSet::empty());
+                    }
+                    return self.deallocate(&normalize_ident(name));
                 }
                 SqlStatement::Set(Set::SingleAssignment {
                     scope: None,
@@ -256,6 +266,14 @@ impl Connection {
                         return self.show_setting(&name).await;
                     }
                 }
+                SqlStatement::CreateRole(_)
+                | SqlStatement::AlterRole { .. }
+                | SqlStatement::Grant(_)
+                | SqlStatement::Revoke(_)
+                | SqlStatement::Drop {
+                    object_type: ObjectType::Role,
+                    ..
+                } => return self.access_control((**s).clone()).await,
                 SqlStatement::AlterTable(_) => {
                     let s = (**s).clone();
                     let p = &self.planner;
@@ -282,6 +300,33 @@ impl Connection {
         } else {
             self.query(stmt).await
         }
+    }
+
+    /// Sends CREATE/ALTER/DROP ROLE, GRANT and REVOKE to their executors, in the write
+    /// transaction (roles and grants are catalog changes like any DDL).
+    async fn access_control(&self, stmt: SqlStatement) -> Result<ResultSet> {
+        let p = &self.planner;
+        self.write(|w| async move {
+            match stmt {
+                SqlStatement::CreateRole(c) => exec::create_role(p, &w, c),
+                SqlStatement::AlterRole { name, operation } => {
+                    exec::alter_role(p, &w, name, operation)
+                }
+                SqlStatement::Drop {
+                    names, if_exists, ..
+                } => exec::drop_roles(p, &w, names, if_exists),
+                SqlStatement::Grant(g) => exec::grant(p, &w, g),
+                SqlStatement::Revoke(r) => exec::revoke(p, &w, r),
+                other => Err(Error::Sql(format!("expected a role statement: {other}"))),
+            }
+        })
+        .await
+    }
+
+    /// Fails with `42501` unless the connection's user is a superuser (as of now).
+    async fn require_superuser(&self, what: &str) -> Result<()> {
+        let catalog = self.catalog().await?;
+        self.planner.actor(&catalog).check_superuser(what)
     }
 
     /// Runs a reading statement to the end.

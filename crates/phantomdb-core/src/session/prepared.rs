@@ -14,6 +14,7 @@ use crate::error::{Error, Result, SqlState};
 use crate::exec;
 use crate::fastpath::{self, FastPath};
 use crate::planner::{dml_target, is_write};
+use crate::privileges::Privilege;
 use crate::result::ResultSet;
 use crate::sql::normalize_ident;
 
@@ -137,7 +138,12 @@ impl Connection {
             return self
                 .write(|scope| async move {
                     if let Some(FastPath::Insert { table, columns }) = &fast {
-                        let def = scope.w.lock().catalog().table(table).cloned();
+                        let catalog = scope.w.lock().catalog();
+                        let def = catalog.table(table).cloned();
+                        if let Some(d) = &def {
+                            // The fast path skips planning, and so the plan's check.
+                            p.actor(&catalog).check_table(d, Privilege::Insert)?;
+                        }
                         if let Some((def, batch)) = def.and_then(|d| {
                             let row = fastpath::insert_row(&d, columns, &values)?;
                             Some((d, row))
@@ -176,6 +182,10 @@ impl Connection {
             let Some(l) = fastpath::resolve_lookup(&catalog, table, columns, key_column) else {
                 return Ok(None);
             };
+            // The fast path skips planning, and so the plan's check.
+            self.planner
+                .actor(&catalog)
+                .check_table(&l.def, Privilege::Select)?;
             if value.is_null() {
                 return Ok(Some(ResultSet::rows(l.schema, Vec::new())));
             }

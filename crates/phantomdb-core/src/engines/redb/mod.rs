@@ -56,6 +56,9 @@ pub(super) const SEGMENTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition:
 pub(super) const DELETES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("deletes");
 /// Database settings (e.g. `default_table_access_method`), versioned with the catalog.
 pub(super) const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings");
+/// Roles by name (`RoleDef` as JSON), versioned with the catalog; created by the first write
+/// transaction, so older files without it open unchanged.
+pub(super) const ROLES: TableDefinition<&str, &[u8]> = TableDefinition::new("roles");
 
 pub(super) const META_NEXT_TABLE: &str = "next_table_id";
 pub(super) const META_NEXT_SEGMENT: &str = "next_segment_id";

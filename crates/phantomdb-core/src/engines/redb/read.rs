@@ -9,7 +9,7 @@ use arrow::compute::{concat_batches, take_record_batch};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
 use super::segment::{conform, ipc_stream_rows, Bitmap, Pending, SegmentRef, SegmentSnapshot};
-use super::store::{load_catalog, load_settings, Store};
+use super::store::{load_catalog, load_roles, load_settings, Store};
 use super::*;
 use crate::catalog::{Catalog, TableDef};
 use crate::error::{Error, Result};
@@ -237,6 +237,11 @@ impl Store {
                 let mut c = load_catalog(&txn.open_table(CATALOG)?)?;
                 match txn.open_table(SETTINGS) {
                     Ok(t) => c.settings = load_settings(&t)?,
+                    Err(redb::TableError::TableDoesNotExist(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                match txn.open_table(ROLES) {
+                    Ok(t) => c.roles = load_roles(&t)?,
                     Err(redb::TableError::TableDoesNotExist(_)) => {}
                     Err(e) => return Err(e.into()),
                 }

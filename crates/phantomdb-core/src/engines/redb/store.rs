@@ -16,7 +16,7 @@ use redb::ReadableTable;
 use super::cache::{BudgetCache, ColumnCache, SegmentCache};
 use super::segment::{backfill, decode_segment, own_buffers, SegmentRef};
 use super::*;
-use crate::catalog::{Catalog, CatalogEntry, TableDef};
+use crate::catalog::{Catalog, CatalogEntry, RoleDef, TableDef};
 use crate::error::{Error, Result, SqlState};
 
 /// Segment lists by `(table id, data version)`.
@@ -246,6 +246,17 @@ pub(super) fn load_catalog<T: ReadableTable<&'static str, &'static [u8]>>(
         entries.insert(k.value().to_string(), CatalogEntry::decode(v.value())?);
     }
     Ok(Catalog::from_entries(entries))
+}
+
+pub(super) fn load_roles<T: ReadableTable<&'static str, &'static [u8]>>(
+    table: &T,
+) -> Result<BTreeMap<String, Arc<RoleDef>>> {
+    let mut out = BTreeMap::new();
+    for item in table.iter()? {
+        let (k, v) = item?;
+        out.insert(k.value().to_string(), Arc::new(RoleDef::decode(v.value())?));
+    }
+    Ok(out)
 }
 
 pub(super) fn load_settings<T: ReadableTable<&'static str, &'static str>>(

@@ -11,9 +11,9 @@ use redb::{ReadableTable, TableDefinition};
 
 use super::read::{load_ref, lookup_rows, read_segments, stored_refs, DataView};
 use super::segment::{compact_views, encode_segment, Bitmap, Pending, SegmentRef, SegmentSnapshot};
-use super::store::{load_catalog, load_settings, Store};
+use super::store::{load_catalog, load_roles, load_settings, Store};
 use super::*;
-use crate::catalog::{Catalog, CatalogEntry, TableDef};
+use crate::catalog::{Catalog, CatalogEntry, RoleDef, TableDef};
 use crate::error::{Error, Result, SqlState};
 use crate::table::keys::{duplicate_key, encode_keys};
 
@@ -79,6 +79,29 @@ impl WriteTxn {
         self.txn()?.open_table(SETTINGS)?.insert(name, value)?;
         let mut cat = (*self.catalog).clone();
         cat.settings.insert(name.to_string(), value.to_string());
+        self.catalog = Arc::new(cat);
+        self.catalog_changed = true;
+        Ok(())
+    }
+
+    /// Writes (creates or replaces) a role.
+    pub fn put_role(&mut self, role: RoleDef) -> Result<()> {
+        let bytes = role.encode()?;
+        self.txn()?
+            .open_table(ROLES)?
+            .insert(role.name.as_str(), bytes.as_slice())?;
+        let mut cat = (*self.catalog).clone();
+        cat.roles.insert(role.name.clone(), Arc::new(role));
+        self.catalog = Arc::new(cat);
+        self.catalog_changed = true;
+        Ok(())
+    }
+
+    /// Removes a role.
+    pub fn remove_role(&mut self, name: &str) -> Result<()> {
+        self.txn()?.open_table(ROLES)?.remove(name)?;
+        let mut cat = (*self.catalog).clone();
+        cat.roles.remove(name);
         self.catalog = Arc::new(cat);
         self.catalog_changed = true;
         Ok(())
@@ -499,6 +522,7 @@ impl Store {
         }
         let mut catalog = load_catalog(&txn.open_table(CATALOG)?)?;
         catalog.settings = load_settings(&txn.open_table(SETTINGS)?)?;
+        catalog.roles = load_roles(&txn.open_table(ROLES)?)?;
         let catalog = Arc::new(catalog);
         Ok(WriteTxn {
             store: self.clone(),

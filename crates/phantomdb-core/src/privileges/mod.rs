@@ -1,0 +1,131 @@
+//! Who may do what: the role a statement runs as ([`Actor`], resolved from the statement's
+//! own catalog snapshot) and the privileges stored on tables and views.
+//!
+//! PostgreSQL's rules, reduced to what PhantomDB has: superusers pass every check; the owner
+//! of a table or view (the role that created it) has every privilege on it and alone may
+//! drop, alter, truncate it or grant on it; other roles need a grant (to them or to
+//! `PUBLIC`). Queries are checked on their logical plan ([`check_plan`]) before they run.
+
+mod plan;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+pub(crate) use plan::check_plan;
+
+use crate::catalog::{Catalog, TableDef};
+use crate::error::{Error, Result};
+use crate::session::DEFAULT_USER;
+
+/// A privilege on a table or view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Privilege {
+    /// Read rows (`SELECT`, and reading columns in `UPDATE`/`DELETE`).
+    Select,
+    /// Add rows (`INSERT`, `COPY FROM`).
+    Insert,
+    /// Change rows.
+    Update,
+    /// Remove rows.
+    Delete,
+}
+
+impl Privilege {
+    /// Every privilege (`ALL PRIVILEGES`).
+    pub(crate) const ALL: [Privilege; 4] = [
+        Privilege::Select,
+        Privilege::Insert,
+        Privilege::Update,
+        Privilege::Delete,
+    ];
+}
+
+/// Privileges granted on one table or view, by grantee (a role name, or [`PUBLIC`]).
+pub type Grants = BTreeMap<String, BTreeSet<Privilege>>;
+
+/// The grantee every role belongs to. Reserved: no role may take the name.
+pub(crate) const PUBLIC: &str = "public";
+
+/// The role name an owner field stands for (empty: the database owner).
+pub(crate) fn owner_name(owner: &str) -> &str {
+    if owner.is_empty() {
+        DEFAULT_USER
+    } else {
+        owner
+    }
+}
+
+/// The role a statement (or a view's query) runs as.
+#[derive(Debug, Clone)]
+pub(crate) struct Actor {
+    pub(crate) name: String,
+    pub(crate) superuser: bool,
+}
+
+impl Actor {
+    /// `user` as the catalog describes it: the database owner ([`DEFAULT_USER`]) is always a
+    /// superuser; a stored role has its own flag; any other name has only `PUBLIC` grants.
+    pub(crate) fn resolve(user: &str, catalog: &Catalog) -> Self {
+        let superuser =
+            user == DEFAULT_USER || catalog.role(user).is_some_and(|role| role.superuser);
+        Self {
+            name: user.to_string(),
+            superuser,
+        }
+    }
+
+    /// Whether the actor owns an object with owner field `owner` (superusers own everything).
+    pub(crate) fn owns(&self, owner: &str) -> bool {
+        self.superuser || owner_name(owner) == self.name
+    }
+
+    /// Whether the actor holds `privilege` on an object with this owner and these grants.
+    pub(crate) fn holds(&self, owner: &str, grants: &Grants, privilege: Privilege) -> bool {
+        let granted = |grantee: &str| grants.get(grantee).is_some_and(|g| g.contains(&privilege));
+        self.owns(owner) || granted(&self.name) || granted(PUBLIC)
+    }
+
+    /// Fails with `42501` unless the actor holds `privilege` on `kind` (`table`/`view`) `name`.
+    pub(crate) fn check(
+        &self,
+        kind: &str,
+        name: &str,
+        owner: &str,
+        grants: &Grants,
+        privilege: Privilege,
+    ) -> Result<()> {
+        if self.holds(owner, grants, privilege) {
+            return Ok(());
+        }
+        Err(Error::PermissionDenied(format!(
+            "permission denied for {kind} {name}"
+        )))
+    }
+
+    /// Fails with `42501` unless the actor holds `privilege` on table `def`.
+    pub(crate) fn check_table(&self, def: &TableDef, privilege: Privilege) -> Result<()> {
+        self.check("table", &def.name, &def.owner, &def.grants, privilege)
+    }
+
+    /// Fails with `42501` unless the actor owns `kind` `name`.
+    pub(crate) fn check_owner(&self, kind: &str, name: &str, owner: &str) -> Result<()> {
+        if self.owns(owner) {
+            return Ok(());
+        }
+        Err(Error::PermissionDenied(format!(
+            "must be owner of {kind} {name}"
+        )))
+    }
+
+    /// Fails with `42501` unless the actor is a superuser; `what` names the action.
+    pub(crate) fn check_superuser(&self, what: &str) -> Result<()> {
+        if self.superuser {
+            return Ok(());
+        }
+        Err(Error::PermissionDenied(format!(
+            "permission denied: only a superuser may {what}"
+        )))
+    }
+}
