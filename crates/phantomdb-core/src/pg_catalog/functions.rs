@@ -228,13 +228,9 @@ const FUNCTIONS: &[Def] = &[
     f("json_build_object", (0, 100), Ret::Text, |_, a| {
         Ok(text(Some(json_object(a))))
     }),
-    f("pg_get_userbyid", (1, 1), Ret::Text, |_, a| {
+    c("pg_get_userbyid", (1, 1), Ret::Text, |cat, a| {
         Ok(text(oid(&a[0]).map(|o| {
-            if o == oids::BOOTSTRAP_SUPERUSER {
-                crate::session::DEFAULT_USER.to_string()
-            } else {
-                format!("unknown (OID={o})")
-            }
+            role_name(cat, o).unwrap_or_else(|| format!("unknown (OID={o})"))
         })))
     }),
     f("phantomdb_role_oid", (1, 1), Ret::Oid, |_, a| {
@@ -397,6 +393,25 @@ fn json_object(a: &[ScalarValue]) -> String {
         map.insert(key, value);
     }
     serde_json::Value::Object(map).to_string()
+}
+
+/// The role with this OID: the database owner, a stored role, or an owner of a table or
+/// view (OIDs of roles are hashes of their names, so the names are the candidates).
+fn role_name(catalog: Option<&Catalog>, oid: u32) -> Option<String> {
+    let owner = crate::session::DEFAULT_USER;
+    if oids::role(owner) == oid {
+        return Some(owner.to_string());
+    }
+    let catalog = catalog?;
+    let roles = catalog.roles().map(|r| r.name.as_str());
+    let owners = catalog
+        .tables()
+        .map(|t| t.owner.as_str())
+        .chain(catalog.views().map(|v| v.owner.as_str()));
+    roles
+        .chain(owners)
+        .find(|name| !name.is_empty() && oids::role(name) == oid)
+        .map(str::to_string)
 }
 
 /// A relation name (`t`, `public.t`, `pg_catalog.pg_class`, `"T"`) to its OID.

@@ -9,6 +9,7 @@ use super::settings::PG_SETTINGS;
 use super::tables::{Relation, RELATIONS};
 use super::types::{pg_type_of, type_info, TYPES};
 use crate::catalog::{Catalog, TableDef, ViewDef};
+use crate::privileges::owner_name;
 
 /// What the rows are built from: the statement's catalog, the storage engines it can use,
 /// and the column lists of its views.
@@ -55,7 +56,7 @@ pub(crate) fn rows(relation: &Relation, s: &Snapshot<'_>) -> Vec<Vec<Cell>> {
     }
 }
 
-/// The owner every relation reports (PhantomDB's database owner).
+/// The owner of namespaces, types and `pg_catalog`'s relations: the database owner.
 const OWNER: u32 = oids::BOOTSTRAP_SUPERUSER;
 
 fn namespaces() -> Vec<Vec<Cell>> {
@@ -89,6 +90,7 @@ fn reloptions(def: &TableDef) -> Cell {
 #[allow(clippy::too_many_arguments)]
 fn class_row(
     oid: u32,
+    owner: u32,
     name: &str,
     namespace: u32,
     reltype: u32,
@@ -105,7 +107,7 @@ fn class_row(
         namespace,
         reltype,
         0u32,
-        OWNER,
+        owner,
         am,
         if kind == 'v' { 0 } else { oid },
         0u32,
@@ -140,9 +142,11 @@ fn classes(s: &Snapshot<'_>) -> Vec<Vec<Cell>> {
     let mut rows = Vec::new();
     for def in s.catalog.tables() {
         let oid = oids::table(def);
+        let owner = oids::role(owner_name(&def.owner));
         let pk = !def.primary_key.is_empty();
         rows.push(class_row(
             oid,
+            owner,
             &def.name,
             oids::PUBLIC_NAMESPACE,
             oids::row_type(def),
@@ -155,6 +159,7 @@ fn classes(s: &Snapshot<'_>) -> Vec<Vec<Cell>> {
         if pk {
             rows.push(class_row(
                 oids::primary_key_index(def),
+                owner,
                 &index_name(def),
                 oids::PUBLIC_NAMESPACE,
                 0,
@@ -171,6 +176,7 @@ fn classes(s: &Snapshot<'_>) -> Vec<Vec<Cell>> {
         let natts = schema.as_ref().map_or(0, |s| s.fields().len());
         rows.push(class_row(
             oid,
+            oids::role(owner_name(&view.owner)),
             &view.name,
             oids::PUBLIC_NAMESPACE,
             oid + 1,
@@ -185,6 +191,7 @@ fn classes(s: &Snapshot<'_>) -> Vec<Vec<Cell>> {
         let am = if r.kind == 'r' { HEAP_AM } else { 0 };
         rows.push(class_row(
             r.oid,
+            OWNER,
             r.name,
             oids::PG_CATALOG_NAMESPACE,
             0,
@@ -537,7 +544,7 @@ fn pg_tables(s: &Snapshot<'_>) -> Vec<Vec<Cell>> {
         row![
             "public",
             def.name.as_str(),
-            crate::session::DEFAULT_USER,
+            owner_name(&def.owner),
             Cell::Null,
             pk,
             false,
@@ -567,7 +574,7 @@ fn pg_views(s: &Snapshot<'_>) -> Vec<Vec<Cell>> {
             row![
                 "public",
                 v.name.as_str(),
-                crate::session::DEFAULT_USER,
+                owner_name(&v.owner),
                 v.query.as_str()
             ]
         })

@@ -401,3 +401,35 @@ fn information_schema_lists_phantomdb_tables() {
         ])
     );
 }
+
+#[test]
+fn relations_are_owned_by_the_role_that_created_them() {
+    let (db, c) = database();
+    c.execute("CREATE ROLE alice LOGIN SUPERUSER").unwrap();
+    let alice = db.connect_as("alice").unwrap();
+    alice
+        .execute("CREATE TABLE mine (k INT PRIMARY KEY)")
+        .unwrap();
+    let dt = captured("psql.sql")
+        .into_iter()
+        .find(|q| q.name == "dt_1")
+        .unwrap();
+    let owner = phantomdb::DEFAULT_USER;
+    assert_eq!(
+        run(&c, &dt, &oids(&c), Binding::Text).unwrap(),
+        strs(&[
+            &["public", "mine", "table", "alice"],
+            &["public", "t", "table", owner]
+        ])
+    );
+    let du = captured("psql.sql")
+        .into_iter()
+        .find(|q| q.name == "du_1")
+        .unwrap();
+    let roles: Vec<String> = run(&alice, &du, &oids(&c), Binding::Text)
+        .unwrap()
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    assert_eq!(roles, ["alice"]);
+}
