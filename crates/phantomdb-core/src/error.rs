@@ -75,6 +75,17 @@ impl Error {
         }
     }
 
+    /// PostgreSQL's `HINT` for this error, when it has one (a client shows it under the
+    /// message, as psql does): e.g. where to go instead of `COPY ... FROM 'file'`.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            Error::PermissionDenied(m) if m == crate::privileges::COPY_FILE_DENIED => {
+                Some(crate::privileges::COPY_FILE_HINT)
+            }
+            _ => None,
+        }
+    }
+
     /// A table that does not exist (`42P01`).
     pub(crate) fn undefined_table(name: &str) -> Self {
         Error::Catalog(

@@ -57,7 +57,7 @@ pub use result::ResultSet;
 pub use session::{
     CancelHandle, Connection, PreparedStatement, ResultStream, StatementDescription, DEFAULT_USER,
 };
-pub use sql::{parse, Statement};
+pub use sql::{parse, CopyFrom, Statement};
 
 /// Re-export of the Arrow crate PhantomDB's API uses.
 pub use arrow;

@@ -1,4 +1,6 @@
 //! `COPY table [(columns)] FROM 'file' [WITH (...)]`: bulk load from CSV, Parquet or JSON.
+//! A file named in SQL is the server's and only superusers may read it; the network server's
+//! `COPY ... FROM STDIN` loads its spool file through [`crate::Connection::copy_from_client_file`].
 
 use arrow::array::{ArrayRef, RecordBatch};
 use arrow::datatypes::Schema;
@@ -15,17 +17,31 @@ use crate::result::ResultSet;
 use crate::sql::CopyFrom;
 use crate::table::table_batch;
 
+/// Whose file a `COPY FROM` reads, which decides who may run it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CopyFile {
+    /// A path named in SQL (`COPY t FROM 'file'`): a file of the server, so superusers only.
+    Server,
+    /// A file the embedding program wrote with data its client sent (the network server's
+    /// `COPY t FROM STDIN`): anyone with INSERT on the table.
+    Client,
+}
+
 /// Reads the file and inserts its rows; columns the file lacks take their DEFAULT or NULL.
 pub(crate) async fn copy_from(
     planner: &Planner,
     scope: &WriteScope,
     copy: CopyFrom,
+    file: CopyFile,
 ) -> Result<ResultSet> {
-    let def = table_def(&scope.w, &copy.table)?;
     let catalog = scope.w.lock().catalog();
-    planner
-        .actor(&catalog)
-        .check_table(&def, Privilege::Insert)?;
+    let actor = planner.actor(&catalog);
+    // First, as in PostgreSQL: a role without the right learns nothing about the table.
+    if file == CopyFile::Server {
+        actor.check_server_files()?;
+    }
+    let def = table_def(&scope.w, &copy.table)?;
+    actor.check_table(&def, Privilege::Insert)?;
     if !std::path::Path::new(&copy.path).exists() {
         return Err(Error::Io(std::io::Error::new(
             std::io::ErrorKind::NotFound,

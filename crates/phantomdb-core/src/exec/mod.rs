@@ -22,7 +22,7 @@ use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use parking_lot::Mutex;
 
 pub(crate) use alter::alter_table;
-pub(crate) use copy::copy_from;
+pub(crate) use copy::{copy_from, CopyFile};
 pub(crate) use grant::{grant, revoke};
 pub(crate) use insert::insert_rows;
 pub(crate) use role::{alter_role, create_role, drop_roles};

@@ -45,6 +45,15 @@ impl Privilege {
 /// Privileges granted on one table or view, by grantee (a role name, or [`PUBLIC`]).
 pub type Grants = BTreeMap<String, BTreeSet<Privilege>>;
 
+/// The message of a `COPY` to or from a server file by a role that is not a superuser
+/// (PostgreSQL's, SQLSTATE `42501`).
+pub(crate) const COPY_FILE_DENIED: &str = "permission denied to COPY to or from a file";
+
+/// The hint that goes with [`COPY_FILE_DENIED`] ([`Error::hint`]).
+pub(crate) const COPY_FILE_HINT: &str = "Only roles with privileges of the superuser may COPY \
+     to or from a file. Anyone can COPY to stdout or from stdin. psql's \\copy command also \
+     works for anyone.";
+
 /// The grantee every role belongs to. Reserved: no role may take the name.
 pub(crate) const PUBLIC: &str = "public";
 
@@ -117,6 +126,16 @@ impl Actor {
         Err(Error::PermissionDenied(format!(
             "must be owner of {kind} {name}"
         )))
+    }
+
+    /// Fails with `42501` ([`COPY_FILE_DENIED`]) unless the actor may read and write files of
+    /// the server: `COPY table FROM 'file'`, `COPY ... TO 'file'` (PostgreSQL's rule:
+    /// superusers only; a client's own data goes through `FROM STDIN` / `TO STDOUT`).
+    pub(crate) fn check_server_files(&self) -> Result<()> {
+        if self.superuser {
+            return Ok(());
+        }
+        Err(Error::PermissionDenied(COPY_FILE_DENIED.into()))
     }
 
     /// Fails with `42501` unless the actor is a superuser; `what` names the action.

@@ -8,6 +8,7 @@
 //! * INSERT needs INSERT on the target; UPDATE and DELETE need UPDATE / DELETE, plus SELECT
 //!   when the statement reads the target's columns (WHERE, SET expressions, correlated
 //!   subqueries); TRUNCATE, DROP and `CREATE OR REPLACE` of an existing object need its owner;
+//! * `COPY ... TO 'file'` (a table or a query) writes a server file: superusers only;
 //! * table functions and system schemas stay readable by everyone.
 
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
@@ -44,6 +45,8 @@ impl Checker<'_> {
                 return self.scan(scan, actor);
             }
             LogicalPlan::Dml(dml) => return self.dml(dml, actor),
+            // Before what it reads, as PostgreSQL does (and under EXPLAIN too).
+            LogicalPlan::Copy(_) => actor.check_server_files()?,
             LogicalPlan::Ddl(ddl) => {
                 self.ddl(ddl, actor)?;
                 if matches!(ddl, DdlStatement::CreateView(_)) {

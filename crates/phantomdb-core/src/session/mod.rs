@@ -25,11 +25,11 @@ use datafusion::sql::sqlparser::ast::{ObjectType, Set, Statement as SqlStatement
 use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
-use crate::exec::{self, StorageClause, WriteScope};
+use crate::exec::{self, CopyFile, StorageClause, WriteScope};
 use crate::planner::{dml_target, is_write, object_name, Planner};
 use crate::result::ResultSet;
 use crate::shared::{runtime, DatabaseShared};
-use crate::sql::{self, normalize_ident, Statement};
+use crate::sql::{self, normalize_ident, CopyFrom, Statement};
 use crate::table::TableRole;
 use prepared::PreparedEntry;
 use set::{name_parts, own_setting};
@@ -190,6 +190,23 @@ impl Connection {
         self.run(stmt).await
     }
 
+    /// Loads a file the caller wrote with data its client sent, as `COPY table [(columns)]
+    /// FROM 'file' WITH (...)` would, for the network server's `COPY ... FROM STDIN`. The
+    /// connection's role needs INSERT on the table, like any COPY FROM; it need not be a
+    /// superuser, which SQL's `COPY ... FROM 'file'` requires (that reads files of the server,
+    /// named by the client). Build `copy` by parsing that statement ([`crate::parse`]) and
+    /// never let a client choose `copy.path`.
+    pub async fn copy_from_client_file(&self, copy: CopyFrom) -> Result<ResultSet> {
+        self.copy_from(copy, CopyFile::Client).await
+    }
+
+    /// Runs a COPY FROM in the write transaction.
+    async fn copy_from(&self, copy: CopyFrom, file: CopyFile) -> Result<ResultSet> {
+        let p = &self.planner;
+        self.write(|s| async move { exec::copy_from(p, &s, copy, file).await })
+            .await
+    }
+
     /// The catalog as this connection currently sees it.
     pub(crate) async fn catalog(&self) -> Result<Arc<crate::catalog::Catalog>> {
         let read = self.txn.read().await?;
@@ -202,10 +219,7 @@ impl Connection {
     async fn run(&self, stmt: Statement) -> Result<ResultSet> {
         let p = &self.planner;
         match stmt {
-            Statement::CopyFrom(copy) => {
-                self.write(|s| async move { exec::copy_from(p, &s, copy).await })
-                    .await
-            }
+            Statement::CopyFrom(copy) => self.copy_from(copy, CopyFile::Server).await,
             Statement::CreateTableUsing(c) => {
                 let c = *c;
                 let storage = Some((c.engine, c.options));

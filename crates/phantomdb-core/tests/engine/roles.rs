@@ -2,7 +2,7 @@
 
 use phantomdb::arrow::array::AsArray;
 use phantomdb::datafusion::common::ScalarValue;
-use phantomdb::{Connection, Database, ScramVerifier};
+use phantomdb::{Connection, Database, ScramVerifier, Statement};
 
 use super::scalar;
 
@@ -265,12 +265,21 @@ fn every_table_a_query_reads_needs_select() {
         "EXPLAIN SELECT * FROM secret".into(),
         "EXPLAIN ANALYZE SELECT * FROM secret".into(),
         "CREATE TABLE stolen AS SELECT * FROM secret".into(),
+    ] {
+        assert_eq!(
+            denied(&alice, &sql),
+            "permission denied for table secret",
+            "{sql}"
+        );
+    }
+    // COPY TO a file is refused before what it reads: it needs a superuser (who reads all).
+    for sql in [
         format!("COPY secret TO '{out}'"),
         format!("COPY (SELECT * FROM items, secret) TO '{out}'"),
     ] {
         assert_eq!(
             denied(&alice, &sql),
-            "permission denied for table secret",
+            "permission denied to COPY to or from a file",
             "{sql}"
         );
     }
@@ -440,15 +449,146 @@ fn writes_need_their_privileges_and_denied_ones_change_nothing() {
         ),
         3
     );
-    // COPY FROM needs INSERT.
+    // COPY FROM: see the two tests below.
+}
+
+/// PostgreSQL's hint for a COPY to or from a file by a role that is not a superuser.
+const COPY_FILE_HINT: &str = "Only roles with privileges of the superuser may COPY to or from \
+     a file. Anyone can COPY to stdout or from stdin. psql's \\copy command also works for \
+     anyone.";
+
+#[test]
+fn copy_to_or_from_a_file_needs_a_superuser() {
+    let (db, owner) = shop();
+    ok(&owner, "GRANT SELECT, INSERT ON items TO alice, PUBLIC");
+    let alice = db.connect_as("alice").unwrap();
+    let mallory = db.connect_as("mallory").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("rows.csv");
-    std::fs::write(&csv, "id,code\n7,x7\n").unwrap();
-    denied(&alice, &format!("COPY secret FROM '{}'", csv.display()));
-    assert_eq!(scalar(&owner, "SELECT count(*) FROM secret"), 2);
-    ok(&owner, "GRANT INSERT ON secret TO alice");
-    ok(&alice, &format!("COPY secret FROM '{}'", csv.display()));
-    assert_eq!(scalar(&owner, "SELECT count(*) FROM secret"), 3);
+    std::fs::write(&csv, "id,name,price\n7,plum,1.0\n").unwrap();
+    let out = |name: &str| dir.path().join(name);
+    let statements = [
+        format!("COPY items FROM '{}'", csv.display()),
+        format!("COPY items (id, name) FROM '{}'", csv.display()),
+        // Before the table or the file is looked at: nothing about either leaks.
+        format!("COPY nowhere FROM '{}'", csv.display()),
+        format!("COPY items FROM '{}'", out("missing.csv").display()),
+        format!("COPY items TO '{}'", out("items.csv").display()),
+        format!(
+            "COPY (SELECT name FROM items) TO '{}'",
+            out("q.csv").display()
+        ),
+        format!("COPY (SELECT 1 AS one) TO '{}'", out("one.csv").display()),
+        format!("EXPLAIN ANALYZE COPY items TO '{}'", out("e.csv").display()),
+    ];
+    for c in [&alice, &mallory] {
+        for sql in &statements {
+            let e = c.execute(sql).expect_err(sql);
+            assert_eq!(e.sqlstate().code(), "42501", "{sql}: {e}");
+            assert_eq!(
+                e.to_string(),
+                "permission denied to COPY to or from a file",
+                "{sql}"
+            );
+            assert_eq!(e.hint(), Some(COPY_FILE_HINT), "{sql}");
+        }
+        // In a transaction, the denied COPY changes nothing either.
+        ok(c, "BEGIN");
+        ok(c, "INSERT INTO items VALUES (5, 'lime', 1.0)");
+        denied(c, &statements[0]);
+        c.execute("ROLLBACK").unwrap();
+    }
+    assert_eq!(scalar(&owner, "SELECT count(*) FROM items"), 3);
+    let written: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(written, ["rows.csv"]);
+    // Other errors keep no hint.
+    assert_eq!(alice.execute("DROP TABLE items").unwrap_err().hint(), None);
+
+    // Superusers: the database owner, a stored superuser, a role made one.
+    ok(&owner, &format!("COPY items FROM '{}'", csv.display()));
+    assert_eq!(scalar(&owner, "SELECT count(*) FROM items WHERE id = 7"), 1);
+    ok(&owner, "CREATE ROLE root SUPERUSER LOGIN");
+    let root = db.connect_as("root").unwrap();
+    ok(
+        &root,
+        &format!("COPY items TO '{}'", out("items.csv").display()),
+    );
+    let items = std::fs::read_to_string(out("items.csv")).unwrap();
+    assert!(items.contains("plum") && items.contains("apple"), "{items}");
+    ok(
+        &root,
+        &format!(
+            "COPY (SELECT name FROM items WHERE id = 7) TO '{}'",
+            out("q.csv").display()
+        ),
+    );
+    assert_eq!(
+        std::fs::read_to_string(out("q.csv")).unwrap(),
+        "name\nplum\n"
+    );
+    ok(&owner, "ALTER ROLE alice SUPERUSER");
+    ok(&alice, "DELETE FROM items WHERE id = 7");
+    ok(&alice, &format!("COPY items FROM '{}'", csv.display()));
+    assert_eq!(scalar(&owner, "SELECT count(*) FROM items"), 4);
+    ok(&owner, "ALTER ROLE alice NOSUPERUSER");
+    denied(
+        &alice,
+        &format!("COPY items TO '{}'", out("again.csv").display()),
+    );
+    assert!(!out("again.csv").exists());
+}
+
+#[test]
+fn a_client_file_loads_with_insert_and_without_superuser() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (db, owner) = shop();
+    let alice = db.connect_as("alice").unwrap();
+    let bob = db.connect_as("bob").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("client.csv");
+    std::fs::write(&csv, "8,grape\n9,\n").unwrap();
+    // As the network server builds it for `COPY items (id, name) FROM STDIN`.
+    let mut statements =
+        phantomdb::parse("COPY items (id, name) FROM '' WITH (FORMAT csv, HEADER false)").unwrap();
+    let Some(Statement::CopyFrom(mut copy)) = statements.pop() else {
+        panic!("not a COPY FROM");
+    };
+    copy.path = csv.display().to_string();
+    let load = |c: &Connection| rt.block_on(c.copy_from_client_file(copy.clone()));
+
+    // Without INSERT: denied for the table, with SELECT or not; nothing loaded.
+    ok(&owner, "GRANT SELECT ON items TO bob");
+    for c in [&alice, &bob] {
+        let e = load(c).expect_err("loaded without INSERT");
+        assert_eq!(e.sqlstate().code(), "42501", "{e}");
+        assert_eq!(e.to_string(), "permission denied for table items");
+        assert_eq!(e.hint(), None);
+    }
+    assert_eq!(scalar(&owner, "SELECT count(*) FROM items"), 3);
+
+    // With INSERT (and no superuser), the client's file loads; columns not named take their
+    // DEFAULT or NULL, as in COPY FROM.
+    ok(&owner, "GRANT INSERT ON items TO alice");
+    let rs = load(&alice).unwrap();
+    assert_eq!(rs.rows_affected, Some(2));
+    assert_eq!(
+        scalar(
+            &owner,
+            "SELECT count(*) FROM items WHERE id IN (8, 9) AND price IS NULL"
+        ),
+        2
+    );
+    // The same file named in SQL stays a server file.
+    denied(&alice, &format!("COPY items FROM '{}'", csv.display()));
+    // Constraints apply as for any COPY: loading it again violates the primary key.
+    assert_eq!(load(&alice).unwrap_err().sqlstate().code(), "23505");
+    // Revoked: denied again.
+    ok(&owner, "REVOKE INSERT ON items FROM alice");
+    assert_eq!(load(&alice).unwrap_err().sqlstate().code(), "42501");
+    assert_eq!(scalar(&owner, "SELECT count(*) FROM items"), 5);
 }
 
 #[test]
