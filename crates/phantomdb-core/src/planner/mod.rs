@@ -187,7 +187,12 @@ fn check_tables_exist(state: &SessionState, view: &dyn DataView, stmt: &DfStatem
     let DfStatement::Statement(s) = stmt else {
         return Ok(());
     };
+    let s = match s.as_ref() {
+        SqlStatement::Prepare { statement, .. } => statement.as_ref(),
+        other => other,
+    };
     if !matches!(
+        s,
         SqlStatement::Query(_)
             | SqlStatement::Insert(_)
             | SqlStatement::Update(_)

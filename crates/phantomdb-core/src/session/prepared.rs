@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
+use arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as DfStatement;
@@ -221,43 +222,52 @@ fn describe(plan: &LogicalPlan, writes: bool) -> Result<StatementDescription> {
     let LogicalPlan::Statement(datafusion::logical_expr::Statement::Prepare(prepare)) = plan else {
         return Err(Error::Sql("expected a prepared statement".into()));
     };
-    let inferred = prepare.input.get_parameter_types()?;
-    let count = inferred
-        .keys()
-        .filter_map(|k| k.strip_prefix('$')?.parse::<usize>().ok())
-        .max()
-        .unwrap_or(0)
-        .max(prepare.fields.len());
-    let parameter_types = (1..=count)
-        .map(|i| match prepare.fields.get(i - 1) {
-            Some(f) => Some(f.data_type().clone()),
-            None => inferred.get(&format!("${i}")).cloned().flatten(),
-        })
-        .collect();
     let schema = if writes {
         Arc::new(arrow::datatypes::Schema::empty())
     } else {
         Arc::new(prepare.input.schema().as_arrow().clone())
     };
     Ok(StatementDescription {
-        parameter_types,
+        parameter_types: parameter_types(prepare)?,
         schema,
     })
 }
 
-/// Takes the statement out of a planned `PREPARE` and binds its parameters, cast to the
-/// declared types.
+/// The type of each parameter, `$1` first. Declared types (`PREPARE p(INT, TEXT)`) are
+/// `prepare.fields`; without them DataFusion fills `fields` with the types it inferred but
+/// leaves out the placeholders it could not infer, so positions no longer match: then each
+/// type is looked up by its `$n` name.
+fn parameter_types(prepare: &datafusion::logical_expr::Prepare) -> Result<Vec<Option<DataType>>> {
+    let inferred = prepare.input.get_parameter_types()?;
+    let count = inferred
+        .keys()
+        .filter_map(|k| k.strip_prefix('$')?.parse::<usize>().ok())
+        .max()
+        .unwrap_or(0);
+    if prepare.fields.len() >= count {
+        return Ok(prepare
+            .fields
+            .iter()
+            .map(|f| Some(f.data_type().clone()))
+            .collect());
+    }
+    Ok((1..=count)
+        .map(|i| inferred.get(&format!("${i}")).cloned().flatten())
+        .collect())
+}
+
+/// Takes the statement out of a planned `PREPARE` and binds its parameters, each cast to
+/// its parameter's type.
 fn bind_parameters(plan: LogicalPlan, values: Vec<ScalarValue>) -> Result<LogicalPlan> {
     let LogicalPlan::Statement(datafusion::logical_expr::Statement::Prepare(prepare)) = plan else {
         return Err(Error::Sql("expected a prepared statement".into()));
     };
+    let types = parameter_types(&prepare)?;
     let values = values
         .into_iter()
         .enumerate()
-        .map(|(i, v)| match prepare.fields.get(i) {
-            Some(f) if f.data_type() != &v.data_type() && !v.is_null() => {
-                Ok(v.cast_to(f.data_type())?)
-            }
+        .map(|(i, v)| match types.get(i) {
+            Some(Some(t)) if t != &v.data_type() && !v.is_null() => Ok(v.cast_to(t)?),
             _ => Ok(v),
         })
         .collect::<Result<Vec<_>>>()?;

@@ -9,11 +9,11 @@ use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{Ident, Statement as SqlStatement};
 
 use super::Connection;
+use super::ResultStream;
 use crate::error::{Error, Result};
 use crate::result::ResultSet;
 use crate::shared::runtime;
 use crate::sql::{self, Statement};
-use super::ResultStream;
 
 /// A statement prepared once and run many times with parameters `$1`, `$2`, ...
 ///
