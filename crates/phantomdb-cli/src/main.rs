@@ -3,6 +3,7 @@
 mod interrupt;
 mod output;
 mod scaffold;
+mod serve;
 mod shell;
 mod slt;
 mod split;
@@ -46,6 +47,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve a database over the PostgreSQL wire protocol (psql and PostgreSQL drivers).
+    ///
+    /// Logins use the database's roles: create the first one with
+    /// phantomdb DB_PATH -c "CREATE ROLE admin LOGIN SUPERUSER PASSWORD '...'".
+    /// SIGTERM (or Ctrl-C) stops accepting, lets running statements finish, and exits.
+    Serve(serve::ServeArgs),
     /// Plugin development tools.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -113,6 +120,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
+            Some(Command::Serve(args)) => serve::run(args).await,
             Some(Command::Plugin(PluginCommand::New {
                 name,
                 plugin_type: ScaffoldType::Function,

@@ -1053,3 +1053,87 @@ fn ctrl_c_interrupts_the_running_statement_and_the_shell_goes_on() {
     let status = t.child.wait().unwrap();
     assert!(status.success(), "{status:?}\n{}", t.text());
 }
+
+/// A free loopback port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+#[test]
+fn serve_refuses_a_database_without_a_login_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let out = run(&["serve", db.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("no role that can log in")
+            && err.contains("CREATE ROLE admin LOGIN SUPERUSER"),
+        "{err}"
+    );
+}
+
+#[test]
+fn serve_finishes_running_statements_on_sigterm() {
+    use phantomdb_testkit::tokio_postgres::{connect, NoTls};
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let db_str = db.to_str().unwrap();
+    let out = run(&[
+        db_str,
+        "-c",
+        "CREATE ROLE admin LOGIN SUPERUSER PASSWORD 'pw'",
+        "-c",
+        "CREATE TABLE big(id BIGINT PRIMARY KEY, v BIGINT)",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let port = free_port();
+    let mut server = phantomdb()
+        .args(["serve", db_str, "--listen", &format!("127.0.0.1:{port}")])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("phantomdb serve");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let inserted = runtime.block_on(async {
+        let conninfo = format!("host=127.0.0.1 port={port} user=admin password=pw dbname=s");
+        let mut tries = 0;
+        let (client, connection) = loop {
+            match connect(&conninfo, NoTls).await {
+                Ok(c) => break c,
+                Err(_) if tries < 100 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("server did not come up: {e}"),
+            }
+        };
+        tokio::spawn(connection);
+        // A statement that runs for a while; SIGTERM arrives in the middle of it.
+        let statement = tokio::spawn(async move {
+            client
+                .execute(
+                    "INSERT INTO big SELECT value, value * 2 FROM generate_series(1, 3000000) AS s(value)",
+                    &[],
+                )
+                .await
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
+        statement.await.expect("join").expect("the running statement finished")
+    });
+    let status = server.wait().expect("wait");
+    assert!(status.success(), "serve exits cleanly after SIGTERM");
+    assert_eq!(inserted, 3_000_000);
+    let out = run(&[db_str, "--format", "csv", "-c", "SELECT count(*) FROM big"]);
+    assert_eq!(
+        stdout(&out).lines().last(),
+        Some("3000000"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -18,8 +18,11 @@
 //! succeed. Sequential conditional PUTs behave like S3.
 
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
+
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
+/// The PostgreSQL client the server's tests drive it with.
+pub use tokio_postgres;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;

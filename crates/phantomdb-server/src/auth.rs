@@ -1,0 +1,261 @@
+//! Logins: the startup packet, SCRAM-SHA-256 against the role's stored verifier, the
+//! `LOGIN` check, then the client's [`Session`].
+//!
+//! pgwire's SCRAM mechanism runs the exchange; it is given the role's PostgreSQL-format
+//! verifier (salt, iterations, StoredKey, ServerKey), so the server never holds a password or
+//! salted password. An unknown user (or a role without a password) gets a mock verifier
+//! derived from a per-server secret: the exchange looks the same and fails the same way, with
+//! the same message, as a wrong password.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::Sink;
+use hmac::{Hmac, KeyInit, Mac};
+use pgwire::api::auth::driver::AuthOutcome;
+use pgwire::api::auth::mechanism::AuthMechanismFactory;
+use pgwire::api::auth::sasl::scram::{ScramAuth, ScramSecret};
+use pgwire::api::auth::{
+    AuthDriver, AuthSource, DefaultServerParameterProvider, LoginInfo, Password,
+    ServerParameterProvider, StartupHandler,
+};
+use pgwire::api::{ClientInfo, METADATA_APPLICATION_NAME, METADATA_USER};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use phantomdb::Database;
+use sha2::Sha256;
+
+use crate::error_info::ClientError;
+use crate::registry::{ConnectionSlot, Registry};
+use crate::session::Session;
+
+/// Handles the startup phase of every connection.
+pub(crate) struct Startup {
+    db: Database,
+    registry: Arc<Registry>,
+    driver: AuthDriver<Parameters>,
+    scram: ScramAuth,
+}
+
+impl Startup {
+    pub(crate) fn new(db: Database, registry: Arc<Registry>) -> Self {
+        let source = Arc::new(Verifiers {
+            db: db.clone(),
+            mock_key: rand_key(),
+        });
+        Self {
+            db,
+            registry,
+            driver: AuthDriver::new(Parameters::default()),
+            scram: ScramAuth::new(source),
+        }
+    }
+
+    /// Checks the role may log in and opens its session.
+    async fn open_session(
+        &self,
+        user: &str,
+        application: Option<&String>,
+    ) -> Result<Session, ClientError> {
+        let role = self.db.role(user)?;
+        if !role.as_ref().is_some_and(|r| r.login) {
+            return Err(ClientError::fatal(
+                "28000",
+                format!("role \"{user}\" is not permitted to log in"),
+            ));
+        }
+        let conn = self.db.connect_as(user)?;
+        if let Some(name) = application {
+            let quoted = name.replace('\'', "''");
+            // A bad application name is not worth refusing the login for.
+            let _ = conn
+                .execute_async(&format!("SET application_name = '{quoted}'"))
+                .await;
+        }
+        Ok(Session::new(conn))
+    }
+}
+
+/// The same failure for an unknown user, a wrong password and a role without a password.
+fn login_failed(user: &str) -> PgWireError {
+    ClientError::fatal(
+        "28P01",
+        format!("password authentication failed for user \"{user}\""),
+    )
+    .into()
+}
+
+#[async_trait]
+impl StartupHandler for Startup {
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        match message {
+            PgWireFrontendMessage::Startup(ref startup) => {
+                pgwire::api::auth::protocol_negotiation(client, startup).await?;
+                pgwire::api::auth::save_startup_parameters_to_metadata(client, startup);
+                if client.metadata().get(METADATA_USER).is_none() {
+                    return Err(ClientError::fatal(
+                        "28000",
+                        "no PostgreSQL user name specified in startup packet",
+                    )
+                    .into());
+                }
+                let Some(slot) = ConnectionSlot::take(&self.registry) else {
+                    return Err(
+                        ClientError::fatal("53300", "sorry, too many clients already").into(),
+                    );
+                };
+                client.session_extensions().insert(slot);
+                let mechanism = self.scram.create();
+                self.driver.begin_authentication(client, mechanism).await?;
+                Ok(())
+            }
+            PgWireFrontendMessage::PasswordMessageFamily(message) => {
+                let user = client
+                    .metadata()
+                    .get(METADATA_USER)
+                    .cloned()
+                    .unwrap_or_default();
+                let outcome = match self.driver.advance_authentication(client, message).await {
+                    Ok(o) => o,
+                    Err(e) => {
+                        tracing::info!(user, error = %e, "login failed");
+                        return Err(login_failed(&user));
+                    }
+                };
+                let AuthOutcome::Authenticated { final_message, .. } = outcome else {
+                    return Ok(());
+                };
+                let application = client.metadata().get(METADATA_APPLICATION_NAME).cloned();
+                let session = self.open_session(&user, application.as_ref()).await?;
+                client.session_extensions().insert(ParametersFor {
+                    superuser: self
+                        .db
+                        .role(&user)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|r| r.superuser),
+                });
+                client.session_extensions().insert(session);
+                let session = crate::session::session_of(client)?;
+                self.registry.attach(client.socket_addr(), &session);
+                self.driver
+                    .complete_authentication(client, final_message)
+                    .await?;
+                let (pid, secret) = client.pid_and_secret_key();
+                let registration = self.registry.register(pid, secret, session.cancel_handle());
+                client.session_extensions().insert(registration);
+                tracing::info!(user, pid, "login");
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The role verifiers SCRAM checks proofs against.
+#[derive(Debug)]
+struct Verifiers {
+    db: Database,
+    /// Derives mock verifiers for unknown users.
+    mock_key: [u8; 32],
+}
+
+#[async_trait]
+impl AuthSource for Verifiers {
+    async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
+        Err(login_failed(login.user().unwrap_or_default()))
+    }
+
+    async fn get_scram_secret(&self, login: &LoginInfo) -> PgWireResult<(ScramSecret, Option<()>)> {
+        let user = login.user().unwrap_or_default();
+        let stored = self.db.role(user).ok().flatten().and_then(|r| r.verifier);
+        let secret = match stored {
+            Some(v) => ScramSecret::Verifier {
+                salt: v.salt,
+                iterations: v.iterations as usize,
+                stored_key: v.stored_key.to_vec(),
+                server_key: v.server_key.to_vec(),
+            },
+            None => ScramSecret::Verifier {
+                salt: self.mock(b"salt", user)[..16].to_vec(),
+                iterations: phantomdb::auth::DEFAULT_ITERATIONS as usize,
+                stored_key: self.mock(b"stored", user).to_vec(),
+                server_key: self.mock(b"server", user).to_vec(),
+            },
+        };
+        Ok((secret, None))
+    }
+}
+
+impl Verifiers {
+    fn mock(&self, what: &[u8], user: &str) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.mock_key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(what);
+        mac.update(user.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+}
+
+/// A random per-server secret.
+fn rand_key() -> [u8; 32] {
+    let mut key = [0u8; 32];
+    let seed = format!(
+        "{:?}{:?}{}",
+        std::time::SystemTime::now(),
+        std::thread::current().id(),
+        std::process::id()
+    );
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut key))
+        .is_err()
+    {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(seed.as_bytes())
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(b"phantomdb mock verifier key");
+        key = mac.finalize().into_bytes().into();
+    }
+    key
+}
+
+/// What the server reports about itself at login (`ParameterStatus`).
+#[derive(Debug, Default)]
+struct Parameters(DefaultServerParameterProvider);
+
+/// Per-session values of the reported parameters.
+struct ParametersFor {
+    superuser: bool,
+}
+
+impl ServerParameterProvider for Parameters {
+    fn server_parameters<C>(&self, client: &C) -> Option<HashMap<String, String>>
+    where
+        C: ClientInfo,
+    {
+        let mut params = self.0.server_parameters(client)?;
+        params.insert(
+            "server_version".into(),
+            phantomdb::pg_catalog::SERVER_VERSION.into(),
+        );
+        let superuser = client
+            .session_extensions()
+            .get::<ParametersFor>()
+            .is_some_and(|p| p.superuser);
+        params.insert(
+            "is_superuser".into(),
+            if superuser { "on" } else { "off" }.into(),
+        );
+        Some(params)
+    }
+}

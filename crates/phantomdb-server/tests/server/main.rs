@@ -1,0 +1,10 @@
+//! The server against real clients on loopback: psql, tokio-postgres and psycopg.
+
+mod bad_input;
+mod limits;
+mod logins;
+mod psql;
+mod python;
+mod stress;
+mod support;
+mod wire;

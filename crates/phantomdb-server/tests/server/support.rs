@@ -1,0 +1,144 @@
+//! A server on loopback for one test, with its database in a temporary directory.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use phantomdb::Database;
+use phantomdb_server::{Config, Server};
+use phantomdb_testkit::tokio_postgres::{self, Client, NoTls};
+
+/// The superuser every test database starts with.
+pub const ADMIN: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "admin-secret";
+
+/// A running server; stops (gracefully) when dropped.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// Starts a server on a fresh database where `setup` (SQL, as the owner) has run.
+    pub fn start(setup: &str) -> Self {
+        Self::start_with(setup, Config::default())
+    }
+
+    /// Like [`TestServer::start`] with a configuration (its address is replaced by a free
+    /// loopback port).
+    pub fn start_with(setup: &str, mut config: Config) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db_path = dir.path().join("server.db");
+        let setup = setup.to_string();
+        config.server.listen = "127.0.0.1:0".parse().expect("address");
+        let (addr_tx, addr_rx) = mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        // The server gets a thread and runtime of its own, so it serves while a test blocks
+        // (and the blocking setup below runs outside any test runtime).
+        let thread = std::thread::spawn(move || {
+            let db = Database::open(&db_path).expect("open database");
+            db.execute(&format!(
+                "CREATE ROLE {ADMIN} LOGIN SUPERUSER PASSWORD '{ADMIN_PASSWORD}'"
+            ))
+            .expect("create admin");
+            if !setup.trim().is_empty() {
+                db.execute(&setup).expect("setup SQL");
+            }
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let server = Server::new(db, config, "server.db")
+                    .expect("server")
+                    .bind()
+                    .await
+                    .expect("bind");
+                addr_tx
+                    .send(server.local_addr().expect("addr"))
+                    .expect("send addr");
+                server
+                    .run(async {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            });
+        });
+        let addr = addr_rx.recv().expect("server address");
+        Self {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+            _dir: dir,
+        }
+    }
+
+    /// A connection string for tokio-postgres / libpq.
+    pub fn conninfo(&self, user: &str, password: &str) -> String {
+        format!(
+            "host={} port={} user={user} password={password} dbname=anything",
+            self.addr.ip(),
+            self.addr.port()
+        )
+    }
+
+    /// Connects with tokio-postgres.
+    pub async fn connect(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> Result<Client, tokio_postgres::Error> {
+        let (client, connection) =
+            tokio_postgres::connect(&self.conninfo(user, password), NoTls).await?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(client)
+    }
+
+    /// Connects as the superuser.
+    pub async fn admin(&self) -> Client {
+        self.connect(ADMIN, ADMIN_PASSWORD)
+            .await
+            .expect("admin login")
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            t.join().expect("server thread");
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The SQLSTATE of a tokio-postgres error.
+pub fn code(e: &tokio_postgres::Error) -> String {
+    e.code()
+        .map(|c| c.code().to_string())
+        .unwrap_or_else(|| format!("no SQLSTATE: {e}"))
+}
+
+/// The message of a tokio-postgres error from the server.
+pub fn message(e: &tokio_postgres::Error) -> String {
+    e.as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_else(|| e.to_string())
+}
+
+/// `path` under this crate's `tests/clients`.
+pub fn client_file(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(name)
+}
