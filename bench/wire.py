@@ -80,7 +80,8 @@ class PhantomServer:
                        check=True, stdout=subprocess.DEVNULL)
         self.port = free_port()
         self.proc = subprocess.Popen([str(binary), "serve", str(db), "--listen",
-                                      f"127.0.0.1:{self.port}"], stderr=subprocess.DEVNULL)
+                                      f"127.0.0.1:{self.port}"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(self.port, self.proc)
         self.version = subprocess.run([str(binary), "--version"], capture_output=True,
                                       text=True).stdout.strip()
@@ -90,33 +91,46 @@ class PhantomServer:
         self.proc.wait(timeout=60)
 
 
+def as_postgres_user(cmd: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: run its tools as the `postgres` user then."""
+    if os.geteuid() != 0:
+        return cmd
+    return ["runuser", "-u", "postgres", "--"] + cmd
+
+
 class PostgresServer:
     name = "postgresql"
 
     def __init__(self, work: Path):
-        self.data = work / "pgdata"
-        shutil.rmtree(self.data, ignore_errors=True)
-        pwfile = work / "pgpass"
+        self.dir = work / "pg"
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir.mkdir(parents=True)
+        self.data = self.dir / "data"
+        pwfile = self.dir / "pgpass"
         pwfile.write_text(PASSWORD + "\n")
-        subprocess.run([pg_bin("initdb"), "-D", str(self.data), "-U", "bench",
-                        "--auth=scram-sha-256", f"--pwfile={pwfile}"],
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+            shutil.chown(pwfile, "postgres", "postgres")
+        subprocess.run(as_postgres_user([pg_bin("initdb"), "-D", str(self.data), "-U", "bench",
+                                         "--auth=scram-sha-256", f"--pwfile={pwfile}"]),
                        check=True, stdout=subprocess.DEVNULL)
         self.port = free_port()
-        subprocess.run([pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(work / "pg.log"),
-                        "-o", f"-p {self.port} -k {work} -c listen_addresses=127.0.0.1"
-                              " -c fsync=on -c synchronous_commit=on -c max_connections=100",
-                        "start"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(as_postgres_user([
+            pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "pg.log"),
+            "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1"
+                  " -c fsync=on -c synchronous_commit=on -c max_connections=100",
+            "start"]), check=True, stdout=subprocess.DEVNULL)
         wait_for(self.port)
         self.version = subprocess.run([pg_bin("postgres"), "--version"], capture_output=True,
                                       text=True).stdout.strip()
 
     def stop(self) -> None:
-        subprocess.run([pg_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "stop"],
-                       check=False, stdout=subprocess.DEVNULL)
+        subprocess.run(as_postgres_user([pg_bin("pg_ctl"), "-D", str(self.data), "-m", "fast",
+                                         "stop"]), check=False, stdout=subprocess.DEVNULL)
 
 
 def dsn(port: int) -> str:
-    return f"host=127.0.0.1 port={port} user=bench password={PASSWORD} dbname=bench"
+    return f"host=127.0.0.1 port={port} user=bench password={PASSWORD} dbname=postgres"
 
 
 def load(port: int, rows: int) -> None:
@@ -131,14 +145,15 @@ def load(port: int, rows: int) -> None:
                     copy.write_row((i, f"value-{i}"))
 
 
-def worker(task: tuple[str, int, int, int, float]) -> int:
-    kind, port, worker_no, rows, seconds = task
+def worker(task: tuple[str, int, int, int, int, float]) -> int:
+    kind, port, clients, worker_no, rows, seconds = task
     rng = random.Random(worker_no)
     done = 0
     with psycopg.connect(dsn(port), autocommit=True, prepare_threshold=0) as conn:
         with conn.cursor() as cur:
             deadline = time.perf_counter() + seconds
-            next_id = worker_no * 100_000_000
+            # Distinct keys for every worker of every run.
+            next_id = (clients * 1_000 + worker_no) * 10_000_000
             while time.perf_counter() < deadline:
                 for _ in range(50):
                     if kind == "lookup":
@@ -155,7 +170,7 @@ def worker(task: tuple[str, int, int, int, float]) -> int:
 
 
 def measure(kind: str, port: int, clients: int, rows: int, seconds: float) -> float:
-    tasks = [(kind, port, w, rows, seconds) for w in range(clients)]
+    tasks = [(kind, port, clients, w, rows, seconds) for w in range(clients)]
     start = time.perf_counter()
     with mp.get_context("spawn").Pool(clients) as pool:
         counts = pool.map(worker, tasks)
@@ -176,7 +191,8 @@ def main() -> None:
 
     servers = []
     try:
-        servers = [PhantomServer(work), PostgresServer(work)]
+        servers.append(PhantomServer(work))
+        servers.append(PostgresServer(work))
         results: dict[tuple[str, int], dict[str, float]] = {}
         for server in servers:
             load(server.port, args.rows)
