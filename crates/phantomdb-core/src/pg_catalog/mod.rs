@@ -17,6 +17,7 @@
 
 mod cells;
 mod functions;
+mod names;
 mod oids;
 mod prune;
 mod rewrite;

@@ -6,7 +6,7 @@ use datafusion::sql::sqlparser::ast::{
     Expr, GroupByExpr, Ident, JoinOperator, Select, SelectItem, SetExpr, TableFactor, Value,
 };
 
-use super::rewrite::{catalog_relation, idents};
+use super::names::{catalog_relation, idents};
 use super::subquery::has_aggregate;
 use super::tables::always_empty;
 

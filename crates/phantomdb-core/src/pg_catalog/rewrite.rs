@@ -37,10 +37,10 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
+use super::names::{catalog_relation, idents, parse_expr};
 use super::prune::{prune_select, prune_set};
 use super::settings::pg_setting;
 use super::subquery::{array_subquery, first_row};
-use super::tables::relation;
 
 /// Rewrites `sql` (one or more statements) for DataFusion; see the module documentation.
 /// Returns the input unchanged when it has nothing PostgreSQL-only, or does not parse.
@@ -135,38 +135,6 @@ impl Visitor for CatalogFinder {
         }
         ControlFlow::Continue(())
     }
-}
-
-/// The `pg_catalog` relation a table name refers to (`pg_class`, `pg_catalog.pg_class`).
-pub(super) fn catalog_relation(name: &ObjectName) -> Option<&'static str> {
-    let parts = idents(name)?;
-    match parts.as_slice() {
-        [rel] => relation(&rel.to_ascii_lowercase()).map(|r| r.name),
-        [schema, rel] if schema.eq_ignore_ascii_case("pg_catalog") => {
-            relation(&rel.to_ascii_lowercase()).map(|r| r.name)
-        }
-        _ => None,
-    }
-}
-
-/// The parts of a name, when all are identifiers.
-pub(super) fn idents(name: &ObjectName) -> Option<Vec<String>> {
-    name.0
-        .iter()
-        .map(|p| match p {
-            ObjectNamePart::Identifier(i) => Some(i.value.clone()),
-            ObjectNamePart::Function(_) => None,
-        })
-        .collect()
-}
-
-/// An expression from SQL text (for replacements built around printed sub-expressions).
-pub(super) fn parse_expr(sql: &str) -> Option<Expr> {
-    Parser::new(&PostgreSqlDialect {})
-        .try_with_sql(sql)
-        .ok()?
-        .parse_expr()
-        .ok()
 }
 
 struct Rewriter {

@@ -19,7 +19,7 @@ use datafusion::sql::sqlparser::ast::{
     TableFactor, Visit, VisitMut, Visitor, VisitorMut,
 };
 
-use super::rewrite::{idents, parse_expr};
+use super::names::{idents, parse_expr};
 
 /// `ARRAY(SELECT e FROM ... ORDER BY o)` → `(SELECT array_agg(e ORDER BY o) FROM ...)`.
 pub(super) fn array_subquery(query: &Query) -> Option<Expr> {
