@@ -55,7 +55,8 @@ pub use pg_catalog::types as pg_types;
 pub use planner::{CATALOG_NAME, SCHEMA_NAME};
 pub use result::ResultSet;
 pub use session::{
-    CancelHandle, Connection, PreparedStatement, ResultStream, StatementDescription, DEFAULT_USER,
+    parse_duration, CancelHandle, Connection, PreparedStatement, ResultStream,
+    StatementDescription, DEFAULT_USER,
 };
 pub use sql::{parse, CopyFrom, Statement};
 

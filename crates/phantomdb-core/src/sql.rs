@@ -308,18 +308,27 @@ fn parse_set_default_engine(
     Ok(Some(Statement::SetDefaultEngine(engine)))
 }
 
+/// The first two tokens ahead, upper-cased, when they are unquoted words.
+fn leading_keywords(
+    p: &datafusion::sql::sqlparser::parser::Parser,
+) -> (Option<String>, Option<String>) {
+    let word = |t: &Token| match t {
+        Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+        _ => None,
+    };
+    (
+        word(&p.peek_token().token),
+        word(&p.peek_nth_token(1).token),
+    )
+}
+
 /// Parses `CREATE | ALTER | DROP ROLE ...` (and `... USER ...`, PostgreSQL's other spelling;
 /// `CREATE USER` implies `LOGIN`) with PostgreSQL's dialect: the generic one skips role options
 /// and has no `ALTER ROLE`.
 fn parse_role_statement(
     p: &mut datafusion::sql::sqlparser::parser::Parser,
 ) -> Result<Option<Statement>> {
-    let word = |t: &Token| match t {
-        Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
-        _ => None,
-    };
-    let first = word(&p.peek_token().token);
-    let second = word(&p.peek_nth_token(1).token);
+    let (first, second) = leading_keywords(p);
     let user = match (first.as_deref(), second.as_deref()) {
         (Some("CREATE" | "ALTER" | "DROP"), Some("ROLE")) => false,
         (Some("CREATE" | "ALTER" | "DROP"), Some("USER")) => true,
@@ -359,12 +368,7 @@ fn parse_role_statement(
 fn parse_plugin_statement(
     p: &mut datafusion::sql::sqlparser::parser::Parser,
 ) -> Result<Option<Statement>> {
-    let word = |t: &Token| match t {
-        Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
-        _ => None,
-    };
-    let first = word(&p.peek_token().token);
-    let second = word(&p.peek_nth_token(1).token);
+    let (first, second) = leading_keywords(p);
     let stmt = match (first.as_deref(), second.as_deref()) {
         (Some("LOAD"), Some("PLUGIN")) => {
             p.next_token();

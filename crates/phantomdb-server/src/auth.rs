@@ -53,12 +53,12 @@ impl Startup {
         }
     }
 
-    /// Checks the role may log in and opens its session.
+    /// Checks the role may log in and opens its session; also says whether it is a superuser.
     async fn open_session(
         &self,
         user: &str,
         application: Option<&String>,
-    ) -> Result<Session, ClientError> {
+    ) -> Result<(Session, bool), ClientError> {
         let role = self.db.role(user)?;
         if !role.as_ref().is_some_and(|r| r.login) {
             return Err(ClientError::fatal(
@@ -74,7 +74,8 @@ impl Startup {
                 .execute_async(&format!("SET application_name = '{quoted}'"))
                 .await;
         }
-        Ok(Session::new(conn))
+        let superuser = role.is_some_and(|r| r.superuser);
+        Ok((Session::new(conn), superuser))
     }
 }
 
@@ -137,15 +138,10 @@ impl StartupHandler for Startup {
                     return Ok(());
                 };
                 let application = client.metadata().get(METADATA_APPLICATION_NAME).cloned();
-                let session = self.open_session(&user, application.as_ref()).await?;
-                client.session_extensions().insert(ParametersFor {
-                    superuser: self
-                        .db
-                        .role(&user)
-                        .ok()
-                        .flatten()
-                        .is_some_and(|r| r.superuser),
-                });
+                let (session, superuser) = self.open_session(&user, application.as_ref()).await?;
+                client
+                    .session_extensions()
+                    .insert(ParametersFor { superuser });
                 client.session_extensions().insert(session);
                 let session = crate::session::session_of(client)?;
                 self.registry.attach(client.socket_addr(), &session);
@@ -208,19 +204,11 @@ impl Verifiers {
     }
 }
 
-/// A random per-server secret.
+/// A random per-server secret (from the OS; a clock-derived key if it has none to give).
 fn rand_key() -> [u8; 32] {
     let mut key = [0u8; 32];
-    let seed = format!(
-        "{:?}{:?}{}",
-        std::time::SystemTime::now(),
-        std::thread::current().id(),
-        std::process::id()
-    );
-    if std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut key))
-        .is_err()
-    {
+    if getrandom::fill(&mut key).is_err() {
+        let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(seed.as_bytes())
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
         mac.update(b"phantomdb mock verifier key");

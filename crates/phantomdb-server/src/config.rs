@@ -91,7 +91,8 @@ impl Config {
     }
 }
 
-/// Durations as `"500ms"`, `"30s"`, `"10min"`, `"1h"` or a number of seconds.
+/// Durations as PostgreSQL writes them (`"500ms"`, `"30s"`, `"10min"`, `"1h"`; a bare
+/// string is milliseconds) or a TOML integer of seconds.
 mod duration {
     use std::time::Duration;
 
@@ -107,27 +108,8 @@ mod duration {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         match Raw::deserialize(d)? {
             Raw::Seconds(s) => Ok(Duration::from_secs(s)),
-            Raw::Text(t) => parse(&t).ok_or_else(|| {
-                serde::de::Error::custom(format!(
-                    "invalid duration {t:?} (use e.g. \"500ms\", \"30s\", \"10min\", \"1h\")"
-                ))
-            }),
+            Raw::Text(t) => phantomdb::parse_duration(&t).map_err(serde::de::Error::custom),
         }
-    }
-
-    pub(crate) fn parse(text: &str) -> Option<Duration> {
-        let t = text.trim();
-        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-        let (n, unit) = t.split_at(split);
-        let n: u64 = n.parse().ok()?;
-        let ms = match unit.trim() {
-            "ms" => n,
-            "" | "s" => n.checked_mul(1_000)?,
-            "min" | "m" => n.checked_mul(60_000)?,
-            "h" => n.checked_mul(3_600_000)?,
-            _ => return None,
-        };
-        Some(Duration::from_millis(ms))
     }
 }
 

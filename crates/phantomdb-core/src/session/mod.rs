@@ -11,6 +11,7 @@ mod stream;
 mod txn;
 
 pub use cancel::CancelHandle;
+pub use settings::parse_duration;
 pub use statement::{PreparedStatement, StatementDescription};
 pub use stream::ResultStream;
 

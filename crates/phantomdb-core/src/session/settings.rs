@@ -57,6 +57,19 @@ pub(crate) const KNOWN: &[KnownSetting] = &[
     },
 ];
 
+/// A duration as PostgreSQL writes it (`'5s'`, `'250ms'`, `'10min'`; a bare number is
+/// milliseconds), for embedders' own configuration (the server's `phantomdb.toml`).
+pub fn parse_duration(value: &str) -> crate::error::Result<std::time::Duration> {
+    duration_ms(value)
+        .map(std::time::Duration::from_millis)
+        .map_err(|why| {
+            crate::error::Error::Data(
+                crate::error::SqlState::InvalidParameterValue,
+                format!("invalid duration {value:?}: {why}"),
+            )
+        })
+}
+
 /// A duration as PostgreSQL writes it: a number of milliseconds, or a number with a unit
 /// (`ms`, `s`, `min`, `h`, `d`), e.g. `'5s'`, `'250ms'`.
 pub(crate) fn duration_ms(value: &str) -> std::result::Result<u64, String> {
