@@ -3,7 +3,7 @@
 //! The catalog is versioned together with the data (it lives in the same redb file), so a
 //! transaction sees the catalog and the rows of one consistent snapshot.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use arrow::datatypes::{Schema, SchemaRef};
@@ -95,6 +95,10 @@ pub struct RoleDef {
     /// The SCRAM-SHA-256 password verifier in PostgreSQL's text form; never a password.
     #[serde(default)]
     pub password: Option<String>,
+    /// The roles this role is a member of (`GRANT group TO role`); it holds their
+    /// privileges. Absent in files written before membership existed.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub member_of: BTreeSet<String>,
 }
 
 impl RoleDef {
@@ -197,6 +201,23 @@ impl Catalog {
     /// All roles, by name.
     pub fn roles(&self) -> impl Iterator<Item = &Arc<RoleDef>> {
         self.roles.values()
+    }
+
+    /// `role` and every role it is a member of, directly or through other roles.
+    pub fn roles_of(&self, role: &str) -> BTreeSet<String> {
+        let mut found = BTreeSet::from([role.to_string()]);
+        let mut pending = vec![role.to_string()];
+        while let Some(next) = pending.pop() {
+            let Some(def) = self.roles.get(&next) else {
+                continue;
+            };
+            for group in &def.member_of {
+                if found.insert(group.clone()) {
+                    pending.push(group.clone());
+                }
+            }
+        }
+        found
     }
 
     /// All tables and views, by name.

@@ -97,6 +97,14 @@ impl Database {
         }))
     }
 
+    /// Whether role `user` is `group` or a member of it, directly or through other roles
+    /// (`GRANT group TO user`), as of the latest commit. What a server's `+group`
+    /// authentication rules match.
+    pub fn is_member_of(&self, user: &str, group: &str) -> Result<bool> {
+        let catalog = self.shared.store.read_view()?.catalog();
+        Ok(catalog.role(user).is_some() && catalog.roles_of(user).contains(group))
+    }
+
     /// Whether any stored role may log in (`LOGIN`), as of the latest commit (a server can
     /// use it to decide whether logins need a password).
     pub fn has_login_role(&self) -> Result<bool> {

@@ -332,6 +332,7 @@ fn parse_role_statement(
     let user = match (first.as_deref(), second.as_deref()) {
         (Some("CREATE" | "ALTER" | "DROP"), Some("ROLE")) => false,
         (Some("CREATE" | "ALTER" | "DROP"), Some("USER")) => true,
+        (Some("GRANT" | "REVOKE"), _) if is_role_grant(p) => false,
         _ => return Ok(None),
     };
     let mut tokens = Vec::new();
@@ -340,6 +341,9 @@ fn parse_role_statement(
     }
     if user {
         tokens[1] = TokenWithSpan::wrap(Token::make_keyword("ROLE"));
+    }
+    if matches!(first.as_deref(), Some("GRANT" | "REVOKE")) {
+        tokens = mark_granted_roles(tokens);
     }
     let dialect = datafusion::sql::sqlparser::dialect::PostgreSqlDialect {};
     let mut pg = datafusion::sql::sqlparser::parser::Parser::new(&dialect)
@@ -361,6 +365,50 @@ fn parse_role_statement(
     Ok(Some(Statement::DataFusion(Box::new(
         DfStatement::Statement(Box::new(stmt)),
     ))))
+}
+
+/// Whether the parser stands at `GRANT role [, ...] TO` or `REVOKE role [, ...] FROM`: a
+/// GRANT or REVOKE without `ON` (privileges on objects always name them).
+fn is_role_grant(p: &datafusion::sql::sqlparser::parser::Parser) -> bool {
+    let is_keyword = |t: &Token, k: Keyword| matches!(t, Token::Word(w) if w.keyword == k);
+    for n in 1..512 {
+        let t = p.peek_nth_token(n).token;
+        if matches!(t, Token::EOF | Token::SemiColon) || is_keyword(&t, Keyword::ON) {
+            return false;
+        }
+        if is_keyword(&t, Keyword::TO) || is_keyword(&t, Keyword::FROM) {
+            return n > 1;
+        }
+    }
+    false
+}
+
+/// `GRANT a, b TO ...` as `GRANT ROLE a, ROLE b TO ...`, the form sqlparser reads as role
+/// grants.
+fn mark_granted_roles(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let is_keyword = |t: &Token, k: Keyword| matches!(t, Token::Word(w) if w.keyword == k);
+    let mut out = Vec::with_capacity(tokens.len() + 4);
+    let mut in_list = true;
+    let mut expect_name = false;
+    for (i, t) in tokens.into_iter().enumerate() {
+        if i == 0 {
+            out.push(t);
+            expect_name = true;
+            continue;
+        }
+        if in_list && (is_keyword(&t.token, Keyword::TO) || is_keyword(&t.token, Keyword::FROM)) {
+            in_list = false;
+        }
+        if in_list && expect_name {
+            out.push(TokenWithSpan::wrap(Token::make_keyword("ROLE")));
+            expect_name = false;
+        }
+        if in_list && t.token == Token::Comma {
+            expect_name = true;
+        }
+        out.push(t);
+    }
+    out
 }
 
 /// Parses `LOAD PLUGIN 'path'`, `UNLOAD PLUGIN name` and `SHOW PLUGINS` when the parser

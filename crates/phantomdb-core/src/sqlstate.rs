@@ -41,6 +41,8 @@ pub enum SqlState {
     ReservedName,
     /// `2BP01` dependent_objects_still_exist (dropping a role that owns tables or views).
     DependentObjectsStillExist,
+    /// `0LP01` invalid_grant_operation (a role membership that would form a cycle).
+    InvalidGrantOperation,
     /// `42601` syntax_error.
     SyntaxError,
     /// `42804` datatype_mismatch.
@@ -101,6 +103,7 @@ impl SqlState {
             Self::WrongObjectType => "42809",
             Self::ReservedName => "42939",
             Self::DependentObjectsStillExist => "2BP01",
+            Self::InvalidGrantOperation => "0LP01",
             Self::SyntaxError => "42601",
             Self::DatatypeMismatch => "42804",
             Self::SyntaxErrorOrAccessRuleViolation => "42000",

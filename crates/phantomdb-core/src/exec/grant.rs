@@ -1,6 +1,9 @@
 //! `GRANT privileges ON [TABLE] t [, ...] TO grantee [, ...]` and `REVOKE ... FROM ...`:
 //! SELECT, INSERT, UPDATE, DELETE (or ALL) on tables and views, to roles or `PUBLIC`, stored
 //! with each table or view. Only the owner (or a superuser) grants on an object.
+//!
+//! `GRANT role [, ...] TO role [, ...]` / `REVOKE role [, ...] FROM role [, ...]` make roles
+//! members of other roles (superusers only); a member holds its groups' privileges.
 
 use std::collections::BTreeSet;
 
@@ -10,8 +13,8 @@ use datafusion::sql::sqlparser::ast::{
 
 use super::role::{existing_role, single_name};
 use super::WriteScope;
-use crate::catalog::Catalog;
-use crate::error::{Error, Result};
+use crate::catalog::{Catalog, RoleDef};
+use crate::error::{Error, Result, SqlState};
 use crate::planner::{object_name, Planner, SCHEMA_NAME};
 use crate::privileges::{Privilege, PUBLIC};
 use crate::result::ResultSet;
@@ -23,6 +26,9 @@ pub(crate) fn grant(planner: &Planner, scope: &WriteScope, grant: Grant) -> Resu
     }
     if grant.as_grantor.is_some() || grant.granted_by.is_some() {
         return Err(Error::Unsupported("GRANTED BY".into()));
+    }
+    if let Some(groups) = role_list(&grant.privileges, grant.objects.as_ref())? {
+        return membership(planner, scope, &groups, &grant.grantees, true);
     }
     change(
         planner,
@@ -39,6 +45,9 @@ pub(crate) fn revoke(planner: &Planner, scope: &WriteScope, revoke: Revoke) -> R
     if revoke.granted_by.is_some() {
         return Err(Error::Unsupported("GRANTED BY".into()));
     }
+    if let Some(groups) = role_list(&revoke.privileges, revoke.objects.as_ref())? {
+        return membership(planner, scope, &groups, &revoke.grantees, false);
+    }
     change(
         planner,
         scope,
@@ -47,6 +56,76 @@ pub(crate) fn revoke(planner: &Planner, scope: &WriteScope, revoke: Revoke) -> R
         &revoke.grantees,
         |held, privileges| held.retain(|p| !privileges.contains(p)),
     )
+}
+
+/// The roles of `GRANT role, ... TO` / `REVOKE role, ... FROM` (no `ON`; the parser reads them
+/// as `ROLE name` actions); `None` for privileges on objects.
+fn role_list(
+    privileges: &Privileges,
+    objects: Option<&GrantObjects>,
+) -> Result<Option<Vec<String>>> {
+    let Privileges::Actions(actions) = privileges else {
+        return Ok(None);
+    };
+    let roles = actions.iter().map(|a| match a {
+        Action::Role { role } => Some(role),
+        _ => None,
+    });
+    match (objects, roles.collect::<Option<Vec<_>>>()) {
+        (None, Some(roles)) => roles
+            .into_iter()
+            .map(single_name)
+            .collect::<Result<Vec<_>>>()
+            .map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// Makes each grantee a member of each group (`add`), or no longer one; superusers only.
+/// A membership that would make a role a member of itself is refused (`0LP01`).
+fn membership(
+    planner: &Planner,
+    scope: &WriteScope,
+    groups: &[String],
+    grantees: &[Grantee],
+    add: bool,
+) -> Result<ResultSet> {
+    let catalog = scope.w.lock().catalog();
+    let what = if add { "GRANT a role" } else { "REVOKE a role" };
+    planner.actor(&catalog).check_superuser(what)?;
+    for group in groups {
+        existing_role(&catalog, group)?;
+    }
+    let members = grantees
+        .iter()
+        .map(|g| match grantee_name(&catalog, g)? {
+            name if name == PUBLIC => Err(Error::Unsupported(
+                "granting a role to PUBLIC; grant it to roles".into(),
+            )),
+            name => Ok(name),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    for member in &members {
+        for group in groups {
+            let catalog = scope.w.lock().catalog();
+            let mut role = RoleDef::clone(existing_role(&catalog, member)?);
+            if add && catalog.roles_of(group).contains(member) {
+                return Err(Error::Catalog(
+                    SqlState::InvalidGrantOperation,
+                    format!("role \"{member}\" is a member of role \"{group}\""),
+                ));
+            }
+            let changed = if add {
+                role.member_of.insert(group.clone())
+            } else {
+                role.member_of.remove(group)
+            };
+            if changed {
+                scope.w.lock().put_role(role)?;
+            }
+        }
+    }
+    Ok(ResultSet::empty())
 }
 
 /// Applies `update` to the privileges each grantee holds on each object.

@@ -45,6 +45,7 @@ pub(crate) fn create_role(
             login: create.login.unwrap_or(false),
             superuser: create.superuser.unwrap_or(false),
             password: password.clone(),
+            member_of: Default::default(),
         })?;
     }
     Ok(ResultSet::empty())
@@ -126,6 +127,11 @@ pub(crate) fn drop_roles(
             ));
         }
         let mut w = scope.w.lock();
+        for member in catalog.roles().filter(|r| r.member_of.contains(&name)) {
+            let mut changed = RoleDef::clone(member);
+            changed.member_of.remove(&name);
+            w.put_role(changed)?;
+        }
         for (entry_name, entry) in catalog.entries() {
             if entry.grants().contains_key(&name) {
                 let changed = entry.with_grants(|g| {

@@ -71,6 +71,9 @@ pub(crate) fn owner_name(owner: &str) -> &str {
 pub(crate) struct Actor {
     pub(crate) name: String,
     pub(crate) superuser: bool,
+    /// The actor and every role it is a member of (`GRANT group TO role`), whose
+    /// privileges and ownership it has, as in PostgreSQL (roles `INHERIT` by default).
+    pub(crate) roles: BTreeSet<String>,
 }
 
 impl Actor {
@@ -82,18 +85,21 @@ impl Actor {
         Self {
             name: user.to_string(),
             superuser,
+            roles: catalog.roles_of(user),
         }
     }
 
-    /// Whether the actor owns an object with owner field `owner` (superusers own everything).
+    /// Whether the actor owns an object with owner field `owner` (superusers own everything;
+    /// members of the owning role act as its owner).
     pub(crate) fn owns(&self, owner: &str) -> bool {
-        self.superuser || owner_name(owner) == self.name
+        self.superuser || self.roles.contains(owner_name(owner))
     }
 
-    /// Whether the actor holds `privilege` on an object with this owner and these grants.
+    /// Whether the actor holds `privilege` on an object with this owner and these grants
+    /// (to it, to a role it is a member of, or to `PUBLIC`).
     pub(crate) fn holds(&self, owner: &str, grants: &Grants, privilege: Privilege) -> bool {
         let granted = |grantee: &str| grants.get(grantee).is_some_and(|g| g.contains(&privilege));
-        self.owns(owner) || granted(&self.name) || granted(PUBLIC)
+        self.owns(owner) || granted(PUBLIC) || self.roles.iter().any(|r| granted(r))
     }
 
     /// Fails with `42501` unless the actor holds `privilege` on `kind` (`table`/`view`) `name`.

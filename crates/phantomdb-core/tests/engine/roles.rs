@@ -708,3 +708,44 @@ fn a_database_file_without_roles_opens_with_its_tables_owned_by_the_owner() {
     let alice = db.connect_as("alice").unwrap();
     assert_eq!(scalar(&alice, "SELECT count(*) FROM cheap"), 2);
 }
+
+#[test]
+fn members_of_a_role_hold_its_privileges_until_revoked() {
+    let (db, owner) = shop();
+    ok(
+        &owner,
+        "CREATE ROLE readers; CREATE ROLE staff; CREATE ROLE carol LOGIN",
+    );
+    ok(&owner, "GRANT SELECT ON items TO readers");
+    let carol = db.connect_as("carol").unwrap();
+    denied(&carol, "SELECT * FROM items");
+    assert!(!db.is_member_of("carol", "readers").unwrap());
+
+    // carol is in staff, staff is in readers: carol reads through both.
+    ok(&owner, "GRANT readers TO staff");
+    ok(&owner, "GRANT staff TO carol");
+    assert!(db.is_member_of("carol", "readers").unwrap());
+    assert!(db.is_member_of("carol", "staff").unwrap());
+    assert!(db.is_member_of("carol", "carol").unwrap());
+    assert!(!db.is_member_of("readers", "carol").unwrap());
+    assert!(!db.is_member_of("nobody", "nobody").unwrap());
+    ok(&carol, "SELECT * FROM items");
+    denied(&carol, "INSERT INTO items VALUES (9, 'x', 1.0)");
+
+    // No cycles, no unknown roles, superusers only.
+    assert_eq!(code(&owner, "GRANT carol TO readers"), "0LP01");
+    assert_eq!(code(&owner, "GRANT readers TO readers"), "0LP01");
+    assert_eq!(code(&owner, "GRANT nosuch TO carol"), "42704");
+    assert_eq!(code(&owner, "GRANT readers TO nosuch"), "42704");
+    denied(&carol, "GRANT readers TO carol");
+
+    // Dropping a group ends its memberships; revoking ends one.
+    ok(&owner, "REVOKE staff FROM carol");
+    assert!(!db.is_member_of("carol", "readers").unwrap());
+    denied(&carol, "SELECT * FROM items");
+    ok(&owner, "GRANT staff TO carol");
+    ok(&carol, "SELECT * FROM items");
+    ok(&owner, "DROP ROLE staff");
+    assert!(!db.is_member_of("carol", "staff").unwrap());
+    denied(&carol, "SELECT * FROM items");
+}
