@@ -99,6 +99,11 @@ struct SessionPool {
     usage: Mutex<SessionUsage>,
 }
 
+/// Operators that can spill leave `cap / SPILLABLE_HEADROOM_DIVISOR` to those that cannot.
+const SPILLABLE_HEADROOM_DIVISOR: usize = 4;
+/// An operator that can spill may hold `cap / SPILLABLE_FLOOR_DIVISOR` whatever its share.
+const SPILLABLE_FLOOR_DIVISOR: usize = 16;
+
 /// What a session's operators hold.
 #[derive(Debug, Default)]
 struct SessionUsage {
@@ -124,13 +129,21 @@ impl SessionUsage {
         }
     }
 
-    /// Whether `reservation` may grow by `additional` under `cap`.
+    /// Whether `reservation` may grow by `additional` under `cap`. Operators that can spill
+    /// share three quarters of the cap (less what the others hold): the last quarter stays
+    /// free for operators that cannot spill and start late, such as the merge above sorts
+    /// that have already filled their shares. A spilling operator may always hold a small
+    /// floor while the session as a whole is under its cap, so a partition that starts late
+    /// (its neighbours merging their spill files) can still take a batch.
     fn fits(&self, cap: usize, reservation: &MemoryReservation, additional: usize) -> bool {
+        let total_fits = self.spillable + self.unspillable + additional <= cap;
         if reservation.consumer().can_spill() {
-            let share = cap.saturating_sub(self.unspillable) / self.spillable_consumers.max(1);
-            reservation.size() + additional <= share
+            let budget = cap - cap / SPILLABLE_HEADROOM_DIVISOR;
+            let share = budget.saturating_sub(self.unspillable) / self.spillable_consumers.max(1);
+            let wanted = reservation.size() + additional;
+            wanted <= share || (wanted <= cap / SPILLABLE_FLOOR_DIVISOR && total_fits)
         } else {
-            self.spillable + self.unspillable + additional <= cap
+            total_fits
         }
     }
 }

@@ -88,14 +88,14 @@ impl Connection {
             if let Ok(bytes) = value.parse::<usize>() {
                 self.memory_cap
                     .store(bytes, std::sync::atomic::Ordering::SeqCst);
-                // A sort reserves this much up front to merge its spill files: at most a
-                // quarter of a small cap, so the sort can still spill under it.
+                // A sort partition reserves this much up front to merge its spill files: at
+                // most an eighth of a small cap, so two partitions leave room to sort in.
                 let default =
                     datafusion::config::ExecutionOptions::default().sort_spill_reservation_bytes;
                 let reserve = if bytes == 0 {
                     default
                 } else {
-                    default.min(bytes / 4)
+                    default.min(bytes / 8)
                 };
                 let state = self.planner.context().state_ref();
                 state
