@@ -1,4 +1,6 @@
 //! `phantomdb-bench serve`: the PhantomDB side of `bench/compare.py`.
+//! `phantomdb-bench points [OPTIONS]`: point operations against SQLite (rusqlite) and DuckDB's
+//! appender from this process (see `points/mod.rs`; `--help` lists the options).
 //!
 //! Reads one JSON command per line on standard input and answers each with one JSON line on
 //! standard output, so that all timing happens inside this process (no start-up in the
@@ -17,6 +19,7 @@
 //! | `storage_boundary` | `plugin` (path of libs3_storage), `dir`, `rows`, `runs` | `timings`: `[{name, plugin, linked}]` (median seconds) |
 //! | `quit` | | |
 
+mod points;
 mod storage_boundary;
 
 use std::io::{BufRead, Write};
@@ -36,9 +39,21 @@ struct Session {
 
 fn main() -> Result<()> {
     let mode = std::env::args().nth(1).unwrap_or_default();
+    if mode == "points" {
+        use clap::Parser;
+        #[derive(Parser)]
+        #[command(name = "phantomdb-bench points")]
+        struct Cli {
+            #[command(flatten)]
+            args: points::PointsArgs,
+        }
+        let cli = Cli::parse_from(std::env::args().skip(1));
+        return points::run(cli.args);
+    }
     if mode != "serve" {
         eprintln!(
-            "usage: phantomdb-bench serve   (JSON-lines commands on stdin; see bench/compare.py)"
+            "usage: phantomdb-bench serve   (JSON-lines commands on stdin; see bench/compare.py)\n       \
+             phantomdb-bench points [--help]   (point operations vs SQLite and DuckDB)"
         );
         std::process::exit(2);
     }
