@@ -95,8 +95,16 @@ impl Error {
     }
 }
 
+/// What PostgreSQL says when a scalar subquery returns a second row (`21000`).
+pub(crate) const SUBQUERY_TOO_MANY_ROWS: &str =
+    "more than one row returned by a subquery used as an expression";
+
+/// DataFusion's execution error for an uncorrelated scalar subquery with a second row.
+const DATAFUSION_SUBQUERY_TOO_MANY_ROWS: &str = "Scalar subquery returned more than one row";
+
 /// The SQLSTATE of a query-engine error, from its type. DataFusion reports an unknown
-/// function as a plain planning error; that is the one case recognized by its text.
+/// function as a plain planning error, and an uncorrelated scalar subquery with two rows as
+/// a plain execution error; those are the cases recognized by their text.
 fn datafusion_state(e: &DataFusionError) -> SqlState {
     match e {
         DataFusionError::External(inner) => {
@@ -128,6 +136,9 @@ fn datafusion_state(e: &DataFusionError) -> SqlState {
             SqlState::UndefinedFunction
         }
         DataFusionError::Plan(_) => SqlState::SyntaxErrorOrAccessRuleViolation,
+        DataFusionError::Execution(m) if m.contains(DATAFUSION_SUBQUERY_TOO_MANY_ROWS) => {
+            SqlState::CardinalityViolation
+        }
         DataFusionError::ResourcesExhausted(_) => SqlState::OutOfMemory,
         DataFusionError::IoError(_) => SqlState::IoError,
         DataFusionError::Configuration(_) => SqlState::InvalidParameterValue,
@@ -152,6 +163,9 @@ fn arrow_state(e: &ArrowError) -> SqlState {
 /// The one-line message of a DataFusion error, with PhantomDB's wording for common cases.
 fn explain_datafusion_error(e: &DataFusionError) -> String {
     let msg = clean_datafusion_message(e);
+    if msg.contains(DATAFUSION_SUBQUERY_TOO_MANY_ROWS) {
+        return SUBQUERY_TOO_MANY_ROWS.to_string();
+    }
     if let Some(rest) = msg.split("Invalid function '").nth(1) {
         if let Some(name) = rest.split('\'').next() {
             return format!(

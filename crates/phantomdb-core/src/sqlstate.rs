@@ -29,6 +29,10 @@ pub enum SqlState {
     UndefinedColumn,
     /// `42701` duplicate_column.
     DuplicateColumn,
+    /// `42702` ambiguous_column: a name that more than one column answers to.
+    AmbiguousColumn,
+    /// `21000` cardinality_violation: a scalar subquery returned more than one row.
+    CardinalityViolation,
     /// `42883` undefined_function.
     UndefinedFunction,
     /// `42704` undefined_object (a setting, a storage engine, a plugin).
@@ -97,6 +101,8 @@ impl SqlState {
             Self::DuplicateTable => "42P07",
             Self::UndefinedColumn => "42703",
             Self::DuplicateColumn => "42701",
+            Self::AmbiguousColumn => "42702",
+            Self::CardinalityViolation => "21000",
             Self::UndefinedFunction => "42883",
             Self::UndefinedObject => "42704",
             Self::DuplicateObject => "42710",

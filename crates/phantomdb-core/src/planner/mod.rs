@@ -8,6 +8,7 @@
 mod names;
 pub(crate) mod schema;
 mod series;
+mod subquery;
 mod values;
 
 use std::sync::Arc;
@@ -75,6 +76,7 @@ impl Planner {
             .with_default_catalog_and_schema(CATALOG_NAME, SCHEMA_NAME)
             .with_create_default_catalog_and_schema(false);
         let ctx = SessionContext::new_with_config_rt(config, runtime);
+        ctx.add_analyzer_rule(Arc::new(subquery::UnnestSubqueries));
         for name in crate::plugins::PLUGIN_PROVIDED_FUNCTIONS {
             ctx.deregister_udf(name);
         }
