@@ -1,9 +1,13 @@
 //! The error type of the PhantomDB library: every error has a kind (its variant) and a
 //! PostgreSQL SQLSTATE ([`Error::sqlstate`]), kept typed from where it happens up to the API.
 
+mod readable;
+
 use arrow::error::ArrowError;
 use datafusion::common::SchemaError;
 use datafusion::error::DataFusionError;
+use datafusion::sql::sqlparser::parser::ParserError;
+use datafusion::sql::sqlparser::tokenizer::TokenWithSpan;
 
 pub use crate::sqlstate::SqlState;
 
@@ -19,6 +23,17 @@ pub enum Error {
     /// The SQL text could not be parsed (`42601`).
     #[error("{0}")]
     Sql(String),
+    /// The parser stopped at a token it did not expect (`42601`): `syntax error at or near
+    /// "SELEC"`, with where it stopped.
+    #[error("{message}")]
+    Syntax {
+        /// The message, as PostgreSQL words it.
+        message: String,
+        /// What the parser expected instead, when it said so (`an SQL statement`).
+        expected: Option<String>,
+        /// Where in the SQL text the parser stopped.
+        position: Option<Position>,
+    },
     /// A constraint (primary key, NOT NULL) would be violated; nothing was changed.
     #[error("constraint violation: {1}")]
     Constraint(SqlState, String),
@@ -50,7 +65,40 @@ pub enum Error {
     Io(#[from] std::io::Error),
     /// An error raised by the query engine while planning or executing.
     #[error("{}", explain_datafusion_error(.0))]
-    DataFusion(#[from] DataFusionError),
+    DataFusion(DataFusionError),
+}
+
+/// A place in SQL text: 1-based line and column, counted in characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// Line, from 1.
+    pub line: u64,
+    /// Column (in characters), from 1.
+    pub column: u64,
+}
+
+impl Position {
+    /// The 0-based character offset of this position in `sql` (PostgreSQL's error position
+    /// counts characters from 1: add one), or `None` when `sql` is shorter.
+    pub fn char_offset(&self, sql: &str) -> Option<usize> {
+        let line_start: usize = sql
+            .split_inclusive('\n')
+            .take(usize::try_from(self.line).ok()?.checked_sub(1)?)
+            .map(|l| l.chars().count())
+            .sum();
+        let offset = line_start + usize::try_from(self.column).ok()?.checked_sub(1)?;
+        (offset <= sql.chars().count()).then_some(offset)
+    }
+
+    /// The position just after the last character of `sql`.
+    pub fn end_of(sql: &str) -> Position {
+        let line = sql.split('\n').count().max(1);
+        let last = sql.rsplit('\n').next().unwrap_or("");
+        Position {
+            line: line as u64,
+            column: last.chars().count() as u64 + 1,
+        }
+    }
 }
 
 impl Error {
@@ -61,7 +109,7 @@ impl Error {
     /// The SQLSTATE of this error.
     pub fn sqlstate(&self) -> SqlState {
         match self {
-            Error::Sql(_) => SqlState::SyntaxError,
+            Error::Sql(_) | Error::Syntax { .. } => SqlState::SyntaxError,
             Error::Constraint(s, _)
             | Error::Catalog(s, _)
             | Error::Transaction(s, _)
@@ -83,6 +131,52 @@ impl Error {
                 Some(crate::privileges::COPY_FILE_HINT)
             }
             _ => None,
+        }
+    }
+
+    /// Where in the SQL text the error was found, when known (syntax errors).
+    pub fn position(&self) -> Option<Position> {
+        match self {
+            Error::Syntax { position, .. } => *position,
+            _ => None,
+        }
+    }
+
+    /// More about the error, when there is more (PostgreSQL's `DETAIL`): for a syntax error,
+    /// what the parser expected.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            Error::Syntax {
+                expected: Some(e), ..
+            } => Some(format!("expected {e}")),
+            _ => None,
+        }
+    }
+
+    /// A parser error as a syntax error with its position.
+    pub(crate) fn from_parser(e: ParserError) -> Self {
+        readable::syntax_error(&e)
+    }
+
+    /// A syntax error at `found` (a token where the statement should have ended, ...).
+    pub(crate) fn unexpected_token(found: &TokenWithSpan) -> Self {
+        readable::unexpected_token(found)
+    }
+
+    /// A syntax error at the end of the input gets the input's end as its position, so
+    /// that it can be shown.
+    pub(crate) fn at_end_of(self, sql: &str) -> Self {
+        match self {
+            Error::Syntax {
+                message,
+                expected,
+                position: None,
+            } if message == readable::AT_END_OF_INPUT => Error::Syntax {
+                message,
+                expected,
+                position: Some(Position::end_of(sql.trim_end())),
+            },
+            other => other,
         }
     }
 
@@ -162,7 +256,7 @@ fn arrow_state(e: &ArrowError) -> SqlState {
 
 /// The one-line message of a DataFusion error, with PhantomDB's wording for common cases.
 fn explain_datafusion_error(e: &DataFusionError) -> String {
-    let msg = clean_datafusion_message(e);
+    let msg = readable::datafusion_message(e);
     if msg.contains(DATAFUSION_SUBQUERY_TOO_MANY_ROWS) {
         return SUBQUERY_TOO_MANY_ROWS.to_string();
     }
@@ -175,30 +269,6 @@ fn explain_datafusion_error(e: &DataFusionError) -> String {
         }
     }
     msg
-}
-
-/// DataFusion errors nest context ("Error during planning: ..."), and errors raised by
-/// PhantomDB inside DataFusion callbacks come back wrapped in `External`. Show the innermost
-/// PhantomDB message when there is one, otherwise DataFusion's own text on one line.
-fn clean_datafusion_message(e: &DataFusionError) -> String {
-    let mut current: &DataFusionError = e;
-    loop {
-        match current {
-            DataFusionError::External(inner) => {
-                if let Some(ours) = inner.downcast_ref::<Error>() {
-                    return ours.to_string();
-                }
-                if let Some(df) = inner.downcast_ref::<DataFusionError>() {
-                    current = df;
-                    continue;
-                }
-                return inner.to_string().replace('\n', " ");
-            }
-            DataFusionError::Context(_, inner) => current = inner,
-            DataFusionError::Diagnostic(_, inner) => current = inner,
-            other => return other.to_string().replace('\n', " "),
-        }
-    }
 }
 
 macro_rules! storage_from {
@@ -222,6 +292,17 @@ storage_from!(
 impl From<ArrowError> for Error {
     fn from(e: ArrowError) -> Self {
         Error::DataFusion(DataFusionError::ArrowError(Box::new(e), None))
+    }
+}
+
+impl From<DataFusionError> for Error {
+    /// A parser error (from DataFusion's statement parser) becomes a syntax error with its
+    /// position; everything else keeps DataFusion's typed error.
+    fn from(e: DataFusionError) -> Self {
+        match e {
+            DataFusionError::SQL(p, _) => Error::from_parser(*p),
+            other => Error::DataFusion(other),
+        }
     }
 }
 

@@ -49,7 +49,7 @@ mod table;
 
 pub use auth::{RoleInfo, ScramVerifier};
 pub use database::Database;
-pub use error::{Error, Result, SqlState};
+pub use error::{Error, Position, Result, SqlState};
 pub use memory::{memory_limit, parse_memory_size, set_memory_limit};
 pub use pg_catalog::types as pg_types;
 pub use planner::{CATALOG_NAME, SCHEMA_NAME};

@@ -10,6 +10,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::ParserError;
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Whitespace};
 
 use crate::error::{Error, Result};
@@ -71,20 +72,25 @@ pub(crate) fn normalize_ident(ident: &datafusion::sql::sqlparser::ast::Ident) ->
     }
 }
 
-/// Parses `sql` into statements.
+/// Parses `sql` into statements. A syntax error carries its position in `sql`
+/// ([`Error::position`]).
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
+    parse_statements(sql).map_err(|e| e.at_end_of(sql))
+}
+
+fn parse_statements(sql: &str) -> Result<Vec<Statement>> {
     let dialect = GenericDialect {};
     let mut parser = DFParserBuilder::new(sql)
         .with_dialect(&dialect)
         .build()
-        .map_err(|e| Error::Sql(e.strip_backtrace()))?;
+        .map_err(Error::from)?;
     // `USING engine` is not in DataFusion's dialect: take it out of the token stream, and
     // remember it for the CREATE TABLE statement it belongs to.
     let mut engines = VecDeque::new();
     if sql.to_ascii_lowercase().contains("using") {
         let tokens = Tokenizer::new(&dialect, sql)
             .tokenize_with_location()
-            .map_err(|e| Error::Sql(format!("SQL error: {e}")))?;
+            .map_err(|e| Error::from_parser(ParserError::TokenizerError(e.to_string())))?;
         let (tokens, found) = take_using_clauses(tokens);
         engines = found;
         let inner = std::mem::replace(
@@ -103,10 +109,7 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
             break;
         }
         if expecting_delimiter {
-            return Err(Error::Sql(format!(
-                "SQL error: expected end of statement, found: {}",
-                parser.parser.peek_token()
-            )));
+            return Err(Error::unexpected_token(&parser.parser.peek_token()));
         }
         let stmt = if let Some(stmt) = parse_plugin_statement(&mut parser.parser)? {
             stmt
@@ -114,7 +117,7 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
             let parsed = parser
                 .parser
                 .parse_statement()
-                .map_err(|e| Error::Sql(format!("SQL error: {e}")))?;
+                .map_err(Error::from_parser)?;
             Statement::CopyFrom(copy_from(parsed)?)
         } else if let Some(stmt) = parse_set_default_engine(&mut parser.parser)? {
             stmt
@@ -123,7 +126,7 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
         } else {
             let stmt = parser
                 .parse_statement()
-                .map_err(|e| Error::Sql(e.strip_backtrace()))?;
+                .map_err(Error::from)?;
             match stmt {
                 DfStatement::Statement(s) if matches!(s.as_ref(), SqlStatement::CreateTable(_)) => {
                     create_table(*s, engines.pop_front().flatten())?
@@ -350,12 +353,9 @@ fn parse_role_statement(
         .with_tokens_with_locations(tokens);
     let mut stmt = pg
         .parse_statement()
-        .map_err(|e| Error::Sql(format!("SQL error: {e}")))?;
+        .map_err(Error::from_parser)?;
     if pg.peek_token() != Token::EOF {
-        return Err(Error::Sql(format!(
-            "SQL error: expected end of statement, found: {}",
-            pg.peek_token()
-        )));
+        return Err(Error::unexpected_token(&pg.peek_token()));
     }
     if let SqlStatement::CreateRole(c) = &mut stmt {
         if user && c.login.is_none() {
