@@ -6,6 +6,7 @@
 //! its data view, its registry snapshot and its engine transactions.
 
 mod names;
+mod output_names;
 pub(crate) mod schema;
 mod series;
 mod subquery;
@@ -175,9 +176,10 @@ impl Planner {
             state: state.clone(),
         });
         let guard = PlanGuard(&self.schema);
+        let names = output_names::OutputNames::of(&stmt);
         let plan = state.statement_to_plan(stmt).await?;
         check_plan(&plan, &self.actor(&catalog), &catalog)?;
-        let plan = inline_views(plan)?;
+        let plan = names.apply(inline_views(plan)?)?;
         Ok((plan, guard))
     }
 }
