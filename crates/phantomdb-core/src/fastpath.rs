@@ -8,20 +8,26 @@
 //! * `INSERT INTO t [(cols)] VALUES ($1, ..., $n)` where every value is a parameter and the
 //!   columns left out have no DEFAULT: a one-row append (constraints checked as usual).
 //!
-//! The shape is recognized from the parse tree at `PREPARE`; at `EXECUTE` the table is looked
-//! up again in the current catalog, and anything that no longer fits falls back to planning.
+//! The shape is recognized from the parse tree at `PREPARE`. The first `EXECUTE` resolves it
+//! against the current catalog and plugin registry ([`Resolved`]: the table, its engine, the
+//! column positions, the privilege check) and later ones reuse that until the catalog or the
+//! registry generation changes; anything that no longer fits falls back to planning.
 
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::array::ArrayRef;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr as SqlExpr, Insert, Query, SelectItem, SetExpr, Statement as SqlStatement,
-    TableFactor, TableObject, UnaryOperator, Value as SqlValue,
+    BinaryOperator, Expr as SqlExpr, Insert, Parens, Query, SelectItem, SetExpr,
+    Statement as SqlStatement, TableFactor, TableObject, UnaryOperator, Value as SqlValue,
 };
+use parking_lot::Mutex;
 
 use crate::catalog::{Catalog, TableDef};
+use crate::engines::TableEngine;
+use crate::error::Result;
+use crate::plugins::Registry;
 use crate::sql::normalize_ident;
 
 /// A recognized prepared-statement shape.
@@ -138,6 +144,57 @@ fn key_lookup(q: &Query) -> Option<FastPath> {
 
 /// `INSERT INTO table [(columns)] VALUES ($1, ..., $n)`, and nothing else.
 fn one_row_insert(insert: &Insert) -> Option<FastPath> {
+    let (table, columns, rows) = values_insert(insert)?;
+    let [row] = rows else {
+        return None;
+    };
+    for (i, e) in row.iter().enumerate() {
+        if placeholder_index(e) != Some(i + 1) {
+            return None;
+        }
+    }
+    if columns.as_ref().is_some_and(|c| c.len() != row.len()) {
+        return None;
+    }
+    Some(FastPath::Insert { table, columns })
+}
+
+/// Rows of literals for a table, from `INSERT INTO t [(columns)] VALUES (...), ...`.
+pub(crate) struct LiteralRows {
+    pub(crate) table: String,
+    /// Target column names in value order (`None`: all, in table order).
+    pub(crate) columns: Option<Vec<String>>,
+    /// The values, one vector per row.
+    pub(crate) rows: Vec<Vec<ScalarValue>>,
+}
+
+/// Recognizes `INSERT INTO t [(columns)] VALUES (...), ...` whose values are all plain
+/// literals (numbers, strings, booleans, NULL), however many rows: inserted without planning
+/// (`exec::insert_literal_rows`). `None` for anything else.
+pub(crate) fn literal_rows(insert: &Insert) -> Option<LiteralRows> {
+    let (table, columns, rows) = values_insert(insert)?;
+    let width = columns.as_ref().map_or(rows.first()?.len(), Vec::len);
+    let rows = rows
+        .iter()
+        .map(|row| {
+            if row.len() != width {
+                return None;
+            }
+            row.iter().map(literal).collect::<Option<Vec<_>>>()
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(LiteralRows {
+        table,
+        columns,
+        rows,
+    })
+}
+
+/// The target table, its column list and the VALUES rows of a plain `INSERT ... VALUES`.
+#[allow(clippy::type_complexity)]
+fn values_insert(
+    insert: &Insert,
+) -> Option<(String, Option<Vec<String>>, &[Parens<Vec<SqlExpr>>])> {
     if insert.on.is_some()
         || insert.returning.is_some()
         || insert.partitioned.is_some()
@@ -157,20 +214,9 @@ fn one_row_insert(insert: &Insert) -> Option<FastPath> {
     let SetExpr::Values(values) = source.body.as_ref() else {
         return None;
     };
-    let [row] = values.rows.as_slice() else {
-        return None;
-    };
-    for (i, e) in row.iter().enumerate() {
-        if placeholder_index(e) != Some(i + 1) {
-            return None;
-        }
-    }
     let columns = if insert.columns.is_empty() {
         None
     } else {
-        if insert.columns.len() != row.len() {
-            return None;
-        }
         Some(
             insert
                 .columns
@@ -179,7 +225,7 @@ fn one_row_insert(insert: &Insert) -> Option<FastPath> {
                 .collect::<Option<Vec<_>>>()?,
         )
     };
-    Some(FastPath::Insert { table, columns })
+    Some((table, columns, values.rows.as_slice()))
 }
 
 /// A parameter given as a plain literal, without evaluating an expression.
@@ -220,34 +266,85 @@ pub(crate) fn literal(e: &SqlExpr) -> Option<ScalarValue> {
     }
 }
 
-/// A key lookup resolved against the current catalog.
+/// A fast path resolved against one catalog and one registry generation: everything an
+/// execution needs, so that executing it parses and resolves nothing.
+pub(crate) enum Resolved {
+    /// A primary-key lookup.
+    Lookup(Lookup),
+    /// A one-row insert.
+    Insert(InsertPlan),
+    /// The table no longer fits the fast path: the statement is planned.
+    Unfit,
+}
+
+/// A key lookup resolved against a catalog.
 pub(crate) struct Lookup {
     pub(crate) def: Arc<TableDef>,
     /// Column positions to return.
     pub(crate) columns: Vec<usize>,
     pub(crate) schema: SchemaRef,
+    /// The type of the key column (parameters are cast to it).
+    pub(crate) key_type: DataType,
+    pub(crate) engine: Arc<dyn TableEngine>,
 }
 
-/// Resolves a [`FastPath::KeyLookup`]; `None` when the table no longer fits the fast path.
+/// A one-row insert resolved against a catalog.
+pub(crate) struct InsertPlan {
+    pub(crate) def: Arc<TableDef>,
+    /// The column each parameter fills (`$1` first).
+    pub(crate) positions: Vec<usize>,
+    pub(crate) engine: Arc<dyn TableEngine>,
+}
+
+/// The resolution of one prepared statement's fast path, reused until the catalog (any DDL,
+/// GRANT or role change makes a new one) or the plugin registry changes.
+#[derive(Default)]
+pub(crate) struct ResolvedCache(Mutex<Option<(Arc<Catalog>, u64, Arc<Resolved>)>>);
+
+impl ResolvedCache {
+    /// The resolution for `catalog` and registry `generation`, from `resolve` when the cached
+    /// one is for another catalog or generation. Errors (a denied privilege) are not kept.
+    pub(crate) fn get(
+        &self,
+        catalog: &Arc<Catalog>,
+        generation: u64,
+        resolve: impl FnOnce() -> Result<Resolved>,
+    ) -> Result<Arc<Resolved>> {
+        if let Some((c, g, r)) = self.0.lock().as_ref() {
+            if Arc::ptr_eq(c, catalog) && *g == generation {
+                return Ok(r.clone());
+            }
+        }
+        let r = Arc::new(resolve()?);
+        *self.0.lock() = Some((catalog.clone(), generation, r.clone()));
+        Ok(r)
+    }
+}
+
+/// Resolves a [`FastPath::KeyLookup`]; [`Resolved::Unfit`] when the table no longer fits.
 pub(crate) fn resolve_lookup(
     catalog: &Catalog,
+    registry: &Registry,
     table: &str,
     columns: &Option<Vec<String>>,
     key_column: &str,
-) -> Option<Lookup> {
-    let def = catalog.table(table)?.clone();
-    if def.primary_key.len() != 1 {
-        return None;
-    }
-    if def.schema.field(def.primary_key[0]).name() != key_column {
-        return None;
+) -> Result<Resolved> {
+    let Some(def) = catalog.table(table).cloned() else {
+        return Ok(Resolved::Unfit);
+    };
+    if def.primary_key.len() != 1 || def.schema.field(def.primary_key[0]).name() != key_column {
+        return Ok(Resolved::Unfit);
     }
     let columns: Vec<usize> = match columns {
         None => (0..def.schema.fields().len()).collect(),
-        Some(names) => names
+        Some(names) => match names
             .iter()
             .map(|n| def.schema.index_of(n).ok())
-            .collect::<Option<_>>()?,
+            .collect::<Option<_>>()
+        {
+            Some(c) => c,
+            None => return Ok(Resolved::Unfit),
+        },
     };
     let schema = Arc::new(Schema::new(
         columns
@@ -255,21 +352,45 @@ pub(crate) fn resolve_lookup(
             .map(|&i| def.schema.field(i).clone())
             .collect::<Vec<Field>>(),
     ));
-    Some(Lookup {
+    let key_type = def.schema.field(def.primary_key[0]).data_type().clone();
+    let engine = crate::plugins::table_engine(registry, &def)?;
+    Ok(Resolved::Lookup(Lookup {
         def,
         columns,
         schema,
-    })
+        key_type,
+        engine,
+    }))
 }
 
-/// Builds the one-row batch of a [`FastPath::Insert`] in table column order; `None` when the
-/// table no longer fits (a left-out column has a DEFAULT, a column is gone, a value does not
-/// convert).
-pub(crate) fn insert_row(
+/// Resolves a [`FastPath::Insert`]; [`Resolved::Unfit`] when the table no longer fits (a
+/// column is gone, or a column left out has a DEFAULT).
+pub(crate) fn resolve_insert(
+    catalog: &Catalog,
+    registry: &Registry,
+    table: &str,
+    columns: &Option<Vec<String>>,
+) -> Result<Resolved> {
+    let Some(def) = catalog.table(table).cloned() else {
+        return Ok(Resolved::Unfit);
+    };
+    let Some(positions) = insert_positions(&def, columns) else {
+        return Ok(Resolved::Unfit);
+    };
+    let engine = crate::plugins::table_engine(registry, &def)?;
+    Ok(Resolved::Insert(InsertPlan {
+        def,
+        positions,
+        engine,
+    }))
+}
+
+/// The column each inserted value fills, in value order; `None` when a named column does not
+/// exist or a column left out has a DEFAULT (whose expression needs planning).
+pub(crate) fn insert_positions(
     def: &TableDef,
     columns: &Option<Vec<String>>,
-    values: &[ScalarValue],
-) -> Option<RecordBatch> {
+) -> Option<Vec<usize>> {
     let n = def.schema.fields().len();
     let positions: Vec<usize> = match columns {
         None => (0..n).collect(),
@@ -278,38 +399,63 @@ pub(crate) fn insert_row(
             .map(|c| def.schema.index_of(c).ok())
             .collect::<Option<_>>()?,
     };
-    if positions.len() != values.len() {
+    let left_out_default = def
+        .schema
+        .fields()
+        .iter()
+        .enumerate()
+        .any(|(i, f)| !positions.contains(&i) && def.defaults.contains_key(f.name()));
+    (!left_out_default).then_some(positions)
+}
+
+/// `values` converted to `ty` as one array: NULLs typed, other types cast as an INSERT casts
+/// them; `None` when one does not convert (the statement is then planned, and reports it).
+pub(crate) fn column_array(
+    ty: &DataType,
+    values: impl IntoIterator<Item = ScalarValue>,
+) -> Option<ArrayRef> {
+    let typed_null = ScalarValue::try_from(ty).ok()?;
+    let converted = values
+        .into_iter()
+        .map(|v| {
+            if v.is_null() {
+                Some(typed_null.clone())
+            } else if v.data_type() == *ty {
+                Some(v)
+            } else {
+                v.cast_to(ty).ok()
+            }
+        })
+        .collect::<Option<Vec<_>>>()?;
+    if converted.is_empty() {
+        return Some(arrow::array::new_empty_array(ty));
+    }
+    ScalarValue::iter_to_array(converted).ok()
+}
+
+/// The columns (table order, table types) of the one row a [`FastPath::Insert`] inserts;
+/// `None` when a value does not convert (the statement is then planned, and reports it).
+pub(crate) fn insert_columns(plan: &InsertPlan, values: &[ScalarValue]) -> Option<Vec<ArrayRef>> {
+    if plan.positions.len() != values.len() {
         return None;
     }
-    let mut row: Vec<Option<ScalarValue>> = vec![None; n];
-    for (&p, v) in positions.iter().zip(values) {
-        let ty = def.schema.field(p).data_type();
-        let v = if v.is_null() {
-            ScalarValue::try_from(ty).ok()?
+    let fields = plan.def.schema.fields();
+    let mut row: Vec<Option<ArrayRef>> = vec![None; fields.len()];
+    for (&p, v) in plan.positions.iter().zip(values) {
+        let ty = fields[p].data_type();
+        let array = if v.is_null() {
+            arrow::array::new_null_array(ty, 1)
         } else if v.data_type() == *ty {
-            v.clone()
+            v.to_array().ok()?
         } else {
-            v.cast_to(ty).ok()?
+            v.cast_to(ty).ok()?.to_array().ok()?
         };
-        row[p] = Some(v);
+        row[p] = Some(array);
     }
-    let mut arrays = Vec::with_capacity(n);
-    for (i, v) in row.into_iter().enumerate() {
-        let field = def.schema.field(i);
-        let v = match v {
-            Some(v) => v,
-            None if def.defaults.contains_key(field.name()) => return None,
-            None => ScalarValue::try_from(field.data_type()).ok()?,
-        };
-        arrays.push(v.to_array_of_size(1).ok()?);
-    }
-    // Nullability is checked by the insert itself, with PhantomDB's message.
-    let schema = Arc::new(Schema::new(
-        def.schema
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone().with_nullable(true))
-            .collect::<Vec<_>>(),
-    ));
-    RecordBatch::try_new(schema, arrays).ok()
+    Some(
+        row.into_iter()
+            .zip(fields.iter())
+            .map(|(a, f)| a.unwrap_or_else(|| arrow::array::new_null_array(f.data_type(), 1)))
+            .collect(),
+    )
 }

@@ -55,7 +55,7 @@ pub use pg_catalog::types as pg_types;
 pub use planner::{CATALOG_NAME, SCHEMA_NAME};
 pub use result::ResultSet;
 pub use session::{
-    parse_duration, CancelHandle, Connection, PreparedStatement, ResultStream,
+    parse_duration, Appender, CancelHandle, Connection, PreparedStatement, ResultStream,
     StatementDescription, DEFAULT_USER,
 };
 pub use sql::{parse, CopyFrom, Statement};

@@ -24,7 +24,7 @@ use parking_lot::Mutex;
 pub(crate) use alter::alter_table;
 pub(crate) use copy::{copy_from, CopyFile};
 pub(crate) use grant::{grant, revoke};
-pub(crate) use insert::insert_rows;
+pub(crate) use insert::{insert_literal_rows, insert_rows};
 pub(crate) use role::{alter_role, create_role, drop_roles};
 pub(crate) use settings::set_default_engine;
 

@@ -1,6 +1,7 @@
 //! [`Connection`]: a session with a database. It owns its transaction state, its planner and
 //! its prepared statements, and sends each statement to its executor in one line.
 
+mod appender;
 mod cancel;
 mod functions;
 mod prepared;
@@ -10,6 +11,7 @@ mod statement;
 mod stream;
 mod txn;
 
+pub use appender::Appender;
 pub use cancel::CancelHandle;
 pub use settings::parse_duration;
 pub use statement::{PreparedStatement, StatementDescription};
@@ -51,7 +53,7 @@ pub struct Connection {
     txn: Transactions,
     /// `PREPARE`d statements by name. Each `EXECUTE` plans the statement again against the
     /// current snapshot (a plan keeps the table snapshot it was planned with).
-    prepared: Mutex<HashMap<String, PreparedEntry>>,
+    prepared: Mutex<HashMap<String, Arc<PreparedEntry>>>,
     settings: SessionSettings,
     user: String,
     cancel: CancelHandle,
@@ -311,7 +313,23 @@ impl Connection {
         }
         if is_write(&stmt) {
             let target = dml_target(&stmt);
-            self.write(|s| self.plan_write(s, stmt, target, None)).await
+            // `INSERT ... VALUES` of literals, however many rows: built as arrays, not planned.
+            let literal = match &stmt {
+                DfStatement::Statement(s) => match s.as_ref() {
+                    SqlStatement::Insert(insert) => crate::fastpath::literal_rows(insert),
+                    _ => None,
+                },
+                _ => None,
+            };
+            self.write(|s| async move {
+                if let Some(rows) = literal {
+                    if let Some(n) = exec::insert_literal_rows(&self.planner, &s, rows)? {
+                        return ResultSet::count(n);
+                    }
+                }
+                self.plan_write(s, stmt, target, None).await
+            })
+            .await
         } else {
             self.query(stmt).await
         }
@@ -407,7 +425,7 @@ impl Connection {
         let write = interrupt.clone().run(self.txn.write()).await?;
         // Interrupted, the statement fails like any other: its own transaction rolls back.
         let result = interrupt.run(body(write.scope.clone())).await;
-        self.txn.end_write(write, result)
+        self.txn.end_write(write, result).await
     }
 
     /// Plans a writing statement (DDL or DML) in the write scope and applies it.

@@ -12,18 +12,24 @@ use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, Statement as SqlStatement
 
 use super::{Connection, ResultStream, StatementDescription};
 use crate::error::{Error, Result, SqlState};
-use crate::exec;
-use crate::fastpath::{self, FastPath};
-use crate::planner::{dml_target, is_write};
+use crate::exec::{self, WriteScope};
+use crate::fastpath::{self, FastPath, Resolved, ResolvedCache};
+use crate::planner::{dml_target, is_write, Planner};
 use crate::privileges::Privilege;
 use crate::result::ResultSet;
 use crate::sql::normalize_ident;
+use crate::table::table_batch;
+use crate::table::TableRole;
 
-/// A prepared statement: the `PREPARE` statement and the fast path its shape allows.
-#[derive(Clone)]
+/// A prepared statement: the `PREPARE` statement, the fast path its shape allows and that
+/// fast path's resolution (kept while the catalog and the registry are unchanged).
 pub(crate) struct PreparedEntry {
     statement: SqlStatement,
+    /// For a writing statement, its DML target (`Some(None)`: a write without one); `None`
+    /// for a read. Worked out once, at `PREPARE`.
+    write: Option<Option<(String, TableRole)>>,
     fast: Option<FastPath>,
+    resolved: ResolvedCache,
 }
 
 impl Connection {
@@ -42,7 +48,9 @@ impl Connection {
             return Err(Error::Sql("expected PREPARE".into()));
         };
         let name = normalize_ident(name);
-        let writes = is_write(&DfStatement::Statement(statement.clone()));
+        let inner = DfStatement::Statement(statement.clone());
+        let writes = is_write(&inner);
+        let write = writes.then(|| dml_target(&inner));
         let read = self.txn.read().await?;
         let planned = self
             .planner
@@ -58,10 +66,12 @@ impl Connection {
         let fast = fastpath::analyze(statement);
         self.prepared.lock().insert(
             name,
-            PreparedEntry {
+            Arc::new(PreparedEntry {
                 statement: stmt,
+                write,
                 fast,
-            },
+                resolved: ResolvedCache::default(),
+            }),
         );
         Ok(description)
     }
@@ -106,57 +116,25 @@ impl Connection {
         name: &str,
         values: Vec<ScalarValue>,
     ) -> Result<ResultStream> {
-        let PreparedEntry {
-            statement: stmt,
-            fast,
-        } = self
+        let entry = self
             .prepared
             .lock()
             .get(name)
             .cloned()
             .ok_or_else(|| unknown_prepared(name))?;
-        if let (
-            Some(FastPath::KeyLookup {
-                table,
-                columns,
-                key_column,
-            }),
-            [value],
-        ) = (&fast, values.as_slice())
-        {
-            if let Some(rs) = self.fast_lookup(table, columns, key_column, value).await? {
+        if let (Some(FastPath::KeyLookup { .. }), [value]) = (&entry.fast, values.as_slice()) {
+            if let Some(rs) = self.fast_lookup(&entry, value).await? {
                 return Ok(ResultStream::ready(rs));
             }
         }
-        let SqlStatement::Prepare { statement, .. } = &stmt else {
-            return Err(Error::Sql("expected PREPARE".into()));
-        };
-        let inner = DfStatement::Statement(statement.clone());
-        let prepared = DfStatement::Statement(Box::new(stmt.clone()));
-        if is_write(&inner) {
-            let target = dml_target(&inner);
+        if let Some(target) = entry.write.clone() {
             let p = &self.planner;
             return self
                 .write(|scope| async move {
-                    if let Some(FastPath::Insert { table, columns }) = &fast {
-                        let catalog = scope.w.lock().catalog();
-                        let def = catalog.table(table).cloned();
-                        if let Some(d) = &def {
-                            // The fast path skips planning, and so the plan's check.
-                            p.actor(&catalog).check_table(d, Privilege::Insert)?;
-                        }
-                        if let Some((def, batch)) = def.and_then(|d| {
-                            let row = fastpath::insert_row(&d, columns, &values)?;
-                            Some((d, row))
-                        }) {
-                            return ResultSet::count(exec::insert_rows(
-                                p,
-                                &scope,
-                                &def,
-                                vec![batch],
-                            )?);
-                        }
+                    if let Some(n) = fast_insert(p, &scope, &entry, &values)? {
+                        return ResultSet::count(n);
                     }
+                    let prepared = DfStatement::Statement(Box::new(entry.statement.clone()));
                     let (plan, _guard) = p.plan(scope.txns(), prepared, target).await?;
                     let plan = bind_parameters(plan, values)?;
                     exec::apply_write(p, &scope, plan, None).await
@@ -164,6 +142,7 @@ impl Connection {
                 .await
                 .map(ResultStream::ready);
         }
+        let prepared = DfStatement::Statement(Box::new(entry.statement.clone()));
         self.stream_read(prepared, |plan| bind_parameters(plan, values))
             .await
     }
@@ -172,48 +151,99 @@ impl Connection {
     /// table no longer fits the fast path.
     async fn fast_lookup(
         &self,
-        table: &str,
-        columns: &Option<Vec<String>>,
-        key_column: &str,
+        entry: &PreparedEntry,
         value: &ScalarValue,
     ) -> Result<Option<ResultSet>> {
+        let Some(FastPath::KeyLookup {
+            table,
+            columns,
+            key_column,
+        }) = &entry.fast
+        else {
+            return Ok(None);
+        };
         let read = self.txn.read().await?;
         let result = (|| -> Result<Option<ResultSet>> {
             let catalog = read.view.catalog();
-            let Some(l) = fastpath::resolve_lookup(&catalog, table, columns, key_column) else {
+            let registry = self.planner.registry();
+            let resolved = entry.resolved.get(&catalog, registry.generation(), || {
+                let r = fastpath::resolve_lookup(&catalog, &registry, table, columns, key_column)?;
+                if let Resolved::Lookup(l) = &r {
+                    // The fast path skips planning, and so the plan's check.
+                    self.planner
+                        .actor(&catalog)
+                        .check_table(&l.def, Privilege::Select)?;
+                }
+                Ok(r)
+            })?;
+            let Resolved::Lookup(l) = resolved.as_ref() else {
                 return Ok(None);
             };
-            // The fast path skips planning, and so the plan's check.
-            self.planner
-                .actor(&catalog)
-                .check_table(&l.def, Privilege::Select)?;
             if value.is_null() {
-                return Ok(Some(ResultSet::rows(l.schema, Vec::new())));
+                return Ok(Some(ResultSet::rows(l.schema.clone(), Vec::new())));
             }
-            let key_type = l.def.schema.field(l.def.primary_key[0]).data_type();
-            let Ok(key) = value.cast_to(key_type) else {
+            let key = if value.data_type() == l.key_type {
+                value.to_array()?
+            } else {
+                match value.cast_to(&l.key_type) {
+                    Ok(k) => k.to_array()?,
+                    Err(_) => return Ok(None),
+                }
+            };
+            let table = l.engine.open(l.def.clone(), &read.txns())?;
+            let Some(rows) = table.lookup(&[key])? else {
                 return Ok(None);
             };
-            let engine = crate::plugins::table_engine(&self.planner.registry(), &l.def)?;
-            let table = engine.open(l.def.clone(), &read.txns())?;
-            let Some(rows) = table.lookup(&[key.to_array()?])? else {
-                return Ok(None);
-            };
-            let batch = RecordBatch::try_new_with_options(
-                l.schema.clone(),
-                rows.project(&l.columns)?.columns().to_vec(),
-                &arrow::array::RecordBatchOptions::new().with_row_count(Some(rows.num_rows())),
-            )?;
-            let batches = if batch.num_rows() > 0 {
-                vec![batch]
+            let batches = if rows.num_rows() > 0 {
+                vec![RecordBatch::try_new_with_options(
+                    l.schema.clone(),
+                    rows.project(&l.columns)?.columns().to_vec(),
+                    &arrow::array::RecordBatchOptions::new().with_row_count(Some(rows.num_rows())),
+                )?]
             } else {
                 Vec::new()
             };
-            Ok(Some(ResultSet::rows(l.schema, batches)))
+            Ok(Some(ResultSet::rows(l.schema.clone(), batches)))
         })();
         self.txn.end_read(read, true)?;
         result
     }
+}
+
+/// A prepared one-row insert without planning (see [`fastpath`]); `None` when the statement
+/// is not one or its table no longer fits, and it must be planned.
+fn fast_insert(
+    planner: &Planner,
+    scope: &WriteScope,
+    entry: &PreparedEntry,
+    values: &[ScalarValue],
+) -> Result<Option<usize>> {
+    let Some(FastPath::Insert { table, columns }) = &entry.fast else {
+        return Ok(None);
+    };
+    let catalog = scope.w.lock().catalog();
+    let registry = planner.registry();
+    let resolved = entry.resolved.get(&catalog, registry.generation(), || {
+        let r = fastpath::resolve_insert(&catalog, &registry, table, columns)?;
+        if let Resolved::Insert(plan) = &r {
+            // The fast path skips planning, and so the plan's check.
+            planner
+                .actor(&catalog)
+                .check_table(&plan.def, Privilege::Insert)?;
+        }
+        Ok(r)
+    })?;
+    let Resolved::Insert(plan) = resolved.as_ref() else {
+        return Ok(None);
+    };
+    let Some(columns) = fastpath::insert_columns(plan, values) else {
+        return Ok(None);
+    };
+    let batch = table_batch(&plan.def, columns)?;
+    plan.engine
+        .open(plan.def.clone(), &scope.txns())?
+        .insert(batch)?;
+    Ok(Some(1))
 }
 
 /// What a planned `PREPARE` takes (its parameters, `$1` first) and returns (no columns for

@@ -191,7 +191,7 @@ impl Transactions {
 
     /// Ends a writing statement: a transaction of its own commits when the statement
     /// succeeded and rolls back when it failed.
-    pub(crate) fn end_write(
+    pub(crate) async fn end_write(
         &self,
         write: StatementWrite,
         result: Result<ResultSet>,
@@ -211,7 +211,7 @@ impl Transactions {
         let engines = unwrap_engines(engines)?;
         match result {
             Ok(r) => {
-                commit_all(w, engines)?;
+                commit_all(&self.store, w, engines).await?;
                 Ok(r)
             }
             Err(e) => {
@@ -243,7 +243,7 @@ impl Transactions {
     pub(crate) async fn commit(&self) -> Result<ResultSet> {
         let mut state = self.state.lock().await;
         match take_txn(&mut state, "COMMIT")? {
-            (Some(w), engines) => commit_all(w, engines)?,
+            (Some(w), engines) => commit_all(&self.store, w, engines).await?,
             (None, mut engines) => {
                 // Nothing was written to redb; the engines may still have been.
                 if let Err(e) = engines.prepare() {
@@ -265,6 +265,25 @@ impl Transactions {
             w.rollback()?;
         }
         Ok(ResultSet::empty())
+    }
+}
+
+impl Transactions {
+    /// `ROLLBACK` from synchronous code that cannot wait (a `Drop`): fails if another call
+    /// holds the transaction state at this moment.
+    pub(crate) fn rollback_now(&self) -> Result<()> {
+        let mut state = self.state.try_lock().map_err(|_| {
+            Error::Transaction(
+                SqlState::ObjectInUse,
+                "the transaction is in use; it was not rolled back".into(),
+            )
+        })?;
+        let (w, engines) = take_txn(&mut state, "ROLLBACK")?;
+        engines.rollback();
+        if let Some(w) = w {
+            w.rollback()?;
+        }
+        Ok(())
     }
 }
 
@@ -330,15 +349,19 @@ fn end_engines(engines: SharedEngineTxns, ok: bool) -> Result<()> {
     }
 }
 
-/// Commits a database transaction: engines prepare, redb commits, engines publish.
-fn commit_all(w: WriteTxn, mut engines: EngineTxns) -> Result<()> {
+/// Commits a database transaction: engines prepare, redb commits, engines publish. Returns
+/// once the commit is durable: a transaction that changed only redb may share its fsync with
+/// concurrent commits (group commit, `engines/redb/group.rs`) and then waits for it here.
+async fn commit_all(store: &Store, w: WriteTxn, mut engines: EngineTxns) -> Result<()> {
     if let Err(e) = engines.prepare() {
         engines.rollback();
         w.rollback()?;
         return Err(e);
     }
-    let writer = match w.commit() {
-        Ok(writer) => writer,
+    // Engine changes publish right after the redb commit, so it must be durable by then.
+    let may_defer = engines.writes_nothing();
+    let (writer, deferred) = match w.commit(may_defer) {
+        Ok(committed) => committed,
         Err(e) => {
             engines.rollback();
             return Err(e);
@@ -347,5 +370,11 @@ fn commit_all(w: WriteTxn, mut engines: EngineTxns) -> Result<()> {
     // Engines publish before the next writer may start: it must see their changes.
     let published = engines.commit();
     drop(writer);
-    published
+    published?;
+    if let Some(seq) = deferred {
+        // Not acknowledged before it is durable. (If this future is dropped here, the commit
+        // becomes durable and visible with the next durable commit of any writer.)
+        store.wait_durable(seq).await?;
+    }
+    Ok(())
 }

@@ -36,7 +36,11 @@ pub(crate) fn table_batch(def: &TableDef, cols: Vec<ArrayRef>) -> Result<RecordB
 }
 
 /// Query output (table column order) as one batch in the table's schema.
-pub(crate) fn table_rows(def: &TableDef, batches: Vec<RecordBatch>) -> Result<RecordBatch> {
+pub(crate) fn table_rows(def: &TableDef, mut batches: Vec<RecordBatch>) -> Result<RecordBatch> {
+    if batches.len() == 1 {
+        let only = batches.remove(0);
+        return table_batch(def, only.columns().to_vec());
+    }
     let batches = batches
         .into_iter()
         .map(|b| table_batch(def, b.columns().to_vec()))

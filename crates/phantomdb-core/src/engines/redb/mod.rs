@@ -18,7 +18,8 @@
 //! redb gives ACID commits and MVCC snapshots. A read uses a redb read transaction (a consistent
 //! snapshot, never blocked by writers). Writes go through one redb write transaction at a time;
 //! rows inserted by the open transaction are buffered in memory until they fill a segment or the
-//! transaction commits. Commits are durable (fsync) before `COMMIT` returns.
+//! transaction commits. Commits are durable (fsync) before `COMMIT` returns; concurrent commits
+//! share one fsync ([`group`]), and readers only ever see durable commits.
 //!
 //! # Modules
 //! [`store`] opens the file and starts transactions; [`read`] and [`write`] are the snapshot
@@ -27,6 +28,7 @@
 
 mod cache;
 mod engine;
+mod group;
 mod read;
 mod segment;
 mod store;

@@ -28,18 +28,25 @@ pub trait DataView: Send + Sync + std::fmt::Debug {
     fn lookup(&self, table: &TableDef, keys: &[Vec<u8>]) -> Result<RecordBatch>;
 }
 
-/// A committed snapshot.
-pub struct ReadView {
-    pub(super) store: Arc<Store>,
+/// A committed, durable state of the database: a redb read transaction with its catalog.
+/// The store keeps the latest one (published after every durable commit) for new readers to
+/// share, so a read starts without opening a redb transaction of its own.
+pub(crate) struct Snapshot {
     pub(super) txn: redb::ReadTransaction,
     pub(super) catalog: Arc<Catalog>,
     pub(super) data_version: u64,
 }
 
+/// A committed snapshot, as one statement (or one `BEGIN ... COMMIT`) reads it.
+pub struct ReadView {
+    pub(super) store: Arc<Store>,
+    pub(super) snap: Arc<Snapshot>,
+}
+
 impl std::fmt::Debug for ReadView {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReadView")
-            .field("data_version", &self.data_version)
+            .field("data_version", &self.snap.data_version)
             .finish()
     }
 }
@@ -47,7 +54,7 @@ impl std::fmt::Debug for ReadView {
 impl ReadView {
     /// The version of the data this snapshot sees; changes with every commit.
     pub fn data_version(&self) -> u64 {
-        self.data_version
+        self.snap.data_version
     }
 }
 
@@ -83,7 +90,7 @@ pub(super) fn lookup_rows<S, P>(
     table: &TableDef,
     keys: &[Vec<u8>],
     index: &P,
-    segments: &S,
+    segments: impl Fn() -> Result<S>,
     pending: Option<&Pending>,
 ) -> Result<RecordBatch>
 where
@@ -105,7 +112,7 @@ where
             Some(p) => p.batch(&schema)?,
             None => {
                 let stored = store.segment(table.id, seg, || {
-                    segments
+                    segments()?
                         .get((table.id, seg))?
                         .map(|v| v.value().to_vec())
                         .ok_or_else(|| {
@@ -116,6 +123,9 @@ where
             }
         };
         parts.push(take_record_batch(&batch, &UInt32Array::from(rows))?);
+    }
+    if parts.len() == 1 {
+        return Ok(parts.remove(0));
     }
     Ok(concat_batches(&schema, &parts)?)
 }
@@ -169,22 +179,23 @@ where
 
 impl DataView for ReadView {
     fn catalog(&self) -> Arc<Catalog> {
-        self.catalog.clone()
+        self.snap.catalog.clone()
     }
 
     fn segment_refs(&self, table: &TableDef) -> Result<Vec<SegmentRef>> {
-        let key = (table.id, self.data_version);
+        let data_version = self.snap.data_version;
+        let key = (table.id, data_version);
         if let Some(refs) = self.store.refs.lock().get(&key) {
             return Ok(refs.as_ref().clone());
         }
         let refs = stored_refs(
             table,
-            &self.txn.open_table(SEGMENTS)?,
-            &self.txn.open_table(DELETES)?,
+            &self.snap.txn.open_table(SEGMENTS)?,
+            &self.snap.txn.open_table(DELETES)?,
         )?;
         let mut cache = self.store.refs.lock();
         // Lists of older versions are of no use to new snapshots.
-        cache.retain(|(_, v), _| *v >= self.data_version);
+        cache.retain(|(_, v), _| *v >= data_version);
         cache.insert(key, Arc::new(refs.clone()));
         Ok(refs)
     }
@@ -196,28 +207,60 @@ impl DataView for ReadView {
         projection: &[usize],
     ) -> Result<RecordBatch> {
         load_ref(&self.store, table, seg, projection, || {
-            Ok(self.txn.open_table(SEGMENTS)?)
+            Ok(self.snap.txn.open_table(SEGMENTS)?)
         })
     }
 
     fn lookup(&self, table: &TableDef, keys: &[Vec<u8>]) -> Result<RecordBatch> {
         let name = pk_table_name(table.id);
         let def: TableDefinition<&[u8], u64> = TableDefinition::new(&name);
-        let index = self.txn.open_table(def)?;
+        let index = self.snap.txn.open_table(def)?;
         lookup_rows(
             &self.store,
             table,
             keys,
             &index,
-            &self.txn.open_table(SEGMENTS)?,
+            || Ok(self.snap.txn.open_table(SEGMENTS)?),
             None,
         )
     }
 }
 
 impl Store {
-    /// Takes a consistent read snapshot of the committed state.
+    /// A consistent snapshot of the latest durable commit (shared with every reader that
+    /// starts before the next one).
     pub fn read_view(self: &Arc<Self>) -> Result<Arc<ReadView>> {
+        let snap = match self.published.load_full() {
+            Some(snap) => snap,
+            None => {
+                let _order = self.publish_lock.lock();
+                match self.published.load_full() {
+                    Some(snap) => snap,
+                    None => {
+                        let snap = Arc::new(self.snapshot()?);
+                        self.published.store(Some(snap.clone()));
+                        snap
+                    }
+                }
+            }
+        };
+        Ok(Arc::new(ReadView {
+            store: self.clone(),
+            snap,
+        }))
+    }
+
+    /// Publishes the current state for new readers; called after a durable commit, with the
+    /// writer gate held (so snapshots are published in commit order).
+    pub(super) fn publish(&self) -> Result<()> {
+        let _order = self.publish_lock.lock();
+        let snap = Arc::new(self.snapshot()?);
+        self.published.store(Some(snap));
+        Ok(())
+    }
+
+    /// A new redb read transaction with its catalog (cached by catalog version).
+    fn snapshot(&self) -> Result<Snapshot> {
         let txn = self.db.begin_read()?;
         let meta = txn.open_table(META)?;
         let catalog_version = meta
@@ -225,6 +268,7 @@ impl Store {
             .map(|v| v.value())
             .unwrap_or(0);
         let data_version = meta.get(META_DATA_VERSION)?.map(|v| v.value()).unwrap_or(0);
+        drop(meta);
         let cached = self
             .catalog_cache
             .lock()
@@ -250,11 +294,10 @@ impl Store {
                 c
             }
         };
-        Ok(Arc::new(ReadView {
-            store: self.clone(),
+        Ok(Snapshot {
             txn,
             catalog,
             data_version,
-        }))
+        })
     }
 }

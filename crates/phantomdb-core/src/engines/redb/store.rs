@@ -14,6 +14,8 @@ use parking_lot::Mutex;
 use redb::ReadableTable;
 
 use super::cache::{BudgetCache, ColumnCache, SegmentCache};
+use super::group::GroupCommit;
+use super::read::Snapshot;
 use super::segment::{backfill, decode_segment, own_buffers, SegmentRef};
 use super::*;
 use crate::catalog::{Catalog, CatalogEntry, RoleDef, TableDef};
@@ -24,6 +26,13 @@ pub(super) type SegmentLists = HashMap<(u64, u64), Arc<Vec<SegmentRef>>>;
 
 /// The storage of one database file (or of an in-memory database).
 pub struct Store {
+    /// The snapshot of the latest durable commit, shared by new readers (declared first so it
+    /// is dropped before the database it reads).
+    pub(super) published: arc_swap::ArcSwapOption<Snapshot>,
+    /// Orders publications (a late first publication must not replace a newer one).
+    pub(super) publish_lock: Mutex<()>,
+    /// Group commit: commits waiting to be made durable together.
+    pub(super) group: GroupCommit,
     pub(super) db: redb::Database,
     pub(super) next_segment: AtomicU64,
     pub(super) next_table: AtomicU64,
@@ -99,6 +108,9 @@ impl Store {
         };
         txn.commit()?;
         Ok(Arc::new(Self {
+            published: arc_swap::ArcSwapOption::empty(),
+            publish_lock: Mutex::new(()),
+            group: GroupCommit::default(),
             db,
             next_segment: AtomicU64::new(next_segment),
             next_table: AtomicU64::new(next_table),

@@ -9,6 +9,7 @@ use arrow::array::{Array, RecordBatch, UInt32Array};
 use arrow::compute::{concat_batches, take_record_batch};
 use redb::{ReadableTable, TableDefinition};
 
+use super::group::CommitMode;
 use super::read::{load_ref, lookup_rows, read_segments, stored_refs, DataView};
 use super::segment::{compact_views, encode_segment, Bitmap, Pending, SegmentRef, SegmentSnapshot};
 use super::store::{load_catalog, load_roles, load_settings, Store};
@@ -284,7 +285,11 @@ impl WriteTxn {
     /// Returns the writer lock, still held: the caller releases it once everything that
     /// commits with this transaction (the engines' publish step) is done, so no other writer
     /// starts in between.
-    pub fn commit(mut self) -> Result<WriterLock> {
+    ///
+    /// `may_defer`: the commit may join a group ([`super::group`]). It then returns the
+    /// commit's sequence number, and the commit is durable (and visible to new readers) only
+    /// once [`Store::wait_durable`] for it returns; without one it is durable now.
+    pub fn commit(mut self, may_defer: bool) -> Result<(WriterLock, Option<u64>)> {
         let touched: Vec<u64> = self.touched.iter().copied().collect();
         for id in touched {
             let Some(table) = self.catalog.table_by_id(id).cloned() else {
@@ -314,12 +319,27 @@ impl WriteTxn {
                 meta.insert(META_CATALOG_VERSION, self.catalog_version + 1)?;
             }
         }
+        let mut txn = txn;
+        let mode = self.store.group.mode(may_defer);
+        let durability = match mode {
+            CommitMode::Immediate => redb::Durability::Immediate,
+            CommitMode::Deferred => redb::Durability::None,
+        };
+        txn.set_durability(durability).map_err(Error::storage)?;
         txn.commit()?;
         if self.catalog_changed {
             *self.store.catalog_cache.lock() =
                 Some((self.catalog_version + 1, self.catalog.clone()));
         }
-        Ok(WriterLock(self._gate))
+        let seq = self.store.group.committed(&mode);
+        let wait = match mode {
+            CommitMode::Immediate => {
+                self.store.publish()?;
+                None
+            }
+            CommitMode::Deferred => Some(seq),
+        };
+        Ok((WriterLock(self._gate), wait))
     }
 
     /// Discards the transaction.
@@ -445,13 +465,12 @@ impl DataView for parking_lot::Mutex<WriteTxn> {
         let name = pk_table_name(table.id);
         let def: TableDefinition<&[u8], u64> = TableDefinition::new(&name);
         let index = txn.open_table(def)?;
-        let segments = txn.open_table(SEGMENTS)?;
         let rows = lookup_rows(
             &w.store,
             table,
             keys,
             &index,
-            &segments,
+            || Ok(txn.open_table(SEGMENTS)?),
             w.pending.get(&table.id),
         );
         rows
@@ -488,7 +507,11 @@ impl Store {
         timeout: std::time::Duration,
         expected_version: Option<u64>,
     ) -> Result<WriteTxn> {
-        let gate = match tokio::time::timeout(timeout, self.write_gate.clone().lock_owned()).await {
+        // Counted while waiting: a commit made meanwhile joins a group (see `group`).
+        self.group.waiting.fetch_add(1, Ordering::SeqCst);
+        let gate = tokio::time::timeout(timeout, self.write_gate.clone().lock_owned()).await;
+        self.group.waiting.fetch_sub(1, Ordering::SeqCst);
+        let gate = match gate {
             Ok(g) => g,
             Err(_) => {
                 return Err(Error::Transaction(
@@ -500,6 +523,10 @@ impl Store {
                 ))
             }
         };
+        if expected_version.is_some() {
+            // An explicit transaction may hold the gate for long: no group waits on it.
+            self.settle_group()?;
+        }
         let txn = self.db.begin_write()?;
         let (catalog_version, data_version) = {
             let meta = txn.open_table(META)?;
@@ -520,10 +547,26 @@ impl Store {
                 ));
             }
         }
-        let mut catalog = load_catalog(&txn.open_table(CATALOG)?)?;
-        catalog.settings = load_settings(&txn.open_table(SETTINGS)?)?;
-        catalog.roles = load_roles(&txn.open_table(ROLES)?)?;
-        let catalog = Arc::new(catalog);
+        let cached = self
+            .catalog_cache
+            .lock()
+            .as_ref()
+            .filter(|(v, _)| *v == catalog_version)
+            .map(|(_, c)| c.clone());
+        let catalog = match cached {
+            Some(c) => {
+                // The first write transaction creates these tables (older files lack them).
+                txn.open_table(SETTINGS)?;
+                txn.open_table(ROLES)?;
+                c
+            }
+            None => {
+                let mut catalog = load_catalog(&txn.open_table(CATALOG)?)?;
+                catalog.settings = load_settings(&txn.open_table(SETTINGS)?)?;
+                catalog.roles = load_roles(&txn.open_table(ROLES)?)?;
+                Arc::new(catalog)
+            }
+        };
         Ok(WriteTxn {
             store: self.clone(),
             txn: Some(txn),

@@ -82,6 +82,12 @@ impl EngineTxns {
         })
     }
 
+    /// Whether nothing but redb is changed by this transaction (no engine wrote, no engine
+    /// table was created or dropped): such a commit may share its fsync (group commit).
+    pub(crate) fn writes_nothing(&self) -> bool {
+        self.open.values().all(|t| !t.wrote) && self.created.is_empty() && self.dropped.is_empty()
+    }
+
     /// Scans a table.
     pub(crate) fn scan(
         &mut self,
