@@ -149,11 +149,12 @@ pub fn run(args: PointsArgs) -> Result<()> {
 
     eprintln!("bulk load");
     let duck = !args.python.is_empty();
-    let [pr, pb, s, d, da] = alternate::<5>(args.runs, |engine, round| {
+    let [pr, pb, pm, s, d, da] = alternate::<6>(args.runs, |engine, round| {
         let name = format!("bulk-{round}-{engine}");
         match engine {
             0 => phantom::append_rows(&dir.join(format!("{name}.phantomdb")), args.bulk),
             1 => phantom::append_batches(&dir.join(format!("{name}.phantomdb")), args.bulk),
+            5 => phantom::multi_row_inserts(&dir.join(format!("{name}.phantomdb")), args.bulk),
             2 => sqlite::txn_inserts(&dir.join(format!("{name}.sqlite")), args.bulk),
             3 if duck => duckdb::appender(
                 &args.python,
@@ -186,6 +187,11 @@ pub fn run(args: PointsArgs) -> Result<()> {
         "bulk load, appender `append_batch` of 8192-row batches (rows/s)",
         pb,
         others,
+    ));
+    rows.push(Row::throughput(
+        "bulk load, multi-row `INSERT ... VALUES` of 8192 rows (rows/s)",
+        pm,
+        vec![("SQLite prepared inserts", s)],
     ));
 
     eprintln!("autocommit inserts from {} threads", args.threads);

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::{Arc, Barrier};
 
 use anyhow::{anyhow, Result};
+use phantomdb::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use phantomdb::datafusion::common::ScalarValue;
 use phantomdb::{Connection, Database};
 
@@ -100,13 +101,50 @@ fn check_count(conn: &Connection, n: u64) -> Result<()> {
 /// `n` rows through the appender, one `append_row` each, then `finish` (the commit).
 pub(crate) fn append_rows(path: &Path, n: u64) -> Result<Figure> {
     let (_db, conn) = create(path)?;
-    let figure = timed(n, || insert_in_one_txn(&conn, n))?;
+    let figure = timed(n, || {
+        let mut appender = conn.appender("t")?;
+        for id in 1..=n as i64 {
+            appender.append_row(&row(id))?;
+        }
+        appender.finish()?;
+        Ok(())
+    })?;
     check_count(&conn, n)?;
     Ok(figure)
 }
 
 /// `n` rows through the appender in 8192-row Arrow batches (built before the clock starts).
 pub(crate) fn append_batches(path: &Path, n: u64) -> Result<Figure> {
+    let (_db, conn) = create(path)?;
+    let mut batches = Vec::new();
+    let mut id = 1i64;
+    while id <= n as i64 {
+        let end = (id + 8191).min(n as i64);
+        let ids = Int64Array::from_iter_values(id..=end);
+        let names = StringArray::from_iter_values((id..=end).map(name_of));
+        let vs = Float64Array::from_iter_values((id..=end).map(|i| i as f64 + 0.5));
+        batches.push(RecordBatch::try_from_iter([
+            ("id", Arc::new(ids) as ArrayRef),
+            ("name", Arc::new(names) as ArrayRef),
+            ("v", Arc::new(vs) as ArrayRef),
+        ])?);
+        id = end + 1;
+    }
+    let figure = timed(n, || {
+        let mut appender = conn.appender("t")?;
+        for b in batches {
+            appender.append_batch(b)?;
+        }
+        appender.finish()?;
+        Ok(())
+    })?;
+    check_count(&conn, n)?;
+    Ok(figure)
+}
+
+/// `n` rows as literal multi-row `INSERT ... VALUES` statements of 8192 rows (SQL text built
+/// before the clock starts), in one transaction.
+pub(crate) fn multi_row_inserts(path: &Path, n: u64) -> Result<Figure> {
     let (_db, conn) = create(path)?;
     let mut statements = Vec::new();
     let mut id = 1i64;
