@@ -1,16 +1,22 @@
-//! Logins: the startup packet, SCRAM-SHA-256 against the role's stored verifier, the
-//! `LOGIN` check, then the client's [`Session`].
+//! Logins: the startup packet, the authentication rule that matches the connection
+//! ([`crate::rules`]), the provider it names, the `LOGIN` check, then the client's
+//! [`Session`].
 //!
-//! pgwire's SCRAM mechanism runs the exchange; it is given the role's PostgreSQL-format
-//! verifier (salt, iterations, StoredKey, ServerKey), so the server never holds a password or
-//! salted password. An unknown user (or a role without a password) gets a mock verifier
-//! derived from a per-server secret: the exchange looks the same and fails the same way, with
-//! the same message, as a wrong password.
+//! `scram`: pgwire's SCRAM mechanism runs the exchange; it is given the role's
+//! PostgreSQL-format verifier (salt, iterations, StoredKey, ServerKey), so the server never
+//! holds a password or salted password. An unknown user (or a role without a password) gets a
+//! mock verifier derived from a per-server secret: the exchange looks the same and fails the
+//! same way, with the same message, as a wrong password. With TLS the server offers
+//! `SCRAM-SHA-256-PLUS` (channel binding to its certificate) too.
+//!
+//! `reject` refuses the login; no matching rule refuses it too. A plugin provider receives
+//! the password in clear text ([`crate::provider`]).
 
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use futures::Sink;
 use hmac::{Hmac, KeyInit, Mac};
@@ -21,7 +27,7 @@ use pgwire::api::auth::{
     AuthDriver, AuthSource, DefaultServerParameterProvider, LoginInfo, Password,
     ServerParameterProvider, StartupHandler,
 };
-use pgwire::api::{ClientInfo, METADATA_APPLICATION_NAME, METADATA_USER};
+use pgwire::api::{ClientInfo, METADATA_APPLICATION_NAME, METADATA_DATABASE, METADATA_USER};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use phantomdb::Database;
@@ -29,44 +35,121 @@ use sha2::Sha256;
 
 use crate::error_info::ClientError;
 use crate::registry::{ConnectionSlot, Registry};
+use crate::rules::{Login, Rule, REJECT, SCRAM};
 use crate::session::Session;
+use crate::AuthSettings;
 
 /// Handles the startup phase of every connection.
 pub(crate) struct Startup {
     db: Database,
     registry: Arc<Registry>,
-    driver: AuthDriver<Parameters>,
-    scram: ScramAuth,
+    /// The rules in force (replaced by a reload).
+    settings: Arc<ArcSwap<AuthSettings>>,
+    /// The identity a mechanism reports is the role to run as, when it is not the user.
+    driver: AuthDriver<Parameters, String>,
+    scram: ScramAuth<String>,
+    /// SCRAM with channel binding to the server's certificate, for TLS connections.
+    scram_tls: Option<ScramAuth<String>>,
 }
 
 impl Startup {
-    pub(crate) fn new(db: Database, registry: Arc<Registry>) -> Self {
+    pub(crate) fn new(
+        db: Database,
+        registry: Arc<Registry>,
+        settings: Arc<ArcSwap<AuthSettings>>,
+        cert_pem: Option<&[u8]>,
+    ) -> Self {
         let source = Arc::new(Verifiers {
             db: db.clone(),
             mock_key: rand_key(),
         });
+        let scram = ScramAuth::new(source);
+        // Channel binding is offered on TLS connections only (libpq refuses an offer of
+        // SCRAM-SHA-256-PLUS on a plain one).
+        let scram_tls = cert_pem.and_then(|pem| {
+            let mut with_binding = scram.clone();
+            match with_binding.configure_certificate(pem) {
+                Ok(()) => Some(with_binding),
+                Err(e) => {
+                    tracing::warn!(error = %e, "SCRAM channel binding is off: the certificate cannot be hashed");
+                    None
+                }
+            }
+        });
         Self {
             db,
             registry,
+            settings,
             driver: AuthDriver::new(Parameters::default()),
-            scram: ScramAuth::new(source),
+            scram,
+            scram_tls,
+        }
+    }
+
+    /// The rule for this connection; refuses it (28000) when the rule is `reject` or no rule
+    /// matches. The reason with the rule's number is logged, not sent.
+    fn rule_for<C: ClientInfo>(&self, client: &C, user: &str) -> Result<Rule, ClientError> {
+        let database = client
+            .metadata()
+            .get(METADATA_DATABASE)
+            .cloned()
+            .unwrap_or_else(|| user.to_string());
+        let login = Login {
+            tls: client.is_secure(),
+            database: &database,
+            user,
+            address: client.socket_addr().ip(),
+        };
+        let settings = self.settings.load();
+        let is_member = |user: &str, group: &str| match self.db.is_member_of(user, group) {
+            Ok(member) => member,
+            Err(e) => {
+                tracing::warn!(user, group, error = %e, "cannot read role memberships");
+                false
+            }
+        };
+        let described = format!(
+            "host \"{}\", user \"{user}\", database \"{database}\", {}",
+            login.address,
+            if login.tls {
+                "SSL encryption"
+            } else {
+                "no encryption"
+            }
+        );
+        match settings.rules.first_match(&login, is_member) {
+            None => {
+                tracing::info!(user, database, address = %login.address, tls = login.tls, "login refused: no authentication rule matches");
+                Err(ClientError::fatal(
+                    "28000",
+                    format!("no authentication rule for {described}"),
+                ))
+            }
+            Some(rule) if rule.provider == REJECT => {
+                tracing::info!(user, database, address = %login.address, rule = rule.number, "login refused by a reject rule");
+                Err(ClientError::fatal(
+                    "28000",
+                    format!("authentication rules reject connection for {described}"),
+                ))
+            }
+            Some(rule) => Ok(rule),
         }
     }
 
     /// Checks the role may log in and opens its session; also says whether it is a superuser.
     async fn open_session(
         &self,
-        user: &str,
+        role_name: &str,
         application: Option<&String>,
     ) -> Result<(Session, bool), ClientError> {
-        let role = self.db.role(user)?;
+        let role = self.db.role(role_name)?;
         if !role.as_ref().is_some_and(|r| r.login) {
             return Err(ClientError::fatal(
                 "28000",
-                format!("role \"{user}\" is not permitted to log in"),
+                format!("role \"{role_name}\" is not permitted to log in"),
             ));
         }
-        let conn = self.db.connect_as(user)?;
+        let conn = self.db.connect_as(role_name)?;
         if let Some(name) = application {
             let quoted = name.replace('\'', "''");
             // A bad application name is not worth refusing the login for.
@@ -117,7 +200,27 @@ impl StartupHandler for Startup {
                     );
                 };
                 client.session_extensions().insert(slot);
-                let mechanism = self.scram.create();
+                let user = client
+                    .metadata()
+                    .get(METADATA_USER)
+                    .cloned()
+                    .unwrap_or_default();
+                let rule = self.rule_for(client, &user)?;
+                let mechanism = if rule.provider == SCRAM {
+                    match &self.scram_tls {
+                        Some(scram) if client.is_secure() => scram.create(),
+                        _ => self.scram.create(),
+                    }
+                } else {
+                    return Err(ClientError::fatal(
+                        "28000",
+                        format!(
+                            "authentication provider \"{}\" is not available",
+                            rule.provider
+                        ),
+                    )
+                    .into());
+                };
                 self.driver.begin_authentication(client, mechanism).await?;
                 Ok(())
             }
@@ -134,11 +237,16 @@ impl StartupHandler for Startup {
                         return Err(login_failed(&user));
                     }
                 };
-                let AuthOutcome::Authenticated { final_message, .. } = outcome else {
+                let AuthOutcome::Authenticated {
+                    final_message,
+                    identity,
+                } = outcome
+                else {
                     return Ok(());
                 };
+                let role = identity.unwrap_or_else(|| user.clone());
                 let application = client.metadata().get(METADATA_APPLICATION_NAME).cloned();
-                let (session, superuser) = self.open_session(&user, application.as_ref()).await?;
+                let (session, superuser) = self.open_session(&role, application.as_ref()).await?;
                 client
                     .session_extensions()
                     .insert(ParametersFor { superuser });
@@ -151,7 +259,7 @@ impl StartupHandler for Startup {
                 let (pid, secret) = client.pid_and_secret_key();
                 let registration = self.registry.register(pid, secret, session.cancel_handle());
                 client.session_extensions().insert(registration);
-                tracing::info!(user, pid, "login");
+                tracing::info!(user, role, pid, tls = client.is_secure(), "login");
                 Ok(())
             }
             _ => Ok(()),
@@ -168,12 +276,15 @@ struct Verifiers {
 }
 
 #[async_trait]
-impl AuthSource for Verifiers {
+impl AuthSource<String> for Verifiers {
     async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
         Err(login_failed(login.user().unwrap_or_default()))
     }
 
-    async fn get_scram_secret(&self, login: &LoginInfo) -> PgWireResult<(ScramSecret, Option<()>)> {
+    async fn get_scram_secret(
+        &self,
+        login: &LoginInfo,
+    ) -> PgWireResult<(ScramSecret, Option<String>)> {
         let user = login.user().unwrap_or_default();
         let stored = self.db.role(user).ok().flatten().and_then(|r| r.verifier);
         let secret = match stored {

@@ -9,13 +9,26 @@
 //! max_connections = 100
 //! idle_timeout = "10min"      # 0 = never
 //! shutdown_grace = "30s"      # how long SIGTERM waits for running statements
+//! tls_cert = "server.crt"     # PEM; with tls_key, clients may use TLS (sslmode=require)
+//! tls_key = "server.key"
+//!
+//! [auth]
+//! provider_timeout = "10s"    # how long a plugin provider may take to answer
+//!
+//! [[auth.rules]]              # first match wins; no match refuses the login
+//! type = "hostssl"            # host | hostssl | hostnossl
+//! database = "all"            # a name, a list of names, or "all" (the default)
+//! user = "+ldap_users"        # names, +role (members of role), or "all" (the default)
+//! address = "127.0.0.1/32"    # CIDR, or "all" (the default)
+//! provider = "ldap"           # scram | reject | a plugin's provider
+//! options = { url = "ldap://127.0.0.1:389", user_dn = "uid=%u,ou=people,dc=example,dc=org" }
 //! ```
 //!
 //! Every key is optional. Unknown keys are errors, so a typo does not silently do nothing.
-//! The `[auth]` table is reserved for authentication rules.
+//! Without rules every login uses SCRAM-SHA-256 (`scram`).
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -31,9 +44,79 @@ pub struct Config {
     /// The `[server]` table.
     #[serde(default)]
     pub server: ServerConfig,
-    /// The `[auth]` table: authentication rules (kept for the authentication providers).
+    /// The `[auth]` table: authentication rules.
     #[serde(default)]
-    pub auth: Option<toml::Table>,
+    pub auth: AuthConfig,
+    /// The file the configuration was read from ([`Config::load`]); SIGHUP reads it again.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+/// The `[auth]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// How long a plugin provider may take to answer a login before it is refused.
+    #[serde(with = "duration")]
+    pub provider_timeout: Duration,
+    /// The rules, in order (`[[auth.rules]]`); none means SCRAM for every login.
+    pub rules: Vec<RuleConfig>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            provider_timeout: Duration::from_secs(10),
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// One `[[auth.rules]]` entry, as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// `host` (any TCP connection), `hostssl` (TLS only) or `hostnossl` (without TLS).
+    #[serde(rename = "type")]
+    pub connection: String,
+    /// Database names, or `all`.
+    #[serde(default = "Names::all")]
+    pub database: Names,
+    /// User names, `+role` for the members of a role, or `all`.
+    #[serde(default = "Names::all")]
+    pub user: Names,
+    /// Client addresses: a CIDR range (`10.0.0.0/8`), an address, or `all`.
+    #[serde(default = "all")]
+    pub address: String,
+    /// `scram`, `reject`, or a plugin's provider name.
+    pub provider: String,
+    /// Options passed to a plugin provider with every login.
+    #[serde(default)]
+    pub options: toml::Table,
+    /// Lets a plugin provider receive passwords on connections without TLS (a warning is
+    /// logged when the rules load).
+    #[serde(default)]
+    pub allow_cleartext_without_tls: bool,
+}
+
+/// One name or a list of names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Names {
+    /// One name (or `all`).
+    One(String),
+    /// Several names.
+    Many(Vec<String>),
+}
+
+impl Names {
+    fn all() -> Self {
+        Self::One(all())
+    }
+}
+
+fn all() -> String {
+    "all".to_string()
 }
 
 /// The `[server]` table.
@@ -50,6 +133,10 @@ pub struct ServerConfig {
     /// On SIGTERM, how long running statements may take to finish.
     #[serde(with = "duration")]
     pub shutdown_grace: Duration,
+    /// The server's certificate chain (PEM); with `tls_key`, clients may use TLS.
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -59,6 +146,8 @@ impl Default for ServerConfig {
             max_connections: 100,
             idle_timeout: Duration::ZERO,
             shutdown_grace: Duration::from_secs(30),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -68,10 +157,12 @@ impl Config {
     pub fn load(path: &Path) -> Result<Self, ServerError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ServerError::Config(format!("{}: {e}", path.display())))?;
-        Self::parse(&text).map_err(|e| match e {
+        let mut config = Self::parse(&text).map_err(|e| match e {
             ServerError::Config(m) => ServerError::Config(format!("{}: {m}", path.display())),
             other => other,
-        })
+        })?;
+        config.source = Some(path.to_path_buf());
+        Ok(config)
     }
 
     /// Parses configuration text.
@@ -87,6 +178,18 @@ impl Config {
             phantomdb::parse_memory_size(limit)
                 .map_err(|e| ServerError::Config(format!("memory_limit: {e}")))?;
         }
+        if config.server.tls_cert.is_some() != config.server.tls_key.is_some() {
+            return Err(ServerError::Config(
+                "server.tls_cert and server.tls_key go together".into(),
+            ));
+        }
+        if config.auth.provider_timeout.is_zero() {
+            return Err(ServerError::Config(
+                "auth.provider_timeout must be more than 0".into(),
+            ));
+        }
+        crate::rules::Rules::from_config(&config.auth, config.server.tls_cert.is_some())
+            .map_err(ServerError::Config)?;
         Ok(config)
     }
 }

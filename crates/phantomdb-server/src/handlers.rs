@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use pgwire::api::PgWireServerHandlers;
 use phantomdb::Database;
 
@@ -10,6 +11,7 @@ use crate::copy_handler::CopyInHandler;
 use crate::extended::ExtendedHandler;
 use crate::registry::{CancelRequests, Registry};
 use crate::simple::SimpleHandler;
+use crate::AuthSettings;
 
 /// The handlers of every protocol phase.
 pub(crate) struct Handlers {
@@ -22,10 +24,15 @@ pub(crate) struct Handlers {
 }
 
 impl Handlers {
-    pub(crate) fn new(db: Database, max_connections: usize) -> Self {
+    pub(crate) fn new(
+        db: Database,
+        max_connections: usize,
+        settings: Arc<ArcSwap<AuthSettings>>,
+        cert_pem: Option<&[u8]>,
+    ) -> Self {
         let registry = Arc::new(Registry::new(max_connections));
         Self {
-            startup: Arc::new(Startup::new(db, registry.clone())),
+            startup: Arc::new(Startup::new(db, registry.clone(), settings, cert_pem)),
             simple: Arc::new(SimpleHandler),
             extended: Arc::new(ExtendedHandler::default()),
             copy: Arc::new(CopyInHandler),

@@ -3,9 +3,13 @@
 //! `phantomdb serve`: a PostgreSQL wire-protocol (3.0) server for one PhantomDB database, so
 //! `psql` and PostgreSQL drivers can use it. Built on [`pgwire`] and PhantomDB's public API.
 //!
-//! * Logins are SCRAM-SHA-256 against the roles stored in the database (`CREATE ROLE ...
-//!   LOGIN PASSWORD '...'`); each connection is a [`phantomdb::Connection`] running as its
-//!   role, so privileges apply to everything it runs.
+//! * Logins follow `pg_hba.conf`-style rules (`[[auth.rules]]`): the first rule matching the
+//!   connection type (TLS or not), database, user (names, `+role` members) and client address
+//!   names the provider: SCRAM-SHA-256 against the roles stored in the database (`CREATE ROLE
+//!   ... LOGIN PASSWORD '...'`), `reject`, or a plugin's provider. Each connection is a
+//!   [`phantomdb::Connection`] running as its role, so privileges apply to everything it runs.
+//!   SIGHUP reloads the rules.
+//! * TLS (`[server] tls_cert`, `tls_key`) with rustls.
 //! * Simple and extended query protocols: statements are prepared once on `Parse`,
 //!   parameters arrive in text or binary format, and rows stream from the engine through
 //!   portals that honour `Execute`'s row limit. `COPY ... FROM STDIN` / `TO STDOUT` in text
@@ -36,19 +40,24 @@ mod extended;
 mod handlers;
 mod listener;
 mod registry;
+mod reload;
+mod rules;
 mod session;
 mod signal;
 mod simple;
 mod statement;
+mod tls;
 mod types;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use phantomdb::Database;
 use tokio::net::TcpListener;
 
-pub use config::{Config, ServerConfig};
+pub use config::{AuthConfig, Config, Names, RuleConfig, ServerConfig};
 pub use error::ServerError;
 pub use signal::shutdown_signal;
 
@@ -58,30 +67,57 @@ use handlers::Handlers;
 pub struct Server {
     db: Database,
     config: Config,
+    tls: Option<tls::Tls>,
+    auth: AuthSettings,
 }
 
 impl Server {
     /// Checks the configuration and the database: it must have a role that can log in
-    /// (`db_name` is how the error message names the database). Applies `memory_limit`.
+    /// (`db_name` is how the error message names the database), the TLS files must load and
+    /// every provider the rules name must exist. Applies `memory_limit`.
     pub fn new(db: Database, config: Config, db_name: &str) -> Result<Self, ServerError> {
         if !db.has_login_role()? {
             return Err(ServerError::NoLoginRole {
                 db: db_name.to_string(),
             });
         }
+        let tls = match (&config.server.tls_cert, &config.server.tls_key) {
+            (Some(cert), Some(key)) => Some(tls::Tls::load(cert, key)?),
+            _ => None,
+        };
+        let auth = AuthSettings::new(&config.auth, tls.is_some(), &db)?;
         if let Some(limit) = &config.memory_limit {
             phantomdb::set_memory_limit(phantomdb::parse_memory_size(limit)?)?;
         }
-        Ok(Self { db, config })
+        Ok(Self {
+            db,
+            config,
+            tls,
+            auth,
+        })
     }
 
     /// Binds the configured address (`server.listen`; port 0 picks a free one).
     pub async fn bind(self) -> Result<BoundServer, ServerError> {
         let listener = TcpListener::bind(self.config.server.listen).await?;
+        let settings = Arc::new(ArcSwap::from_pointee(self.auth));
+        let cert_pem = self.tls.as_ref().map(|t| t.cert_pem.as_slice());
+        let handlers = Handlers::new(
+            self.db.clone(),
+            self.config.server.max_connections,
+            settings.clone(),
+            cert_pem,
+        );
+        // The SIGHUP handler is in place before anyone can know the address.
+        let reload_from = (self.config.source.clone()).map(|path| (path, signal::watch_hangups()));
         Ok(BoundServer {
             listener,
-            handlers: Arc::new(Handlers::new(self.db, self.config.server.max_connections)),
+            handlers: Arc::new(handlers),
             config: self.config,
+            tls: self.tls,
+            settings,
+            db: self.db,
+            reload_from,
         })
     }
 }
@@ -91,6 +127,11 @@ pub struct BoundServer {
     listener: TcpListener,
     handlers: Arc<Handlers>,
     config: Config,
+    tls: Option<tls::Tls>,
+    settings: Arc<ArcSwap<AuthSettings>>,
+    db: Database,
+    /// The configuration file SIGHUP reloads, and the SIGHUPs counted before listening.
+    reload_from: Option<(std::path::PathBuf, u64)>,
 }
 
 impl BoundServer {
@@ -102,8 +143,58 @@ impl BoundServer {
     /// Serves clients until `shutdown` resolves; then stops accepting, lets running
     /// statements finish (up to `server.shutdown_grace`, then cancels them) and returns once
     /// every connection has closed. Committed data is on disk; open transactions roll back.
+    /// When the configuration came from a file, SIGHUP reloads its authentication rules.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
-        tracing::info!(addr = ?self.listener.local_addr().ok(), "listening");
-        listener::accept_loop(self.listener, self.handlers, self.config.server, shutdown).await;
+        tracing::info!(addr = ?self.listener.local_addr().ok(), tls = self.tls.is_some(), "listening");
+        let reloads = self.reload_from.map(|(path, seen)| {
+            tokio::spawn(reload::watch(
+                path,
+                seen,
+                self.settings.clone(),
+                self.db.clone(),
+                self.tls.is_some(),
+            ))
+        });
+        let acceptor = self.tls.map(|t| t.acceptor);
+        listener::accept_loop(
+            self.listener,
+            self.handlers,
+            self.config.server,
+            acceptor,
+            shutdown,
+        )
+        .await;
+        if let Some(task) = reloads {
+            task.abort();
+        }
+    }
+}
+
+/// The authentication rules in force and how long a provider may take.
+pub(crate) struct AuthSettings {
+    pub(crate) rules: rules::Rules,
+    pub(crate) provider_timeout: Duration,
+}
+
+impl AuthSettings {
+    /// Reads the rules and checks every provider they name exists; warns about rules that
+    /// let a password travel without TLS.
+    pub(crate) fn new(auth: &AuthConfig, tls: bool, db: &Database) -> Result<Self, ServerError> {
+        let rules = rules::Rules::from_config(auth, tls).map_err(ServerError::Config)?;
+        for rule in rules.iter() {
+            let known = [rules::SCRAM, rules::REJECT].contains(&rule.provider.as_str());
+            if !known {
+                let _ = db;
+                return Err(ServerError::Config(format!(
+                    "auth.rules[{}]: no authentication provider \"{}\" (scram, reject, or a loaded plugin's provider)",
+                    rule.number - 1,
+                    rule.provider
+                )));
+            }
+        }
+        Ok(Self {
+            rules,
+            provider_timeout: auth.provider_timeout,
+        })
     }
 }

@@ -15,6 +15,7 @@ use pgwire::api::{ClientInfo, PgWireConnectionState, PgWireServerHandlers};
 use pgwire::error::ErrorInfo;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use pgwire::tokio::server::{negotiate_tls, process_error, process_message};
+use pgwire::tokio::TlsAcceptor;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
@@ -33,6 +34,7 @@ pub(crate) async fn accept_loop(
     listener: TcpListener,
     handlers: Arc<Handlers>,
     config: ServerConfig,
+    tls: Option<TlsAcceptor>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let registry = handlers.registry.clone();
@@ -44,8 +46,9 @@ pub(crate) async fn accept_loop(
                 Ok((socket, peer)) => {
                     let handlers = handlers.clone();
                     let idle = config.idle_timeout;
+                    let tls = tls.clone();
                     connections.spawn(async move {
-                        serve_connection(socket, peer, handlers.clone(), idle).await;
+                        serve_connection(socket, peer, handlers.clone(), tls, idle).await;
                         handlers.registry.detach(peer);
                     });
                 }
@@ -83,9 +86,10 @@ async fn serve_connection(
     socket: TcpStream,
     peer: SocketAddr,
     handlers: Arc<Handlers>,
+    tls: Option<TlsAcceptor>,
     idle: Duration,
 ) {
-    let negotiated = tokio::time::timeout(STARTUP_TIMEOUT, negotiate_tls(socket, None)).await;
+    let negotiated = tokio::time::timeout(STARTUP_TIMEOUT, negotiate_tls(socket, tls)).await;
     let mut socket = match negotiated {
         Ok(Ok(Some(s))) => s,
         Ok(Ok(None)) => return,

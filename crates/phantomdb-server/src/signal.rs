@@ -22,3 +22,29 @@ pub async fn shutdown_signal() {
     }
     tracing::info!("shutdown signal received");
 }
+
+/// SIGHUPs received so far (each one asks the servers of the process to reload their rules).
+static HANGUPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+extern "C" fn on_hangup(_: libc::c_int) {
+    HANGUPS.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Installs the SIGHUP handler (once per process) and returns the number of SIGHUPs so far;
+/// [`hangups`] then tells when another arrives.
+pub(crate) fn watch_hangups() -> u64 {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let handler = on_hangup as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        // SAFETY: the handler only adds to an atomic, which is async-signal-safe.
+        unsafe {
+            libc::signal(libc::SIGHUP, handler);
+        }
+    });
+    hangups()
+}
+
+/// The number of SIGHUPs received since [`watch_hangups`] installed the handler.
+pub(crate) fn hangups() -> u64 {
+    HANGUPS.load(Ordering::SeqCst)
+}

@@ -1,8 +1,10 @@
 //! The server against real clients on loopback: psql, tokio-postgres and psycopg.
 
+mod auth_rules;
 mod bad_input;
 mod limits;
 mod logins;
+mod logs;
 mod psql;
 mod python;
 mod stress;

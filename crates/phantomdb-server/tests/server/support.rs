@@ -142,3 +142,75 @@ pub fn client_file(name: &str) -> PathBuf {
         .join("tests/clients")
         .join(name)
 }
+
+/// A self-signed certificate for `127.0.0.1` and `localhost` and its key (PEM), made with the
+/// openssl command line in `dir`: `(cert, key)`.
+pub fn tls_files(dir: &Path) -> (PathBuf, PathBuf) {
+    let cert = dir.join("server.crt");
+    let key = dir.join("server.key");
+    let output = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args(["-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("the openssl command (Debian package openssl)");
+    assert!(
+        output.status.success(),
+        "openssl req failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (cert, key)
+}
+
+/// What a psql run printed.
+pub struct PsqlRun {
+    pub ok: bool,
+    pub out: String,
+    pub err: String,
+}
+
+/// Runs `psql "<conninfo>" -c <sql>` (tuples only, unaligned) against `server` with
+/// `extra` conninfo settings (`sslmode=require dbname=shop ...`), password from PGPASSWORD.
+pub fn psql(server: &TestServer, user: &str, password: &str, extra: &str, sql: &str) -> PsqlRun {
+    let conninfo = format!(
+        "host={} port={} user={user} {extra}",
+        server.addr.ip(),
+        server.addr.port()
+    );
+    let output = std::process::Command::new("psql")
+        .args(["-X", "-At", "-v", "ON_ERROR_STOP=1"])
+        .arg(&conninfo)
+        .args(["-c", sql])
+        .env("PGPASSWORD", password)
+        .env("PGCONNECT_TIMEOUT", "20")
+        .env_remove("PGSSLMODE")
+        .output()
+        .expect("psql must be installed (Debian package postgresql-client)");
+    PsqlRun {
+        ok: output.status.success(),
+        out: String::from_utf8_lossy(&output.stdout).into_owned(),
+        err: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Writes `text` as a configuration file in `dir` and loads it (so SIGHUP can reload it).
+pub fn config_file(dir: &Path, text: &str) -> (PathBuf, Config) {
+    let path = dir.join("phantomdb.toml");
+    std::fs::write(&path, text).expect("write phantomdb.toml");
+    let config = Config::load(&path).expect("configuration");
+    (path, config)
+}
+
+/// Sends this process SIGHUP (the servers it runs reload their rules).
+pub fn sighup() {
+    // SAFETY: kill with our own pid; every server of the test binary installed a handler
+    // before this is called (their configuration came from a file).
+    let rc = unsafe { libc::kill(libc::getpid(), libc::SIGHUP) };
+    assert_eq!(rc, 0, "kill(SIGHUP)");
+}
