@@ -12,6 +12,8 @@ use phantomdb::{Database, SqlState};
 mod pg_catalog;
 #[path = "engine/roles.rs"]
 mod roles;
+#[path = "engine/subquery_differential.rs"]
+mod subquery_differential;
 
 /// The single i64 value of a one-row, one-column result.
 fn scalar(db: &phantomdb::Connection, sql: &str) -> i64 {

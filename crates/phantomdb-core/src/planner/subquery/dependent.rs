@@ -19,6 +19,7 @@ use datafusion::functions_window::expr_fn::row_number;
 use datafusion::logical_expr::{
     lit, Aggregate, Distinct, Expr, ExprFunctionExt, FetchType, Filter, Join, JoinType, Limit,
     LogicalPlan, LogicalPlanBuilder, Projection, SkipType, SortExpr, SubqueryAlias, Union, Window,
+    WindowFrame, WindowFrameBound, WindowFrameUnits,
 };
 
 use super::domain::{all_columns, binding_pairs, join_bindings, Domain, Names};
@@ -207,6 +208,22 @@ impl Dependent<'_> {
             LogicalPlan::Sort(s) if s.fetch.is_none() => {
                 self.first_rows(&s.input, s.expr.clone(), skip, fetch)
             }
+            // `SELECT e ... ORDER BY o LIMIT n` is planned as a limit over the projection over
+            // the sort: the limit moves under the projection (which maps rows one to one) to
+            // number the rows in the sort's order.
+            LogicalPlan::Projection(p) if matches!(p.input.as_ref(), LogicalPlan::Sort(_)) => {
+                let limit = LogicalPlan::Limit(Limit {
+                    skip: l.skip.clone(),
+                    fetch: l.fetch.clone(),
+                    input: p.input.clone(),
+                });
+                let projection = Projection::try_new_with_schema(
+                    p.expr.clone(),
+                    Arc::new(limit),
+                    p.schema.clone(),
+                )?;
+                self.push(&LogicalPlan::Projection(projection))
+            }
             other => self.first_rows(other, Vec::new(), skip, fetch),
         }
     }
@@ -232,6 +249,11 @@ impl Dependent<'_> {
         let number = row_number()
             .partition_by(columns(&input.bound))
             .order_by(sort)
+            .window_frame(WindowFrame::new_bounds(
+                WindowFrameUnits::Rows,
+                WindowFrameBound::Preceding(ScalarValue::UInt64(None)),
+                WindowFrameBound::CurrentRow,
+            ))
             .build()?
             .alias(&name);
         let kept = all_columns(&input.plan);
