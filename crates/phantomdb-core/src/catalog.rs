@@ -10,7 +10,7 @@ use arrow::datatypes::{Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::privileges::Grants;
+use crate::privileges::grants::Grants;
 
 /// Name of the built-in storage engine every table uses unless told otherwise.
 pub const DEFAULT_ENGINE: &str = "redb";

@@ -127,8 +127,8 @@ impl Error {
     /// message, as psql does): e.g. where to go instead of `COPY ... FROM 'file'`.
     pub fn hint(&self) -> Option<&'static str> {
         match self {
-            Error::PermissionDenied(m) if m == crate::privileges::COPY_FILE_DENIED => {
-                Some(crate::privileges::COPY_FILE_HINT)
+            Error::PermissionDenied(m) if m == crate::privileges::grants::COPY_FILE_DENIED => {
+                Some(crate::privileges::grants::COPY_FILE_HINT)
             }
             _ => None,
         }

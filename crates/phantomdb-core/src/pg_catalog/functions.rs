@@ -28,7 +28,7 @@ use super::settings::{pg_setting, SERVER_VERSION};
 use super::tables::RELATIONS;
 use super::types::{format_type, type_oid_by_name};
 use crate::catalog::{Catalog, CatalogEntry};
-use crate::planner::PhantomSchema;
+use crate::planner::schema::PhantomSchema;
 
 /// A function's result type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -398,7 +398,7 @@ fn json_object(a: &[ScalarValue]) -> String {
 /// The role with this OID: the database owner, a stored role, or an owner of a table or
 /// view (OIDs of roles are hashes of their names, so the names are the candidates).
 fn role_name(catalog: Option<&Catalog>, oid: u32) -> Option<String> {
-    let owner = crate::session::DEFAULT_USER;
+    let owner = crate::privileges::grants::DEFAULT_USER;
     if oids::role(owner) == oid {
         return Some(owner.to_string());
     }

@@ -38,7 +38,7 @@ pub use rewrite::{rewrite, rewrite_statement};
 pub use settings::{SERVER_VERSION, SERVER_VERSION_NUM};
 
 use crate::error::Result;
-use crate::planner::PhantomSchema;
+use crate::planner::schema::PhantomSchema;
 
 /// The schema name of PostgreSQL's catalog.
 pub const PG_CATALOG: &str = "pg_catalog";

@@ -52,7 +52,7 @@ pub(crate) fn view(name: &str) -> u32 {
 
 /// The OID of a role: the database owner is PostgreSQL's bootstrap superuser (10).
 pub(crate) fn role(name: &str) -> u32 {
-    if name == crate::session::DEFAULT_USER {
+    if name == crate::privileges::grants::DEFAULT_USER {
         BOOTSTRAP_SUPERUSER
     } else {
         0x2000_0000 | (fnv1a(name) & 0x1fff_ffff)

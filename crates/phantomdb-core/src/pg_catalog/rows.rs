@@ -9,7 +9,7 @@ use super::settings::PG_SETTINGS;
 use super::tables::{Relation, RELATIONS};
 use super::types::{pg_type_of, type_info, TYPES};
 use crate::catalog::{Catalog, TableDef, ViewDef};
-use crate::privileges::owner_name;
+use crate::privileges::grants::{owner_name, DEFAULT_USER};
 
 /// What the rows are built from: the statement's catalog, the storage engines it can use,
 /// and the column lists of its views.
@@ -556,7 +556,7 @@ fn pg_tables(s: &Snapshot<'_>) -> Vec<Vec<Cell>> {
         row![
             "pg_catalog",
             r.name,
-            crate::session::DEFAULT_USER,
+            DEFAULT_USER,
             Cell::Null,
             false,
             false,

@@ -39,8 +39,7 @@ use set::{name_parts, own_setting};
 use settings::SessionSettings;
 use txn::Transactions;
 
-/// The user an embedded connection runs as (the network server names its own).
-pub const DEFAULT_USER: &str = "phantomdb";
+pub use crate::privileges::grants::DEFAULT_USER;
 
 /// A session with a PhantomDB database. Cheap to create; use one per thread or task.
 ///
