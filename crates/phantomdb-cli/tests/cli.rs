@@ -390,12 +390,13 @@ fn show_plugins_and_unload() {
     let dir = plugin_dir().to_str().unwrap();
     let out = run(&["--plugin-dir", dir, "--format", "csv", "-c", "SHOW PLUGINS"]);
     let text = stdout(&out);
-    // A plugin's types are the kinds it registered: builtin has functions and engines.
+    // A plugin's types are the kinds it registered: builtin has functions, engines and
+    // authentication providers.
     for (name, version, types) in [
         (
             "builtin",
             "0.1.0",
-            "\"function_extension, storage_backend\"",
+            "\"function_extension, storage_backend, authentication\"",
         ),
         ("math_functions", "0.1.0", "function_extension"),
         ("string_functions", "0.1.0", "function_extension"),

@@ -38,19 +38,22 @@
 //! * `vtable`: the [`HostApi`] handed to the plugin and the [`PluginVTable`] it returns;
 //! * `types`: the [`TypeCode`] data type codes;
 //! * `functions`: the `phantomdb.functions/1` interface ([`FunctionsInterface`]);
-//! * `storage`: the `phantomdb.storage/1` interface ([`StorageInterface`]).
+//! * `storage`: the `phantomdb.storage/1` interface ([`StorageInterface`]);
+//! * `auth`: the `phantomdb.auth/1` interface ([`AuthInterface`]), authentication providers.
 
 use std::ffi::c_char;
 
 pub use arrow_array::ffi::{FFI_ArrowArray, FFI_ArrowSchema};
 pub use arrow_array::ffi_stream::FFI_ArrowArrayStream;
 
+mod auth;
 mod functions;
 mod manifest;
 mod storage;
 mod types;
 mod vtable;
 
+pub use auth::*;
 pub use functions::*;
 pub use manifest::*;
 pub use storage::*;
@@ -60,9 +63,10 @@ pub use vtable::*;
 /// Major version of this ABI. A host only loads plugins built against the same major version.
 pub const PHANTOMDB_PLUGIN_ABI_MAJOR: u32 = 1;
 /// Minor version of this ABI. Minor versions only append fields, interfaces and status codes
-/// (1.2: [`Status::CONFLICT`]); a host accepts plugins of any minor version of its major
+/// (1.2: [`Status::CONFLICT`]; 1.3: the `phantomdb.auth/1` interface, [`AuthInterface`], and
+/// [`PluginType::Authentication`]); a host accepts plugins of any minor version of its major
 /// version (checking `struct_size` for new fields).
-pub const PHANTOMDB_PLUGIN_ABI_MINOR: u32 = 2;
+pub const PHANTOMDB_PLUGIN_ABI_MINOR: u32 = 3;
 
 /// Magic bytes at offset 0 of the embedded [`PluginManifest`].
 pub const PHANTOMDB_PLUGIN_MAGIC: [u8; 16] = *b"PHANTOMDB-PLUGIN";

@@ -60,6 +60,8 @@ pub enum PluginType {
     Functions = 1,
     /// Adds storage engines (`phantomdb.storage/1`), possibly functions too. Since ABI 1.1.
     Storage = 2,
+    /// Adds authentication providers (`phantomdb.auth/1`). Since ABI 1.3.
+    Authentication = 3,
 }
 
 impl PluginType {
@@ -68,6 +70,7 @@ impl PluginType {
         match v {
             1 => Some(Self::Functions),
             2 => Some(Self::Storage),
+            3 => Some(Self::Authentication),
             _ => None,
         }
     }
@@ -77,6 +80,7 @@ impl PluginType {
         match self {
             Self::Functions => "functions",
             Self::Storage => "storage",
+            Self::Authentication => "authentication",
         }
     }
 }

@@ -24,12 +24,14 @@
 //!   scalar and table calls;
 //! * `accumulator`: [`PluginAccumulator`], aggregate functions' state in the plugin;
 //! * `storage`: the `phantomdb.storage/1` interface ([`NativeStorageEngine`]);
+//! * `auth`: the `phantomdb.auth/1` interface ([`NativeAuthProvider`]);
 //! * `stream`: reading Arrow C streams a plugin returns;
 //! * `ffi`: exporting arguments to and importing results from a plugin;
 //! * `validate`: full validation of Arrow data coming from a plugin;
 //! * `error`: [`LoadError`] and [`CallError`].
 
 mod accumulator;
+mod auth;
 mod error;
 mod ffi;
 mod functions;
@@ -41,6 +43,7 @@ mod stream;
 mod validate;
 
 pub use accumulator::PluginAccumulator;
+pub use auth::NativeAuthProvider;
 pub use error::{CallError, LoadError, SDK_VERSION};
 pub use functions::{FunctionDecl, FunctionStats};
 pub use load::{load, load_unused};

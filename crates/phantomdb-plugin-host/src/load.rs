@@ -235,6 +235,7 @@ pub fn load(path: impl AsRef<Path>, host_version: &str) -> Result<LoadedPlugin, 
     };
 
     let (storage_iface, engines) = storage::read_interface(vtable).map_err(bad)?;
+    let (auth_iface, auth_providers) = crate::auth::read_interface(vtable).map_err(bad)?;
 
     let plugin = LoadedPlugin {
         inner: Arc::new(Inner {
@@ -245,6 +246,8 @@ pub fn load(path: impl AsRef<Path>, host_version: &str) -> Result<LoadedPlugin, 
             functions,
             storage_iface,
             engines,
+            auth_iface,
+            auth_providers,
             state: RwLock::new(PluginState::Loaded),
         }),
     };

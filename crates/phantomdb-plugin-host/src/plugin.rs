@@ -32,6 +32,8 @@ pub(crate) struct Inner {
     pub(crate) functions: Vec<FunctionDecl>,
     pub(crate) storage_iface: Option<&'static StorageInterface>,
     pub(crate) engines: Vec<storage::EngineDecl>,
+    pub(crate) auth_iface: Option<&'static phantomdb_plugin_abi::AuthInterface>,
+    pub(crate) auth_providers: Vec<crate::auth::ProviderDecl>,
     pub(crate) stats: Vec<StatCounters>,
     pub(crate) state: RwLock<PluginState>,
 }
@@ -118,6 +120,7 @@ impl LoadedPlugin {
         [
             FUNCTIONS_INTERFACE_V1,
             phantomdb_plugin_abi::STORAGE_INTERFACE_V1,
+            phantomdb_plugin_abi::AUTH_INTERFACE_V1,
         ]
         .into_iter()
         .filter(|n| self.has_interface(n))
@@ -138,6 +141,14 @@ impl LoadedPlugin {
     pub fn storage_engines(&self) -> Vec<NativeStorageEngine> {
         (0..self.inner.engines.len())
             .map(|i| NativeStorageEngine::new(self.clone(), i))
+            .collect()
+    }
+
+    /// The plugin's authentication providers (empty when it has none). Call them only after
+    /// [`LoadedPlugin::initialize`].
+    pub fn auth_providers(&self) -> Vec<crate::NativeAuthProvider> {
+        (0..self.inner.auth_providers.len())
+            .map(|i| crate::NativeAuthProvider::new(self.clone(), i))
             .collect()
     }
 

@@ -2,7 +2,8 @@
 //!
 //! A plugin is a `cdylib` crate that depends only on this SDK. It implements [`Plugin`],
 //! registers its components in [`Plugin::register`] (functions: [`ScalarFunction`],
-//! [`AggregateFunction`], [`TableFunction`]; storage engines: [`storage::StorageEngine`]) and
+//! [`AggregateFunction`], [`TableFunction`]; storage engines: [`storage::StorageEngine`];
+//! authentication providers: [`auth::AuthProvider`]) and
 //! exports everything with one [`phantomdb_plugin!`] invocation, which emits:
 //! * the manifest static in the `.phantomdb_plugin` section (read by the host *before* `dlopen`),
 //! * the `phantomdb_plugin_entry` symbol,
@@ -58,6 +59,8 @@ pub use phantomdb_plugin_abi::{PluginType, TypeCode, Volatility};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::SchemaRef;
 
+pub mod auth;
+mod auth_runtime;
 mod runtime;
 pub mod storage;
 mod storage_runtime;
@@ -74,6 +77,7 @@ pub mod __private {
 
 /// Commonly used items for plugin authors.
 pub mod prelude {
+    pub use crate::auth::{AuthDecision, AuthOptions, AuthProvider, AuthRequest};
     pub use crate::storage::{
         BatchStream, Capabilities, CommitError, CompareOp, Filter, FilterSupport, Options,
         ScanRequest, StorageEngine, StorageTransaction, TableInfo, TableStatistics, Value,
@@ -179,6 +183,7 @@ pub struct Registrar {
     pub(crate) aggregate: Vec<Box<dyn AggregateFunction>>,
     pub(crate) table: Vec<Box<dyn TableFunction>>,
     pub(crate) engines: Vec<Arc<dyn storage::StorageEngine>>,
+    pub(crate) auth_providers: Vec<Arc<dyn auth::AuthProvider>>,
 }
 
 impl Registrar {
@@ -209,6 +214,17 @@ impl Registrar {
     pub fn storage_engines(&mut self, engines: Vec<Arc<dyn storage::StorageEngine>>) -> &mut Self {
         self.engines.extend(engines);
         self
+    }
+
+    /// Registers authentication providers (named by the server's `[[auth.rules]]`).
+    pub fn auth_providers(&mut self, providers: Vec<Arc<dyn auth::AuthProvider>>) -> &mut Self {
+        self.auth_providers.extend(providers);
+        self
+    }
+
+    /// The authentication providers registered so far (for a plugin's own tests).
+    pub fn registered_auth_providers(&self) -> &[Arc<dyn auth::AuthProvider>] {
+        &self.auth_providers
     }
 }
 
@@ -420,7 +436,8 @@ pub fn array_ref<A: Array + 'static>(a: A) -> ArrayRef {
 /// ```
 ///
 /// A plugin that adds storage engines says so with `plugin_type: Storage` after `host_version`
-/// (the default is `Functions`); the type is shown by `SHOW PLUGINS`.
+/// (the default is `Functions`), one that adds authentication providers with
+/// `plugin_type: Authentication`; `SHOW PLUGINS` shows the kinds it registered.
 ///
 /// A further form takes a ready [`abi::PluginManifest`] expression (a `const` expression), for
 /// tests that need an unusual manifest: `phantomdb_plugin! { manifest: ..., plugin: ... }`.

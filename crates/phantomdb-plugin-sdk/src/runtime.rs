@@ -48,6 +48,7 @@ pub(crate) struct Runtime {
     _descriptors: Vec<FunctionDescriptor>,
     interface: FunctionsInterface,
     pub(crate) storage: Option<crate::storage_runtime::StorageTables>,
+    pub(crate) auth: Option<crate::auth_runtime::AuthTables>,
     vtable: PluginVTable,
 }
 
@@ -418,8 +419,10 @@ fn build_runtime(manifest: &'static PluginManifest, plugin: Box<dyn Plugin>) -> 
         free_string,
     };
     let storage = crate::storage_runtime::StorageTables::new(registered.engines);
+    let auth = crate::auth_runtime::AuthTables::new(registered.auth_providers);
     Runtime {
         storage,
+        auth,
         plugin: Mutex::new(plugin),
         state: AtomicU8::new(STATE_LOADED),
         functions,
@@ -499,6 +502,10 @@ unsafe extern "C" fn get_interface(name: *const c_char) -> *const c_void {
                 .storage
                 .as_ref()
                 .map_or(std::ptr::null(), |s| s.interface_ptr()),
+            Some(rt) if name == phantomdb_plugin_abi::AUTH_INTERFACE_V1_C => rt
+                .auth
+                .as_ref()
+                .map_or(std::ptr::null(), |a| a.interface_ptr()),
             _ => std::ptr::null(),
         }
     });

@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use futures::Sink;
 use hmac::{Hmac, KeyInit, Mac};
 use pgwire::api::auth::driver::AuthOutcome;
-use pgwire::api::auth::mechanism::AuthMechanismFactory;
+use pgwire::api::auth::mechanism::{AuthMechanism, AuthMechanismFactory};
 use pgwire::api::auth::sasl::scram::{ScramAuth, ScramSecret};
 use pgwire::api::auth::{
     AuthDriver, AuthSource, DefaultServerParameterProvider, LoginInfo, Password,
@@ -32,8 +32,10 @@ use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use phantomdb::Database;
 use sha2::Sha256;
+use tokio::sync::Semaphore;
 
 use crate::error_info::ClientError;
+use crate::provider::{ProviderLogin, MAX_CALLS_IN_FLIGHT};
 use crate::registry::{ConnectionSlot, Registry};
 use crate::rules::{Login, Rule, REJECT, SCRAM};
 use crate::session::Session;
@@ -50,6 +52,8 @@ pub(crate) struct Startup {
     scram: ScramAuth<String>,
     /// SCRAM with channel binding to the server's certificate, for TLS connections.
     scram_tls: Option<ScramAuth<String>>,
+    /// Plugin provider calls in flight.
+    provider_calls: Arc<Semaphore>,
 }
 
 impl Startup {
@@ -83,6 +87,7 @@ impl Startup {
             driver: AuthDriver::new(Parameters::default()),
             scram,
             scram_tls,
+            provider_calls: Arc::new(Semaphore::new(MAX_CALLS_IN_FLIGHT)),
         }
     }
 
@@ -134,6 +139,63 @@ impl Startup {
             }
             Some(rule) => Ok(rule),
         }
+    }
+
+    /// The login through the plugin provider `rule` names: refused (28000) on a connection
+    /// without TLS unless the rule allows it, or when the provider is no longer loaded.
+    fn plugin_login<C: ClientInfo>(
+        &self,
+        client: &C,
+        user: &str,
+        rule: Rule,
+    ) -> Result<Box<dyn AuthMechanism<String>>, ClientError> {
+        if !client.is_secure() && !rule.allow_cleartext_without_tls {
+            tracing::info!(
+                user,
+                rule = rule.number,
+                provider = rule.provider,
+                "login refused: the provider needs the password, and the connection has no TLS"
+            );
+            return Err(ClientError::fatal(
+                "28000",
+                format!(
+                    "authentication provider \"{}\" needs an SSL connection: the password would travel in clear text",
+                    rule.provider
+                ),
+            ));
+        }
+        let provider = self
+            .db
+            .plugins()
+            .auth_provider(&rule.provider)
+            .and_then(|info| info.provider);
+        let Some(provider) = provider else {
+            tracing::error!(
+                user,
+                rule = rule.number,
+                provider = rule.provider,
+                "login refused: the authentication provider is not loaded"
+            );
+            return Err(ClientError::fatal(
+                "28000",
+                format!(
+                    "authentication provider \"{}\" is not available",
+                    rule.provider
+                ),
+            ));
+        };
+        let options = match rule.options {
+            serde_json::Value::Object(map) => map,
+            _ => Default::default(),
+        };
+        Ok(Box::new(ProviderLogin {
+            name: rule.provider,
+            provider,
+            options,
+            rule: rule.number,
+            timeout: self.settings.load().provider_timeout,
+            calls: self.provider_calls.clone(),
+        }))
     }
 
     /// Checks the role may log in and opens its session; also says whether it is a superuser.
@@ -212,14 +274,7 @@ impl StartupHandler for Startup {
                         _ => self.scram.create(),
                     }
                 } else {
-                    return Err(ClientError::fatal(
-                        "28000",
-                        format!(
-                            "authentication provider \"{}\" is not available",
-                            rule.provider
-                        ),
-                    )
-                    .into());
+                    self.plugin_login(client, &user, rule)?
                 };
                 self.driver.begin_authentication(client, mechanism).await?;
                 Ok(())

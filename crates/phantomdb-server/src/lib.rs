@@ -39,6 +39,7 @@ mod error_info;
 mod extended;
 mod handlers;
 mod listener;
+mod provider;
 mod registry;
 mod reload;
 mod rules;
@@ -86,6 +87,7 @@ impl Server {
             _ => None,
         };
         let auth = AuthSettings::new(&config.auth, tls.is_some(), &db)?;
+        auth.publish(&db);
         if let Some(limit) = &config.memory_limit {
             phantomdb::set_memory_limit(phantomdb::parse_memory_size(limit)?)?;
         }
@@ -177,24 +179,59 @@ pub(crate) struct AuthSettings {
 }
 
 impl AuthSettings {
-    /// Reads the rules and checks every provider they name exists; warns about rules that
-    /// let a password travel without TLS.
+    /// Reads the rules and checks them against the database's providers: each must exist,
+    /// `scram` and `reject` take no options, a plugin provider must accept its rule's options.
+    /// Warns about rules that let a password travel without TLS.
     pub(crate) fn new(auth: &AuthConfig, tls: bool, db: &Database) -> Result<Self, ServerError> {
         let rules = rules::Rules::from_config(auth, tls).map_err(ServerError::Config)?;
         for rule in rules.iter() {
-            let known = [rules::SCRAM, rules::REJECT].contains(&rule.provider.as_str());
-            if !known {
-                let _ = db;
-                return Err(ServerError::Config(format!(
-                    "auth.rules[{}]: no authentication provider \"{}\" (scram, reject, or a loaded plugin's provider)",
-                    rule.number - 1,
+            let at =
+                |m: String| ServerError::Config(format!("auth.rules[{}]: {m}", rule.number - 1));
+            let Some(info) = db.plugins().auth_provider(&rule.provider) else {
+                return Err(at(format!(
+                    "no authentication provider \"{}\" (scram, reject, or a loaded plugin's provider; phantomdb_auth_providers() lists them)",
                     rule.provider
                 )));
+            };
+            let options = rule.options.as_object().cloned().unwrap_or_default();
+            match info.provider {
+                None if !options.is_empty() => {
+                    return Err(at(format!("provider {} takes no options", rule.provider)));
+                }
+                None => {}
+                Some(provider) => {
+                    provider.check_options(&options).map_err(|e| {
+                        at(format!(
+                            "provider {} refuses the options: {e}",
+                            rule.provider
+                        ))
+                    })?;
+                    if rule.allow_cleartext_without_tls {
+                        tracing::warn!(
+                            rule = rule.number,
+                            provider = rule.provider,
+                            "allow_cleartext_without_tls: the provider may receive passwords over connections without TLS"
+                        );
+                    }
+                }
             }
         }
         Ok(Self {
             rules,
             provider_timeout: auth.provider_timeout,
         })
+    }
+
+    /// Tells the database which rules name which provider (`phantomdb_auth_providers()`).
+    pub(crate) fn publish(&self, db: &Database) {
+        let uses = self
+            .rules
+            .iter()
+            .map(|r| phantomdb::plugins::auth::AuthRuleUse {
+                provider: r.provider.clone(),
+                rule: format!("#{} {r}", r.number),
+            })
+            .collect();
+        db.plugins().set_auth_rules(uses);
     }
 }

@@ -11,6 +11,8 @@ use arc_swap::ArcSwap;
 use phantomdb::Database;
 
 use crate::config::Config;
+use crate::error::ServerError;
+use crate::provider::off_thread;
 use crate::{signal, AuthSettings};
 
 /// How often the watcher looks for a SIGHUP.
@@ -32,9 +34,21 @@ pub(crate) async fn watch(
             continue;
         }
         seen = now;
-        match Config::load(&path).and_then(|c| AuthSettings::new(&c.auth, tls, &db)) {
+        // Providers check their options while the rules load: plugin code, so off the
+        // I/O threads and under a time limit.
+        let loaded = {
+            let (path, db) = (path.clone(), db.clone());
+            let limit = settings.load().provider_timeout;
+            off_thread(limit, move || {
+                Config::load(&path).and_then(|c| AuthSettings::new(&c.auth, tls, &db))
+            })
+            .await
+            .unwrap_or_else(|e| Err(ServerError::Config(format!("checking the rules: {e}"))))
+        };
+        match loaded {
             Ok(new) => {
                 let count = new.rules.iter().count();
+                new.publish(&db);
                 settings.store(Arc::new(new));
                 tracing::info!(file = %path.display(), rules = count, "authentication rules reloaded");
             }

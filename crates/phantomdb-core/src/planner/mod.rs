@@ -26,7 +26,9 @@ pub(crate) use schema::{PhantomSchema, StatementContext};
 use crate::engines::redb::DataView;
 use crate::engines::StatementTxns;
 use crate::error::{Error, Result};
-use crate::plugins::tables::{FunctionsTable, PluginsTable, StorageEnginesTable};
+use crate::plugins::tables::{
+    AuthProvidersTable, FunctionsTable, PluginsTable, StorageEnginesTable,
+};
 use crate::plugins::{PluginManager, Registry};
 use crate::privileges::{check_plan, Actor};
 use crate::provider::inline_views;
@@ -98,6 +100,10 @@ impl Planner {
         ctx.register_udtf(
             "phantomdb_storage_engines",
             Arc::new(StorageEnginesTable(plugins.clone())),
+        );
+        ctx.register_udtf(
+            "phantomdb_auth_providers",
+            Arc::new(AuthProvidersTable(plugins.clone())),
         );
         let schema = PhantomSchema::default();
         ctx.register_udtf("phantomdb_tables", Arc::new(TablesTable(schema.clone())));

@@ -1,10 +1,12 @@
 //! The `builtin` plugin: DataFusion's functions (listed, already in every session), the system
-//! table functions, and the `redb` and `memory` engines, registered like any plugin's.
+//! table functions, the `redb` and `memory` engines, and the `scram` and `reject`
+//! authentication providers (run by the server), registered like any plugin's.
 
 use std::sync::Arc;
 
 use datafusion::execution::context::SessionState;
 
+use super::auth::AuthProviderInfo;
 use super::registry::{Component, FunctionImpl, FunctionInfo, StaticPlugin};
 use super::{BUILTIN_PLUGIN, HOST_VERSION, PLUGIN_PROVIDED_FUNCTIONS};
 use crate::engines::EngineInfo;
@@ -63,6 +65,7 @@ pub(super) fn builtin_plugin(base: &SessionState) -> StaticPlugin {
         "phantomdb_columns",
         "phantomdb_views",
         "phantomdb_storage_engines",
+        "phantomdb_auth_providers",
     ] {
         push(&name.to_string(), "table", format!("{name}()"));
     }
@@ -77,11 +80,19 @@ pub(super) fn builtin_plugin(base: &SessionState) -> StaticPlugin {
         ]
         .map(Component::StorageEngine),
     );
+    components
+        .extend(AuthProviderInfo::server_providers(BUILTIN_PLUGIN).map(Component::AuthProvider));
     StaticPlugin {
         name: BUILTIN_PLUGIN.into(),
         version: HOST_VERSION.into(),
-        description: "PhantomDB's built-in SQL functions and storage engines".into(),
-        interfaces: vec!["phantomdb.functions/1".into(), "phantomdb.storage/1".into()],
+        description:
+            "PhantomDB's built-in SQL functions, storage engines and authentication providers"
+                .into(),
+        interfaces: vec![
+            "phantomdb.functions/1".into(),
+            "phantomdb.storage/1".into(),
+            "phantomdb.auth/1".into(),
+        ],
         components,
     }
 }

@@ -8,6 +8,7 @@
 //! (in-flight queries finish), then calls the plugin's `shutdown`. Libraries are never
 //! `dlclose`d.
 
+pub mod auth;
 mod builtin;
 mod native;
 mod registry;
@@ -67,6 +68,8 @@ pub struct PluginManager {
     changes: parking_lot::Mutex<()>,
     /// Numbers the library instances this manager initialized.
     instances: AtomicU64,
+    /// The authentication rules a server applies, by the provider they name.
+    auth_rules: ArcSwap<Vec<auth::AuthRuleUse>>,
 }
 
 impl PluginManager {
@@ -76,6 +79,7 @@ impl PluginManager {
             registry: ArcSwap::from_pointee(Registry::default()),
             changes: parking_lot::Mutex::new(()),
             instances: AtomicU64::new(1),
+            auth_rules: ArcSwap::from_pointee(Vec::new()),
         };
         if let Err(e) = manager.register_plugin(builtin::builtin_plugin(base)) {
             tracing::error!("cannot register the builtin plugin: {e}");
@@ -262,6 +266,22 @@ impl PluginManager {
                 "statements still use the plugin after the drain timeout; shutting it down"
             );
         }
+    }
+
+    /// The authentication provider named `name`, if registered (lock-free).
+    pub fn auth_provider(&self, name: &str) -> Option<auth::AuthProviderInfo> {
+        self.registry.load().auth_provider(name).cloned()
+    }
+
+    /// Records the authentication rules a server applies (replacing earlier ones), for
+    /// `phantomdb_auth_providers()`.
+    pub fn set_auth_rules(&self, rules: Vec<auth::AuthRuleUse>) {
+        self.auth_rules.store(Arc::new(rules));
+    }
+
+    /// The authentication rules recorded by [`PluginManager::set_auth_rules`].
+    pub fn auth_rules(&self) -> Arc<Vec<auth::AuthRuleUse>> {
+        self.auth_rules.load_full()
     }
 
     /// The plugin named `name`, if loaded.

@@ -1,5 +1,6 @@
 //! The core's adapters for a native plugin's components: its functions become DataFusion
-//! UDFs calling through the host, its engines go behind the SDK engine adapter.
+//! UDFs calling through the host, its engines go behind the SDK engine adapter, its
+//! authentication providers are kept as the host's safe wrappers.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -7,6 +8,7 @@ use std::sync::Arc;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use phantomdb_plugin_host::{FunctionKind, LoadedPlugin};
 
+use super::auth::AuthProviderInfo;
 use super::registry::{Component, FunctionImpl, FunctionInfo};
 use super::udf::{describe, PluginAggregate, PluginLease, PluginScalar, PluginTable};
 use crate::engines::{EngineInfo, StorageEngine};
@@ -48,10 +50,16 @@ pub(super) fn components(plugin: &LoadedPlugin, lease: &Arc<PluginLease>) -> Vec
         .into_iter()
         .map(|e| EngineInfo::from_engine(plugin.name(), Arc::new(e) as Arc<dyn StorageEngine>))
         .collect();
+    let providers: Vec<AuthProviderInfo> = plugin
+        .auth_providers()
+        .into_iter()
+        .map(|p| AuthProviderInfo::from_provider(plugin.name(), Arc::new(p)))
+        .collect();
     functions
         .into_iter()
         .map(Component::Function)
         .chain(engines.into_iter().map(Component::StorageEngine))
+        .chain(providers.into_iter().map(Component::AuthProvider))
         .collect()
 }
 

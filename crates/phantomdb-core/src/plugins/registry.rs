@@ -12,6 +12,7 @@ use std::sync::Arc;
 use datafusion::catalog::TableFunctionImpl;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 
+use super::auth::AuthProviderInfo;
 use super::udf::PluginLease;
 use crate::engines::EngineInfo;
 use crate::error::{Error, Result, SqlState};
@@ -23,6 +24,8 @@ pub enum ComponentKind {
     Function,
     /// A storage engine (`CREATE TABLE ... USING name`).
     StorageEngine,
+    /// An authentication provider (named by a server's authentication rules).
+    AuthProvider,
 }
 
 impl ComponentKind {
@@ -31,6 +34,7 @@ impl ComponentKind {
         match self {
             Self::Function => "function_extension",
             Self::StorageEngine => "storage_backend",
+            Self::AuthProvider => "authentication",
         }
     }
 
@@ -39,6 +43,7 @@ impl ComponentKind {
         match self {
             Self::Function => "function",
             Self::StorageEngine => "storage engine",
+            Self::AuthProvider => "authentication provider",
         }
     }
 }
@@ -78,6 +83,8 @@ pub enum Component {
     Function(FunctionInfo),
     /// A storage engine.
     StorageEngine(EngineInfo),
+    /// An authentication provider.
+    AuthProvider(AuthProviderInfo),
 }
 
 impl Component {
@@ -86,6 +93,7 @@ impl Component {
         match self {
             Self::Function(_) => ComponentKind::Function,
             Self::StorageEngine(_) => ComponentKind::StorageEngine,
+            Self::AuthProvider(_) => ComponentKind::AuthProvider,
         }
     }
 
@@ -94,6 +102,7 @@ impl Component {
         match self {
             Self::Function(f) => &f.name,
             Self::StorageEngine(e) => &e.name,
+            Self::AuthProvider(a) => &a.name,
         }
     }
 
@@ -102,6 +111,7 @@ impl Component {
         match self {
             Self::Function(f) => &f.plugin,
             Self::StorageEngine(e) => &e.plugin,
+            Self::AuthProvider(a) => &a.plugin,
         }
     }
 }
@@ -268,6 +278,23 @@ impl Registry {
                 Component::StorageEngine(e) => Some(e),
                 _ => None,
             })
+    }
+
+    /// All authentication providers, by name.
+    pub fn auth_providers(&self) -> impl Iterator<Item = &AuthProviderInfo> {
+        self.components(ComponentKind::AuthProvider)
+            .filter_map(|c| match c {
+                Component::AuthProvider(a) => Some(a),
+                _ => None,
+            })
+    }
+
+    /// The authentication provider named `name`.
+    pub fn auth_provider(&self, name: &str) -> Option<&AuthProviderInfo> {
+        match self.component(ComponentKind::AuthProvider, name)? {
+            Component::AuthProvider(a) => Some(a),
+            _ => None,
+        }
     }
 
     /// The function named `name`.

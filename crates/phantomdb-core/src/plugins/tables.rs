@@ -1,5 +1,6 @@
 //! System table functions of the plugin manager: `phantomdb_plugins()`,
-//! `phantomdb_functions()`, `phantomdb_storage_engines()`, and the text-table helper they share.
+//! `phantomdb_functions()`, `phantomdb_storage_engines()`, `phantomdb_auth_providers()`, and
+//! the text-table helper they share.
 
 use std::sync::Arc;
 
@@ -127,5 +128,39 @@ impl TableFunctionImpl for FunctionsTable {
             })
             .collect();
         table(&["name", "kind", "signature", "plugin"], rows)
+    }
+}
+
+/// `phantomdb_auth_providers()`: name, plugin, description, and the authentication rules of
+/// the server that name the provider (`#1 hostssl all +ldap_users 127.0.0.1/32`, joined by
+/// `; `; empty outside a server or when no rule names it).
+#[derive(Debug)]
+pub(crate) struct AuthProvidersTable(pub(crate) Arc<PluginManager>);
+
+impl TableFunctionImpl for AuthProvidersTable {
+    fn call(&self, args: &[Expr]) -> Result<Arc<dyn TableProvider>> {
+        if !args.is_empty() {
+            return plan_err!("phantomdb_auth_providers() takes no arguments");
+        }
+        let rules = self.0.auth_rules();
+        let rows = self
+            .0
+            .snapshot()
+            .auth_providers()
+            .map(|p| {
+                let used: Vec<&str> = rules
+                    .iter()
+                    .filter(|r| r.provider == p.name)
+                    .map(|r| r.rule.as_str())
+                    .collect();
+                vec![
+                    p.name.clone(),
+                    p.plugin.clone(),
+                    p.description.clone(),
+                    used.join("; "),
+                ]
+            })
+            .collect();
+        table(&["name", "plugin", "description", "rules"], rows)
     }
 }

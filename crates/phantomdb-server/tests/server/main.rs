@@ -5,6 +5,7 @@ mod bad_input;
 mod limits;
 mod logins;
 mod logs;
+mod providers;
 mod psql;
 mod python;
 mod stress;
