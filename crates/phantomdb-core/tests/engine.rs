@@ -10,6 +10,8 @@ use phantomdb::{Database, SqlState};
 
 #[path = "engine/pg_catalog.rs"]
 mod pg_catalog;
+#[path = "engine/point_ops.rs"]
+mod point_ops;
 #[path = "engine/roles.rs"]
 mod roles;
 #[path = "engine/subquery_differential.rs"]
