@@ -37,12 +37,20 @@ fn registry_lists_builtin_and_loaded_plugins() {
     let plugins = db.plugins();
     assert!(plugins.is_loaded("builtin"));
     assert_eq!(plugins.plugin_count(), 1);
-    // The builtin plugin provides functions and engines, and says so.
+    // The builtin plugin provides functions, engines and the server's own authentication
+    // providers, and says so.
     let builtin = plugins.get_plugin("builtin").unwrap();
-    assert_eq!(builtin.types, ["function_extension", "storage_backend"]);
+    assert_eq!(
+        builtin.types,
+        ["function_extension", "storage_backend", "authentication"]
+    );
     assert_eq!(
         builtin.names(ComponentKind::StorageEngine),
         ["redb", "memory"]
+    );
+    assert_eq!(
+        builtin.names(ComponentKind::AuthProvider),
+        ["scram", "reject"]
     );
     let before = plugins.snapshot().generation();
     let info = plugins
@@ -474,4 +482,75 @@ fn sixteen_threads_of_mixed_work_keep_every_total_exact() {
         0
     );
     assert!(db.plugins().is_loaded("math_functions"));
+}
+
+#[test]
+fn authentication_providers_of_a_plugin_decide_and_their_failures_are_errors() {
+    use phantomdb::plugins::auth::{AuthDecision, AuthOptions, AuthRequest};
+    let db = Database::open_in_memory().unwrap();
+    let plugins = db.plugins();
+    let info = plugins.load_plugin(library("auth_fixtures"), "{}").unwrap();
+    assert_eq!(info.types, ["authentication"]);
+    assert_eq!(info.interfaces, ["phantomdb.auth/1"]);
+    assert_eq!(
+        info.names(ComponentKind::AuthProvider),
+        ["test_password", "panicking", "hanging", "failing"]
+    );
+    let provider = |name: &str| {
+        plugins
+            .auth_provider(name)
+            .and_then(|p| p.provider)
+            .unwrap_or_else(|| panic!("provider {name}"))
+    };
+    let mut options = AuthOptions::new();
+    assert!(provider("test_password")
+        .check_options(&options)
+        .unwrap_err()
+        .contains("option password (a string) is required"));
+    options.insert("password".into(), "pw".into());
+    options.insert("role".into(), "staff".into());
+    provider("test_password").check_options(&options).unwrap();
+    let request = |password: &'static str, options: &'static AuthOptions| AuthRequest {
+        user: "alice",
+        password,
+        database: "shop",
+        client_addr: "127.0.0.1",
+        tls: true,
+        options,
+    };
+    let options: &'static AuthOptions = Box::leak(Box::new(options));
+    assert_eq!(
+        provider("test_password").authenticate(&request("pw", options)),
+        Ok(AuthDecision::accept_as("staff"))
+    );
+    assert_eq!(
+        provider("test_password").authenticate(&request("", options)),
+        Ok(AuthDecision::reject(
+            "wrong password for alice from 127.0.0.1"
+        ))
+    );
+    let panicked = provider("panicking")
+        .authenticate(&request("pw", options))
+        .unwrap_err();
+    assert!(panicked.contains("panicked"), "{panicked}");
+    assert!(panicked.contains("cannot decide for alice"), "{panicked}");
+    let failed = provider("failing")
+        .authenticate(&request("pw", options))
+        .unwrap_err();
+    assert!(failed.contains("directory server unreachable"), "{failed}");
+    // Still usable after the panic; `scram` and `reject` are the server's (no implementation).
+    assert!(provider("test_password")
+        .authenticate(&request("pw", options))
+        .is_ok());
+    assert!(plugins.auth_provider("scram").unwrap().provider.is_none());
+    // Unloaded: gone from the registry; a caller still holding it gets an error, not a crash.
+    let held = provider("test_password");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(plugins.unload_plugin("auth_fixtures")).unwrap();
+    assert!(plugins.auth_provider("test_password").is_none());
+    let e = held.authenticate(&request("pw", options)).unwrap_err();
+    assert!(e.contains("has been shut down"), "{e}");
 }
