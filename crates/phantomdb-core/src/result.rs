@@ -62,6 +62,14 @@ impl ResultSet {
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await?;
         let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
+        // Columns renamed apart for planning show their own names again.
+        if let Some(visible) = crate::planner::visible_schema(&schema) {
+            let batches = batches
+                .into_iter()
+                .map(|b| crate::planner::with_visible_names(b, &visible))
+                .collect::<Result<_>>()?;
+            return Ok(Self::rows(visible, batches));
+        }
         Ok(Self::rows(schema, batches))
     }
 

@@ -8,6 +8,8 @@ use phantomdb::arrow::array::{Array, AsArray};
 use phantomdb::arrow::datatypes::Int64Type;
 use phantomdb::{Database, SqlState};
 
+#[path = "engine/duplicate_names.rs"]
+mod duplicate_names;
 #[path = "engine/pg_catalog.rs"]
 mod pg_catalog;
 #[path = "engine/point_ops.rs"]

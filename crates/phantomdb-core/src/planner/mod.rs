@@ -5,6 +5,7 @@
 //! planned (and executed), the provider answers from that statement's [`StatementContext`]:
 //! its data view, its registry snapshot and its engine transactions.
 
+mod duplicates;
 mod names;
 mod output_names;
 pub(crate) mod schema;
@@ -20,6 +21,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 
+pub(crate) use duplicates::{visible_schema, with_visible_names};
 pub(crate) use names::{dml_target, is_write, local_name, object_name};
 pub(crate) use schema::{PhantomSchema, StatementContext};
 
@@ -183,7 +185,17 @@ impl Planner {
         });
         let guard = PlanGuard(&self.schema);
         let names = output_names::OutputNames::of(&stmt);
-        let plan = state.statement_to_plan(stmt).await?;
+        let retry = duplicates::may_collide(&stmt).then(|| stmt.clone());
+        let plan = match state.statement_to_plan(stmt).await {
+            Ok(plan) => plan,
+            Err(e) => match retry {
+                Some(stmt) if duplicates::is_duplicate_error(&e) => state
+                    .statement_to_plan(duplicates::rename_apart(stmt))
+                    .await
+                    .map_err(duplicates::explain_error)?,
+                _ => return Err(e.into()),
+            },
+        };
         check_plan(&plan, &self.actor(&catalog), &catalog)?;
         let plan = names.apply(inline_views(plan)?)?;
         Ok((plan, guard))

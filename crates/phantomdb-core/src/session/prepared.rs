@@ -255,7 +255,8 @@ fn describe(plan: &LogicalPlan, writes: bool) -> Result<StatementDescription> {
     let schema = if writes {
         Arc::new(arrow::datatypes::Schema::empty())
     } else {
-        Arc::new(prepare.input.schema().as_arrow().clone())
+        let schema = Arc::new(prepare.input.schema().as_arrow().clone());
+        crate::planner::visible_schema(&schema).unwrap_or(schema)
     };
     Ok(StatementDescription {
         parameter_types: parameter_types(prepare)?,

@@ -55,6 +55,7 @@ impl ResultStream {
         end: Option<StatementEnd>,
         interrupt: Interrupt,
     ) -> Self {
+        let stream = visible_names(stream);
         Self {
             schema: stream.schema(),
             interrupted: Some(Box::pin(interrupt.fired())),
@@ -125,6 +126,18 @@ impl ResultStream {
             }
         }
     }
+}
+
+/// `stream` with the columns renamed apart for planning under their own names again.
+fn visible_names(stream: SendableRecordBatchStream) -> SendableRecordBatchStream {
+    let Some(schema) = crate::planner::visible_schema(&stream.schema()) else {
+        return stream;
+    };
+    let renamed = schema.clone();
+    let batches = stream.map(move |b| {
+        b.and_then(|b| crate::planner::with_visible_names(b, &renamed).map_err(Into::into))
+    });
+    Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema, batches))
 }
 
 impl Stream for ResultStream {
