@@ -299,7 +299,10 @@ pub(crate) struct InsertPlan {
 /// The resolution of one prepared statement's fast path, reused until the catalog (any DDL,
 /// GRANT or role change makes a new one) or the plugin registry changes.
 #[derive(Default)]
-pub(crate) struct ResolvedCache(Mutex<Option<(Arc<Catalog>, u64, Arc<Resolved>)>>);
+pub(crate) struct ResolvedCache(Mutex<Option<CachedResolution>>);
+
+/// A resolution with the catalog and registry generation it was made for.
+type CachedResolution = (Arc<Catalog>, u64, Arc<Resolved>);
 
 impl ResolvedCache {
     /// The resolution for `catalog` and registry `generation`, from `resolve` when the cached
