@@ -2,12 +2,14 @@
 
 mod auth_rules;
 mod bad_input;
+mod ldap;
 mod limits;
 mod logins;
 mod logs;
 mod providers;
 mod psql;
 mod python;
+mod slapd;
 mod stress;
 mod support;
 mod wire;

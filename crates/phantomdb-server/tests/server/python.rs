@@ -7,7 +7,7 @@ use crate::support::{client_file, TestServer, ADMIN, ADMIN_PASSWORD};
 
 /// The Python with psycopg: $PHANTOMDB_PYTHON, else the benchmark harness' venv (made by
 /// `.ci/run` from bench/requirements.txt).
-fn python() -> PathBuf {
+pub fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("PHANTOMDB_PYTHON") {
         return p.into();
     }
