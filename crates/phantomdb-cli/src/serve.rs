@@ -17,7 +17,8 @@ pub struct ServeArgs {
     /// 127.0.0.1:5432).
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
-    /// Configuration file (phantomdb.toml: [server], memory_limit).
+    /// Configuration file (phantomdb.toml: [server], [auth] rules, memory_limit); SIGHUP
+    /// reloads its authentication rules.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Load every plugin library found under DIR (recursively) at start (repeatable).
