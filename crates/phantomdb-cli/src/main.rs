@@ -1,7 +1,14 @@
 //! `phantomdb`: the PhantomDB shell.
 
+mod catalog;
+mod complete;
+mod dump;
+mod import;
 mod interrupt;
+mod meta;
 mod output;
+mod progress;
+mod report;
 mod scaffold;
 mod serve;
 mod shell;
@@ -17,8 +24,9 @@ use crate::output::Format;
 
 /// PhantomDB: an embeddable SQL database with plugins.
 ///
-/// With no DB_PATH the database lives in memory. SQL comes from -c options, from standard
-/// input when it is not a terminal, or from the interactive prompt.
+/// With no DB_PATH the database lives in memory. SQL comes from -c options, -f files, from
+/// standard input when it is not a terminal (each statement runs as soon as its ';' is read),
+/// or from the interactive prompt.
 #[derive(Debug, Parser)]
 #[command(name = "phantomdb", version, args_conflicts_with_subcommands = true)]
 struct Cli {
@@ -27,6 +35,10 @@ struct Cli {
     /// Run this SQL and exit (repeatable; runs in order, stops at the first error).
     #[arg(short = 'c', long = "command", value_name = "SQL")]
     commands: Vec<String>,
+    /// Run the SQL and meta-commands in FILE and exit (repeatable; after any -c). Errors are
+    /// reported and the file goes on; the exit status is non-zero if any statement failed.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    files: Vec<PathBuf>,
     /// Output format of query results.
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
@@ -68,6 +80,13 @@ enum Command {
         /// also a sqllogictest label, for `onlyif`/`skipif`.
         #[arg(long, value_name = "ENGINE")]
         engine: Option<String>,
+        /// Stop at the first failed record.
+        #[arg(long)]
+        fail_fast: bool,
+        /// Append the SQLSTATE and message of every error a statement raises to FILE (for
+        /// checking the wording of errors).
+        #[arg(long, value_name = "FILE", hide = true)]
+        error_log: Option<PathBuf>,
         /// The .slt files (directories are searched for *.slt).
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -137,6 +156,8 @@ fn main() -> ExitCode {
                 plugin_dirs,
                 plugin_configs,
                 engine,
+                fail_fast,
+                error_log,
             }) => {
                 let files = expand_slt(&files)?;
                 let options = slt::TestOptions {
@@ -145,6 +166,8 @@ fn main() -> ExitCode {
                         configs: plugin_configs.into_iter().collect(),
                     },
                     engine,
+                    fail_fast,
+                    error_log,
                 };
                 let failed = slt::run_files(&files, &options).await?;
                 Ok(if failed == 0 {
@@ -158,7 +181,7 @@ fn main() -> ExitCode {
                     dirs: cli.plugin_dirs,
                     configs: cli.plugin_configs.into_iter().collect(),
                 };
-                shell::run(cli.db_path, cli.commands, cli.format, &plugins).await
+                shell::run(cli.db_path, cli.commands, cli.files, cli.format, &plugins).await
             }
         }
     });

@@ -1,4 +1,4 @@
-//! Printing result sets as a table, CSV or JSON.
+//! Printing result sets as a table, a Markdown table, CSV or JSON.
 
 use std::io::Write;
 
@@ -9,6 +9,8 @@ use phantomdb::arrow::util::display::{ArrayFormatter, FormatOptions};
 use phantomdb::arrow::util::pretty::pretty_format_batches_with_schema;
 use phantomdb::{ResultSet, ResultStream};
 
+use crate::progress::Progress;
+
 /// The most rows the table format holds (it needs every row to size its columns); CSV and
 /// JSON print rows as they arrive, in bounded memory.
 pub const TABLE_ROW_LIMIT: usize = 100_000;
@@ -18,6 +20,8 @@ pub const TABLE_ROW_LIMIT: usize = 100_000;
 pub enum Format {
     /// Boxed table (default).
     Table,
+    /// A Markdown (GitHub) table.
+    Markdown,
     /// Comma-separated values with a header line.
     Csv,
     /// A JSON array of objects, one per row.
@@ -29,20 +33,23 @@ impl std::str::FromStr for Format {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "table" => Ok(Format::Table),
+            "markdown" => Ok(Format::Markdown),
             "csv" => Ok(Format::Csv),
             "json" => Ok(Format::Json),
-            other => Err(format!("unknown format {other} (table, csv or json)")),
+            other => Err(format!(
+                "unknown format {other} (table, markdown, csv or json)"
+            )),
         }
     }
 }
 
 /// Writes `rs` to `out`. Statements without a result (DDL) print nothing; row counts of
-/// INSERT/UPDATE/DELETE print only in table format.
+/// INSERT/UPDATE/DELETE print only in the table formats.
 pub fn print(out: &mut impl Write, rs: &ResultSet, format: Format) -> Result<()> {
     if rs.schema.fields().is_empty() {
         return Ok(());
     }
-    if rs.rows_affected.is_some() && format != Format::Table {
+    if rs.rows_affected.is_some() && !format.is_tabular() {
         return Ok(());
     }
     match format {
@@ -53,6 +60,7 @@ pub fn print(out: &mut impl Write, rs: &ResultSet, format: Format) -> Result<()>
                 pretty_format_batches_with_schema(rs.schema.clone(), &rs.batches)?
             )?;
         }
+        Format::Markdown => print_markdown(out, rs)?,
         Format::Csv => {
             let mut w = phantomdb::arrow::csv::WriterBuilder::new()
                 .with_header(true)
@@ -87,29 +95,68 @@ pub fn print(out: &mut impl Write, rs: &ResultSet, format: Format) -> Result<()>
     Ok(())
 }
 
+impl Format {
+    /// The table formats, which collect rows to size their columns and show row counts.
+    fn is_tabular(self) -> bool {
+        matches!(self, Format::Table | Format::Markdown)
+    }
+}
+
+/// A Markdown table: a header row, a separator and one row per result row (`|` escaped).
+fn print_markdown(out: &mut impl Write, rs: &ResultSet) -> Result<()> {
+    let escape = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+    let names: Vec<String> = rs
+        .schema
+        .fields()
+        .iter()
+        .map(|f| escape(f.name()))
+        .collect();
+    writeln!(out, "| {} |", names.join(" | "))?;
+    writeln!(out, "|{}", "---|".repeat(names.len()))?;
+    let options = FormatOptions::default().with_null("NULL");
+    for b in &rs.batches {
+        let formatters = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<Result<Vec<_>, _>>()?;
+        for r in 0..b.num_rows() {
+            let cells: Vec<String> = formatters
+                .iter()
+                .map(|f| escape(&f.value(r).to_string()))
+                .collect();
+            writeln!(out, "| {} |", cells.join(" | "))?;
+        }
+    }
+    Ok(())
+}
+
 /// Prints a statement's rows as they arrive. CSV and JSON write each batch as soon as it is
-/// produced (and flush it); the table format collects up to [`TABLE_ROW_LIMIT`] rows, then
-/// says that it stopped there.
+/// produced (and flush it); the table formats collect up to [`TABLE_ROW_LIMIT`] rows, then
+/// say that they stopped there. `progress` counts the rows and is cleared before anything is
+/// printed.
 pub async fn print_stream(
     out: &mut impl Write,
     stream: &mut ResultStream,
     format: Format,
+    progress: &Progress,
 ) -> Result<()> {
     let schema = stream.schema().clone();
     if schema.fields().is_empty() {
         return Ok(());
     }
-    if stream.rows_affected().is_some() && format != Format::Table {
+    if stream.rows_affected().is_some() && !format.is_tabular() {
         return Ok(());
     }
     match format {
-        Format::Table => {
+        Format::Table | Format::Markdown => {
             let mut batches: Vec<RecordBatch> = Vec::new();
             let mut rows = 0;
             let mut truncated = false;
             while let Some(b) = stream.next().await {
                 let b = b?;
                 rows += b.num_rows();
+                progress.add_rows(b.num_rows());
                 batches.push(b);
                 if rows > TABLE_ROW_LIMIT {
                     truncated = true;
@@ -129,6 +176,7 @@ pub async fn print_stream(
                 batches,
                 rows_affected: stream.rows_affected(),
             };
+            progress.clear();
             print(out, &rs, format)?;
             if truncated {
                 writeln!(
@@ -138,71 +186,55 @@ pub async fn print_stream(
             }
         }
         Format::Csv => {
+            // The header goes out with the first rows (or at the end), so that a progress
+            // bar can be shown until then.
             let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-            writeln!(out, "{}", names.join(","))?;
-            out.flush()?;
+            let mut header = Some(format!("{}\n", names.join(",")));
             let mut text = Vec::new();
             while let Some(b) = stream.next().await {
+                let b = b?;
+                progress.clear();
+                if let Some(h) = header.take() {
+                    out.write_all(h.as_bytes())?;
+                }
                 // Formatted into a buffer first, so a closed output is a plain I/O error.
                 text.clear();
                 let mut w = phantomdb::arrow::csv::WriterBuilder::new()
                     .with_header(false)
                     .build(&mut text);
-                w.write(&b?)?;
+                w.write(&b)?;
                 drop(w);
                 out.write_all(&text)?;
                 out.flush()?;
             }
+            progress.clear();
+            if let Some(h) = header.take() {
+                out.write_all(h.as_bytes())?;
+            }
         }
         Format::Json => {
-            write!(out, "[")?;
             let mut first = true;
             while let Some(b) = stream.next().await {
+                let b = b?;
+                progress.clear();
                 let mut lines = Vec::new();
                 let mut w = phantomdb::arrow::json::LineDelimitedWriter::new(&mut lines);
-                w.write(&b?)?;
+                w.write(&b)?;
                 w.finish()?;
                 drop(w);
                 for line in lines.split(|c| *c == b'\n').filter(|l| !l.is_empty()) {
-                    if !first {
-                        out.write_all(b",")?;
-                    }
+                    out.write_all(if first { b"[" } else { b"," })?;
                     first = false;
                     out.write_all(line)?;
                 }
                 out.flush()?;
             }
+            progress.clear();
+            if first {
+                out.write_all(b"[")?;
+            }
             writeln!(out, "]")?;
         }
     }
     Ok(())
-}
-
-/// Rows of a result as strings, the way sqllogictest files spell values.
-pub fn rows_as_strings(rs: &ResultSet) -> Result<Vec<Vec<String>>> {
-    let options = FormatOptions::default().with_null("NULL");
-    let mut rows = Vec::new();
-    for b in &rs.batches {
-        let formatters = b
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-            .collect::<Result<Vec<_>, _>>()?;
-        for r in 0..b.num_rows() {
-            rows.push(
-                formatters
-                    .iter()
-                    .map(|f| {
-                        let s = f.value(r).to_string();
-                        if s.is_empty() {
-                            "(empty)".to_string()
-                        } else {
-                            s
-                        }
-                    })
-                    .collect(),
-            );
-        }
-    }
-    Ok(rows)
 }

@@ -1,53 +1,69 @@
-//! The interactive shell, `-c` commands and scripts on standard input.
+//! The shell: `-c` commands, `-f` files, scripts on standard input (each statement runs as
+//! soon as its `;` arrives, and its output is flushed before the next line is read, so the
+//! shell can be driven as a coprocess), and the interactive prompt.
 
-use std::io::{IsTerminal, Read, Write};
-use std::path::PathBuf;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Result;
-use phantomdb::arrow::util::display::array_value_to_string;
 use phantomdb::{Connection, Database};
 use rustyline::error::ReadlineError;
+use rustyline::history::DefaultHistory;
 
+use crate::complete::{Names, ShellHelper};
 use crate::output::{self, Format};
+use crate::progress::Progress;
+use crate::report::{self, Verbosity};
 use crate::split::{is_blank, split_statements};
 
-struct Shell {
-    conn: Connection,
-    format: Format,
-    timer: bool,
-    /// At a terminal: Ctrl-C cancels the running statement.
-    interactive: bool,
+/// Lines of a script, from a file or standard input.
+pub type Lines<'a> = &'a mut dyn Iterator<Item = std::io::Result<String>>;
+
+/// How a script ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScriptEnd {
+    /// No statement or meta-command failed.
+    pub ok: bool,
+    /// `.quit` or `.exit` ended it.
+    pub quit: bool,
+}
+
+/// The shell's state: the database, the output and the settings meta-commands change.
+pub struct Shell {
+    /// The open database (kept open for as long as the shell uses it).
+    pub(crate) _db: Database,
+    pub(crate) conn: Connection,
+    pub(crate) plugins: crate::PluginOptions,
+    pub(crate) format: Format,
+    pub(crate) timer: bool,
+    pub(crate) verbosity: Verbosity,
+    /// At a terminal: Ctrl-C cancels the running statement, long statements show progress.
+    pub(crate) interactive: bool,
+    /// Where results go: standard output, or the file of `.output FILE`.
+    pub(crate) out: Box<dyn Write>,
+    /// Names for tab completion, refreshed after statements at the prompt.
+    pub(crate) names: Names,
 }
 
 /// Entry point of the shell modes.
 pub async fn run(
     db_path: Option<PathBuf>,
     commands: Vec<String>,
+    files: Vec<PathBuf>,
     format: Format,
     plugins: &crate::PluginOptions,
 ) -> Result<ExitCode> {
-    let db = match &db_path {
-        Some(p) => Database::open(p)?,
-        None => Database::open_in_memory()?,
-    };
-    // A plugin that fails to load is reported; the shell starts with the others.
-    crate::load_plugin_dirs(&db, plugins)?;
-    let mut shell = Shell {
-        conn: db.connect()?,
-        format,
-        timer: false,
-        interactive: false,
-    };
-    if !commands.is_empty() {
+    let mut shell = Shell::open(db_path.as_deref(), format, plugins.clone())?;
+    if !commands.is_empty() || !files.is_empty() {
         for sql in &commands {
             let ok = if sql.trim_start().starts_with('.') {
                 match shell.meta(sql.trim()).await {
                     Ok(true) => true,
                     Ok(false) => return Ok(ExitCode::SUCCESS),
                     Err(e) => {
-                        eprintln!("Error: {e}");
+                        shell.report(&e, None);
                         false
                     }
                 }
@@ -58,53 +74,89 @@ pub async fn run(
                 return Ok(ExitCode::FAILURE);
             }
         }
-        return Ok(ExitCode::SUCCESS);
+        // Files (as psql -f): every statement runs, errors are reported and counted.
+        let mut ok = true;
+        for file in &files {
+            let end = shell.run_file(file).await?;
+            ok &= end.ok;
+            if end.quit {
+                break;
+            }
+        }
+        return Ok(exit_code(ok));
     }
     if !std::io::stdin().is_terminal() {
-        let mut script = String::new();
-        std::io::stdin().read_to_string(&mut script)?;
-        return Ok(if shell.run_script(&script).await {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        });
+        let stdin = std::io::stdin();
+        let end = shell.run_script(&mut stdin.lock().lines()).await;
+        return Ok(exit_code(end.ok));
     }
     shell.interactive = true;
     shell.repl(db_path).await?;
     Ok(ExitCode::SUCCESS)
 }
 
-const HELP: &str = "\
-Statements end with ';' and may span lines. Meta-commands (one per line):
-  .help              show this help
-  .tables            list tables and views
-  .schema [TABLE]    show table definitions
-  .mode table|csv|json   set the output format
-  .timer on|off      show how long each statement takes
-  .read FILE         run the SQL in FILE
-  .quit / .exit      leave the shell";
+fn exit_code(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
 
 impl Shell {
-    /// Runs SQL text statement by statement, printing each result. Returns false on error.
-    async fn run_sql(&mut self, sql: &str) -> bool {
+    /// Opens the database at `path` (in memory without one) with the plugins loaded.
+    pub(crate) fn open(
+        path: Option<&Path>,
+        format: Format,
+        plugins: crate::PluginOptions,
+    ) -> Result<Self> {
+        let (db, conn) = open_database(path, &plugins)?;
+        Ok(Shell {
+            _db: db,
+            conn,
+            plugins,
+            format,
+            timer: false,
+            verbosity: Verbosity::Default,
+            interactive: false,
+            out: Box::new(std::io::BufWriter::new(std::io::stdout())),
+            names: Names::default(),
+        })
+    }
+
+    /// Prints `error` on standard error (with the line and a caret when it has a position in
+    /// `sql`).
+    pub(crate) fn report(&mut self, error: &anyhow::Error, sql: Option<&str>) {
+        let _ = self.out.flush();
+        let text = report::describe(error, sql, self.format, self.verbosity);
+        let mut stderr = std::io::stderr().lock();
+        let _ = stderr.write_all(text.as_bytes());
+        let _ = stderr.flush();
+    }
+
+    /// Runs SQL text statement by statement, printing each result and flushing it before
+    /// the next statement starts. Returns false at the first error.
+    pub(crate) async fn run_sql(&mut self, sql: &str) -> bool {
         let statements = match phantomdb::parse(sql) {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("Error: {e}");
+                self.report(&e.into(), Some(sql));
                 return false;
             }
         };
-        // Buffered, and flushed after every batch and statement.
-        let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
         for stmt in statements {
             let start = Instant::now();
             let watcher = self
                 .interactive
                 .then(|| crate::interrupt::Watcher::start(self.conn.cancel_handle()));
+            let progress = Progress::start(self.interactive && std::io::stderr().is_terminal());
             let printed = match self.conn.execute_statement_stream(stmt).await {
-                Ok(mut stream) => output::print_stream(&mut stdout, &mut stream, self.format).await,
+                Ok(mut stream) => {
+                    output::print_stream(&mut self.out, &mut stream, self.format, &progress).await
+                }
                 Err(e) => Err(e.into()),
             };
+            drop(progress);
             let interrupted = watcher.as_ref().is_some_and(|w| w.fired());
             drop(watcher);
             if let Err(e) = printed {
@@ -112,164 +164,84 @@ impl Shell {
                     // The reader went away (`| head`): stop quietly, as sqlite3 does.
                     std::process::exit(0);
                 }
-                let _ = stdout.flush();
                 if interrupted {
+                    let _ = self.out.flush();
                     eprintln!("Interrupted");
                 } else {
-                    eprintln!("Error: {e}");
+                    self.report(&e, Some(sql));
                 }
                 return false;
             }
             if self.timer {
-                let _ = writeln!(stdout, "Run Time: {:.3}s", start.elapsed().as_secs_f64());
+                let _ = writeln!(self.out, "Run Time: {:.3}s", start.elapsed().as_secs_f64());
             }
-            let _ = stdout.flush();
+            if let Err(e) = self.out.flush() {
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    std::process::exit(0);
+                }
+            }
         }
-        let _ = stdout.flush();
         true
     }
 
-    /// Runs a script that may mix SQL and meta-commands. Like `sqlite3` and `psql`, an error
-    /// is reported and the script goes on; returns false if any statement failed.
-    async fn run_script(&mut self, script: &str) -> bool {
+    /// Runs the script in `file` (`-f`, `.read`).
+    pub(crate) async fn run_file(&mut self, file: &Path) -> Result<ScriptEnd> {
+        let reader = std::fs::File::open(file)
+            .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", file.display()))?;
+        let mut lines = std::io::BufReader::new(reader).lines();
+        Ok(Box::pin(self.run_script(&mut lines)).await)
+    }
+
+    /// Runs a script that may mix SQL and meta-commands, each statement as soon as its
+    /// terminating `;` has been read. Like `sqlite3` and `psql`, an error is reported and
+    /// the script goes on.
+    pub(crate) async fn run_script(&mut self, lines: Lines<'_>) -> ScriptEnd {
         let mut ok = true;
         let mut buffer = String::new();
-        for line in script.lines() {
+        for line in lines {
+            let line = match line {
+                Ok(l) => l,
+                Err(e) => {
+                    self.report(&anyhow::anyhow!("cannot read the script: {e}"), None);
+                    return ScriptEnd {
+                        ok: false,
+                        quit: false,
+                    };
+                }
+            };
             if is_blank(&buffer) && line.trim_start().starts_with('.') {
                 buffer.clear();
                 match self.meta(line.trim()).await {
                     Ok(true) => continue,
-                    Ok(false) => return ok,
+                    Ok(false) => return ScriptEnd { ok, quit: true },
                     Err(e) => {
-                        eprintln!("Error: {e}");
+                        self.report(&e, None);
                         ok = false;
                         continue;
                     }
                 }
             }
-            buffer.push_str(line);
+            buffer.push_str(&line);
             buffer.push('\n');
             let (statements, rest) = split_statements(&buffer);
             for sql in statements {
-                ok &= self.run_sql(&sql).await;
+                // Positions of errors count from the statement's first line.
+                ok &= self.run_sql(sql.trim_start()).await;
             }
             buffer = rest;
         }
         if !is_blank(&buffer) {
             ok &= self.run_sql(&buffer).await;
         }
-        ok
-    }
-
-    /// Rows of a query on PhantomDB's system tables, every value as text.
-    async fn text_rows(&self, sql: &str) -> Result<Vec<Vec<String>>> {
-        let result = self.conn.execute_async(sql).await?;
-        let mut rows = Vec::new();
-        for batch in &result.batches {
-            for r in 0..batch.num_rows() {
-                let row = batch
-                    .columns()
-                    .iter()
-                    .map(|c| array_value_to_string(c, r))
-                    .collect::<std::result::Result<Vec<_>, _>>()?;
-                rows.push(row);
-            }
-        }
-        Ok(rows)
-    }
-
-    /// `.schema [TABLE]`: `CREATE TABLE` and `CREATE VIEW` statements from the system tables.
-    async fn print_schema(&self, only: Option<&str>) -> Result<()> {
-        let wanted = |name: &str| only.is_none_or(|n| n == name);
-        let columns = self
-            .text_rows(
-                "SELECT table_name, name, type, not_null, \"default\", key_position \
-                 FROM phantomdb_columns() ORDER BY table_name, CAST(position AS INT)",
-            )
-            .await?;
-        let tables = self
-            .text_rows("SELECT name, engine FROM phantomdb_tables() ORDER BY name")
-            .await?;
-        for t in tables.iter().filter(|t| wanted(&t[0])) {
-            let mine: Vec<&Vec<String>> = columns.iter().filter(|c| c[0] == t[0]).collect();
-            let mut body: Vec<String> = mine
-                .iter()
-                .map(|c| {
-                    let mut s = format!("{} {}", c[1], c[2]);
-                    if c[3] == "true" {
-                        s.push_str(" NOT NULL");
-                    }
-                    if !c[4].is_empty() {
-                        s.push_str(&format!(" DEFAULT {}", c[4]));
-                    }
-                    s
-                })
-                .collect();
-            let mut key: Vec<(u32, &str)> = mine
-                .iter()
-                .filter_map(|c| Some((c[5].parse().ok()?, c[1].as_str())))
-                .collect();
-            key.sort();
-            if !key.is_empty() {
-                let names: Vec<&str> = key.iter().map(|(_, n)| *n).collect();
-                body.push(format!("PRIMARY KEY ({})", names.join(", ")));
-            }
-            println!(
-                "CREATE TABLE {} ({}) USING {};",
-                t[0],
-                body.join(", "),
-                t[1]
-            );
-        }
-        let views = self
-            .text_rows("SELECT name, query FROM phantomdb_views() ORDER BY name")
-            .await?;
-        for v in views.iter().filter(|v| wanted(&v[0])) {
-            println!("CREATE VIEW {} AS {};", v[0], v[1]);
-        }
-        Ok(())
-    }
-
-    /// Handles a meta-command. Returns false when the shell should exit.
-    async fn meta(&mut self, line: &str) -> Result<bool> {
-        let mut parts = line.split_whitespace();
-        let cmd = parts.next().unwrap_or("");
-        let arg = parts.next();
-        match (cmd, arg) {
-            (".quit" | ".exit", _) => return Ok(false),
-            (".help", _) => println!("{HELP}"),
-            (".tables", _) => {
-                // Each table with its storage engine; views are marked as such.
-                let mut names: Vec<(String, String)> = self
-                    .text_rows("SELECT name, engine FROM phantomdb_tables()")
-                    .await?
-                    .into_iter()
-                    .map(|r| (r[0].clone(), r[1].clone()))
-                    .collect();
-                for v in self.text_rows("SELECT name FROM phantomdb_views()").await? {
-                    names.push((v[0].clone(), "view".into()));
-                }
-                names.sort();
-                let shown: Vec<String> = names.iter().map(|(n, e)| format!("{n} ({e})")).collect();
-                if !shown.is_empty() {
-                    println!("{}", shown.join("  "));
-                }
-            }
-            (".schema", table) => self.print_schema(table).await?,
-            (".mode", Some(m)) => self.format = m.parse().map_err(anyhow::Error::msg)?,
-            (".timer", Some("on")) => self.timer = true,
-            (".timer", Some("off")) => self.timer = false,
-            (".read", Some(file)) => {
-                let script = std::fs::read_to_string(file)?;
-                Box::pin(self.run_script(&script)).await;
-            }
-            _ => anyhow::bail!("unknown or incomplete meta-command {line:?} (try .help)"),
-        }
-        Ok(true)
+        ScriptEnd { ok, quit: false }
     }
 
     async fn repl(&mut self, db_path: Option<PathBuf>) -> Result<()> {
-        let mut editor = rustyline::DefaultEditor::new()?;
+        let mut editor: rustyline::Editor<ShellHelper, DefaultHistory> = rustyline::Editor::new()?;
+        editor.set_helper(Some(ShellHelper {
+            names: self.names.clone(),
+        }));
+        self.names.refresh(&self.conn).await;
         // After the editor, which installs a SIGINT handler of its own for as long as it lives
         // (at the prompt the terminal is raw and Ctrl-C is a key, not a signal).
         if let Err(e) = crate::interrupt::install() {
@@ -300,23 +272,25 @@ impl Shell {
                 Ok(line) => {
                     exit_armed = false;
                     if buffer.is_empty() && line.trim_start().starts_with('.') {
-                        let _ = editor.add_history_entry(line.as_str());
+                        remember(&mut editor, history.as_deref(), &line);
                         match self.meta(line.trim()).await {
                             Ok(true) => {}
                             Ok(false) => break,
-                            Err(e) => eprintln!("Error: {e}"),
+                            Err(e) => self.report(&e, None),
                         }
+                        self.names.refresh(&self.conn).await;
                         continue;
                     }
                     buffer.push_str(&line);
                     buffer.push('\n');
                     let (statements, rest) = split_statements(&buffer);
                     if !statements.is_empty() {
-                        let _ = editor.add_history_entry(buffer.trim());
+                        remember(&mut editor, history.as_deref(), buffer.trim());
                         for sql in statements {
-                            self.run_sql(&sql).await;
+                            self.run_sql(sql.trim_start()).await;
                         }
                         buffer = if is_blank(&rest) { String::new() } else { rest };
+                        self.names.refresh(&self.conn).await;
                     }
                 }
                 Err(ReadlineError::Interrupted) if buffer.is_empty() && exit_armed => break,
@@ -329,11 +303,37 @@ impl Shell {
                 Err(e) => return Err(e.into()),
             }
         }
-        if let Some(h) = &history {
-            let _ = editor.save_history(h);
-        }
+        let _ = self.out.flush();
         Ok(())
     }
+}
+
+/// Adds `entry` to the history and saves the history at once, so it survives however the
+/// shell ends.
+fn remember(
+    editor: &mut rustyline::Editor<ShellHelper, DefaultHistory>,
+    file: Option<&Path>,
+    entry: &str,
+) {
+    let _ = editor.add_history_entry(entry);
+    if let Some(f) = file {
+        let _ = editor.save_history(f);
+    }
+}
+
+/// Opens a database and a connection, loading the plugins (a plugin that fails to load is
+/// reported; the shell starts with the others).
+pub(crate) fn open_database(
+    path: Option<&Path>,
+    plugins: &crate::PluginOptions,
+) -> Result<(Database, Connection)> {
+    let db = match path {
+        Some(p) => Database::open(p)?,
+        None => Database::open_in_memory()?,
+    };
+    crate::load_plugin_dirs(&db, plugins)?;
+    let conn = db.connect()?;
+    Ok((db, conn))
 }
 
 /// Whether printing failed because standard output was closed.

@@ -1,4 +1,5 @@
-//! Splitting a script into statements at top-level semicolons (outside quotes and comments).
+//! Splitting a script into statements at top-level semicolons (outside quotes, comments and
+//! dollar-quoted strings).
 
 /// The complete statements of `text`, and the unfinished rest (no terminating `;` yet).
 pub fn split_statements(text: &str) -> (Vec<String>, String) {
@@ -38,6 +39,38 @@ pub fn split_statements(text: &str) -> (Vec<String>, String) {
                         break;
                     }
                     prev = d;
+                }
+            }
+            '$' => {
+                // A dollar-quoted string, `$$...$$` or `$tag$...$tag$` (not `$1`).
+                let mut tag = String::from("$");
+                let mut ahead = chars.clone();
+                while let Some(&d) = ahead.peek() {
+                    if d == '$' {
+                        tag.push(d);
+                        break;
+                    }
+                    if !(d.is_alphanumeric() || d == '_') || (tag.len() == 1 && d.is_ascii_digit())
+                    {
+                        break;
+                    }
+                    tag.push(d);
+                    ahead.next();
+                }
+                if tag.len() < 2 || !tag.ends_with('$') {
+                    continue;
+                }
+                for _ in 1..tag.chars().count() {
+                    if let Some(d) = chars.next() {
+                        current.push(d);
+                    }
+                }
+                let body = current.len();
+                for d in chars.by_ref() {
+                    current.push(d);
+                    if d == '$' && current.len() >= body + tag.len() && current.ends_with(&tag) {
+                        break;
+                    }
                 }
             }
             ';' => {
@@ -80,6 +113,24 @@ mod tests {
             vec!["SELECT ';';", " -- a;b\nSELECT \"x;\" /* ; */;"]
         );
         assert_eq!(rest, " SELECT 3");
+    }
+
+    #[test]
+    fn dollar_quotes_hide_semicolons() {
+        let (stmts, rest) =
+            split_statements("SELECT $$a;b$$; SELECT $t$ $$;$ $t$, $1; SELECT $$$$; SELECT $");
+        assert_eq!(
+            stmts,
+            vec![
+                "SELECT $$a;b$$;",
+                " SELECT $t$ $$;$ $t$, $1;",
+                " SELECT $$$$;"
+            ]
+        );
+        assert_eq!(rest, " SELECT $");
+        let (stmts, rest) = split_statements("SELECT $$;");
+        assert!(stmts.is_empty());
+        assert_eq!(rest, "SELECT $$;");
     }
 
     #[test]

@@ -124,9 +124,7 @@ fn parse_statements(sql: &str) -> Result<Vec<Statement>> {
         } else if let Some(stmt) = parse_role_statement(&mut parser.parser)? {
             stmt
         } else {
-            let stmt = parser
-                .parse_statement()
-                .map_err(Error::from)?;
+            let stmt = parser.parse_statement().map_err(Error::from)?;
             match stmt {
                 DfStatement::Statement(s) if matches!(s.as_ref(), SqlStatement::CreateTable(_)) => {
                     create_table(*s, engines.pop_front().flatten())?
@@ -351,9 +349,7 @@ fn parse_role_statement(
     let dialect = datafusion::sql::sqlparser::dialect::PostgreSqlDialect {};
     let mut pg = datafusion::sql::sqlparser::parser::Parser::new(&dialect)
         .with_tokens_with_locations(tokens);
-    let mut stmt = pg
-        .parse_statement()
-        .map_err(Error::from_parser)?;
+    let mut stmt = pg.parse_statement().map_err(Error::from_parser)?;
     if pg.peek_token() != Token::EOF {
         return Err(Error::unexpected_token(&pg.peek_token()));
     }

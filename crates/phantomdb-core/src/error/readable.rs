@@ -206,8 +206,14 @@ fn sql_type_name(arrow: &str) -> String {
     name.to_string()
 }
 
+/// The lines of a message joined by single spaces (DataFusion indents continuation lines
+/// with tabs).
 fn one_line(s: &str) -> String {
-    s.trim().replace('\n', " ")
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
