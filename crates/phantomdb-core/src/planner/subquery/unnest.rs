@@ -110,12 +110,34 @@ fn unnest_node(node: LogicalPlan, names: &mut Names) -> Result<Transformed<Logic
         _ => return Ok(Transformed::no(node)),
     };
     let is_filter = matches!(node, LogicalPlan::Filter(_));
+    // WHERE conjuncts that are a plain EXISTS, NOT EXISTS or IN over a subquery without
+    // subqueries of its own: DataFusion turns these into semi and anti joins keyed on the
+    // correlation equalities, with the right NULL rules, and much faster than a domain join
+    // (TPC-H q04, q21, q22).
+    let conjuncts: Vec<Expr> = match &node {
+        LogicalPlan::Filter(f) => split_conjunction(&f.predicate)
+            .into_iter()
+            .cloned()
+            .collect(),
+        _ => Vec::new(),
+    };
+    let datafusion_joins = |e: &Expr, kind: &Kind, subquery: &Subquery| -> Result<bool> {
+        let plain = match kind {
+            Kind::Exists { .. } => true,
+            Kind::Compare {
+                op, all, negated, ..
+            } => *op == Operator::Eq && !*all && !*negated,
+            Kind::Scalar => false,
+        };
+        Ok(plain && conjuncts.contains(e) && !super::has_subquery(&subquery.subquery)?)
+    };
     let mut found: Vec<Expr> = Vec::new();
     for expr in node.expressions() {
         expr.apply(|e| {
             if let Some((kind, subquery)) = classify(e) {
                 let correlated = !outer_columns(&subquery.subquery, input.schema())?.is_empty();
-                let ours = correlated || !(is_filter || matches!(kind, Kind::Scalar));
+                let ours = (correlated && !datafusion_joins(e, &kind, subquery)?)
+                    || !(is_filter || matches!(kind, Kind::Scalar));
                 if ours && !found.contains(e) {
                     found.push(e.clone());
                 }
