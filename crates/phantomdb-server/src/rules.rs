@@ -313,7 +313,7 @@ mod tests {
     use super::*;
 
     fn rules(toml: &str, tls: bool) -> Result<Rules, String> {
-        // The TOML as read, before Config::parse checks the rules against its own [server].
+        // The `[auth]` table as a configuration file gives it; `tls`: a certificate is set.
         let config: crate::config::Config = toml::from_str(toml).map_err(|e| e.to_string())?;
         Rules::from_config(&config.auth, tls)
     }
