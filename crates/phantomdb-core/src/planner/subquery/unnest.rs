@@ -149,6 +149,15 @@ fn unnest_node(node: LogicalPlan, names: &mut Names) -> Result<Transformed<Logic
     if found.is_empty() {
         return Ok(Transformed::no(node));
     }
+    // The plain conjuncts of a WHERE filter first: the domain of a subquery is then drawn
+    // from the rows that pass them, not from the FROM clause's cross product (TPC-H q02).
+    let node = match node {
+        LogicalPlan::Filter(f) => match filter_plain_first(f, &found)? {
+            Ok(split) => return unnest_node(split, names).map(|t| Transformed::yes(t.data)),
+            Err(f) => LogicalPlan::Filter(f),
+        },
+        other => other,
+    };
     let mut rewrite = Rewrite {
         names,
         joined: input.as_ref().clone(),
@@ -210,6 +219,39 @@ fn unnest_node(node: LogicalPlan, names: &mut Names) -> Result<Transformed<Logic
         other => return Ok(Transformed::no(other)),
     };
     Ok(Transformed::yes(rebuilt))
+}
+
+/// `filter` as a filter of its rewritten conjuncts (those holding one of `found`) over a
+/// filter of the others, or the filter itself (`Err`) when it has no conjuncts of one kind.
+fn filter_plain_first(
+    filter: Filter,
+    found: &[Expr],
+) -> Result<std::result::Result<LogicalPlan, Filter>> {
+    let (mut rewritten, mut plain) = (Vec::new(), Vec::new());
+    for conjunct in split_conjunction(&filter.predicate) {
+        let mut holds = false;
+        conjunct.apply(|e| {
+            holds |= found.contains(e);
+            Ok(if holds {
+                TreeNodeRecursion::Stop
+            } else {
+                TreeNodeRecursion::Continue
+            })
+        })?;
+        if holds {
+            rewritten.push(conjunct.clone());
+        } else {
+            plain.push(conjunct.clone());
+        }
+    }
+    let (Some(rewritten), Some(plain)) = (conjunction(rewritten), conjunction(plain)) else {
+        return Ok(Err(filter));
+    };
+    let below = LogicalPlan::Filter(Filter::try_new(plain, filter.input)?);
+    Ok(Ok(LogicalPlan::Filter(Filter::try_new(
+        rewritten,
+        Arc::new(below),
+    )?)))
 }
 
 /// `plan` projected back to the columns of `input` (the schema the operator had).
