@@ -3,7 +3,9 @@
 //! members; SIGHUP reloads the rules and a broken file keeps the old ones.
 
 use crate::logs;
-use crate::support::{code, config_file, message, psql, sighup, tls_files, TestServer};
+use crate::support::{
+    code, config_file, message, psql, sighup, start_error, tls_files, TestServer,
+};
 
 const USERS: &str = "CREATE ROLE alice LOGIN PASSWORD 'alice-pw'; \
      CREATE ROLE bob LOGIN PASSWORD 'bob-pw'; \
@@ -219,12 +221,7 @@ fn a_configuration_with_bad_rules_or_tls_files_does_not_start() {
     let db = phantomdb::Database::open_in_memory().expect("db");
     db.execute("CREATE ROLE admin LOGIN PASSWORD 'pw'")
         .expect("role");
-    let start = |text: &str| {
-        phantomdb_server::Config::parse(text)
-            .and_then(|c| phantomdb_server::Server::new(db.clone(), c, "x.db").map(|_| ()))
-            .expect_err(text)
-            .to_string()
-    };
+    let start = |text: &str| start_error(&db, text);
     let e = start("[[auth.rules]]\ntype = \"host\"\nprovider = \"ldapp\"\n");
     assert!(e.contains("no authentication provider \"ldapp\""), "{e}");
     let e = start("[[auth.rules]]\ntype = \"hostssl\"\nprovider = \"scram\"\n");

@@ -4,7 +4,9 @@
 //! otherwise), refuses every login a provider does not accept, logs why, and keeps serving.
 
 use crate::logs;
-use crate::support::{config_file, psql, tls_files, TestServer, ADMIN, ADMIN_PASSWORD};
+use crate::support::{
+    config_file, psql, start_error, tls_files, TestServer, ADMIN, ADMIN_PASSWORD,
+};
 
 /// The fixture plugin, loaded by the setup SQL (before the server checks its rules).
 fn load_fixtures() -> String {
@@ -176,12 +178,7 @@ fn a_provider_option_mistake_stops_the_server_from_starting() {
         load_fixtures()
     ))
     .expect("setup");
-    let start = |text: &str| {
-        phantomdb_server::Config::parse(text)
-            .and_then(|c| phantomdb_server::Server::new(db.clone(), c, "x.db").map(|_| ()))
-            .expect_err(text)
-            .to_string()
-    };
+    let start = |text: &str| start_error(&db, text);
     let e = start("[[auth.rules]]\ntype = \"host\"\nprovider = \"test_password\"\n");
     assert!(e.contains("auth.rules[0]"), "{e}");
     assert!(e.contains("option password (a string) is required"), "{e}");

@@ -214,3 +214,11 @@ pub fn sighup() {
     let rc = unsafe { libc::kill(libc::getpid(), libc::SIGHUP) };
     assert_eq!(rc, 0, "kill(SIGHUP)");
 }
+
+/// Why a server with the configuration `text` would not start on `db`.
+pub fn start_error(db: &Database, text: &str) -> String {
+    Config::parse(text)
+        .and_then(|c| Server::new(db.clone(), c, "x.db").map(|_| ()))
+        .expect_err(text)
+        .to_string()
+}

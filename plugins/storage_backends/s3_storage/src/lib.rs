@@ -65,17 +65,20 @@
 mod cache;
 mod config;
 mod engine;
+mod files;
 mod manifest;
 mod prune;
 mod runtime;
 mod scan;
+mod state;
 mod txn;
 
 use std::sync::Arc;
 
 use phantomdb_plugin_sdk::prelude::*;
 
-pub use engine::{EngineMetrics, S3StorageEngine};
+pub use engine::S3StorageEngine;
+pub use state::EngineMetrics;
 
 /// The plugin: one engine, configured by [`Plugin::initialize`].
 #[derive(Default)]

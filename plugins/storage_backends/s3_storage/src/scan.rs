@@ -14,10 +14,10 @@ use phantomdb_plugin_sdk::{Filter, ScanRequest};
 
 use crate::cache::CachedFile;
 use crate::config::Located;
-use crate::engine::Inner;
 use crate::manifest::DataFile;
 use crate::prune::{may_match, StatsTable};
 use crate::runtime::Pending;
+use crate::state::Inner;
 
 /// Rows per output batch at most.
 pub(crate) const BATCH_ROWS: usize = 64 * 1024;

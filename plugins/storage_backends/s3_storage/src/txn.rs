@@ -12,12 +12,13 @@ use phantomdb_plugin_sdk::{
 
 use crate::cache::CachedFile;
 use crate::config::{random_u64, Located};
-use crate::engine::{commit_lock, conform, conform_by_name, encode_parquet, Inner};
+use crate::files::{conform, conform_by_name, encode_parquet};
 use crate::manifest::{
     data_path, describe_schema, DataFile, Manifest, PutError, CONFLICT, DATA_DIR,
 };
 use crate::prune::{array_value, extreme_index, fold_bounds, values_to_array, StatsTable};
 use crate::scan::{prune_files, ScanStream, Source};
+use crate::state::{commit_lock, Inner};
 
 /// Rows per data file written by a commit at most (row indexes must fit in 32 bits; moderate
 /// files keep rewrites after deletes and cache entries small).
