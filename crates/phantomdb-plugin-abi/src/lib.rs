@@ -39,7 +39,8 @@
 //! * `types`: the [`TypeCode`] data type codes;
 //! * `functions`: the `phantomdb.functions/1` interface ([`FunctionsInterface`]);
 //! * `storage`: the `phantomdb.storage/1` interface ([`StorageInterface`]);
-//! * `auth`: the `phantomdb.auth/1` interface ([`AuthInterface`]), authentication providers.
+//! * `auth`: the `phantomdb.auth/1` interface ([`AuthInterface`]), authentication providers;
+//! * `query`: the `phantomdb.query/1` interface ([`QueryInterface`]), query processors.
 
 use std::ffi::c_char;
 
@@ -49,6 +50,7 @@ pub use arrow_array::ffi_stream::FFI_ArrowArrayStream;
 mod auth;
 mod functions;
 mod manifest;
+mod query;
 mod storage;
 mod types;
 mod vtable;
@@ -56,6 +58,7 @@ mod vtable;
 pub use auth::*;
 pub use functions::*;
 pub use manifest::*;
+pub use query::*;
 pub use storage::*;
 pub use types::*;
 pub use vtable::*;
@@ -64,9 +67,10 @@ pub use vtable::*;
 pub const PHANTOMDB_PLUGIN_ABI_MAJOR: u32 = 1;
 /// Minor version of this ABI. Minor versions only append fields, interfaces and status codes
 /// (1.2: [`Status::CONFLICT`]; 1.3: the `phantomdb.auth/1` interface, [`AuthInterface`], and
-/// [`PluginType::Authentication`]); a host accepts plugins of any minor version of its major
+/// [`PluginType::Authentication`]; 1.4: the `phantomdb.query/1` interface,
+/// [`QueryInterface`], and [`PluginType::QueryProcessor`]); a host accepts plugins of any minor version of its major
 /// version (checking `struct_size` for new fields).
-pub const PHANTOMDB_PLUGIN_ABI_MINOR: u32 = 3;
+pub const PHANTOMDB_PLUGIN_ABI_MINOR: u32 = 4;
 
 /// Magic bytes at offset 0 of the embedded [`PluginManifest`].
 pub const PHANTOMDB_PLUGIN_MAGIC: [u8; 16] = *b"PHANTOMDB-PLUGIN";

@@ -62,6 +62,8 @@ pub enum PluginType {
     Storage = 2,
     /// Adds authentication providers (`phantomdb.auth/1`). Since ABI 1.3.
     Authentication = 3,
+    /// Adds query processors (`phantomdb.query/1`). Since ABI 1.4.
+    QueryProcessor = 4,
 }
 
 impl PluginType {
@@ -71,6 +73,7 @@ impl PluginType {
             1 => Some(Self::Functions),
             2 => Some(Self::Storage),
             3 => Some(Self::Authentication),
+            4 => Some(Self::QueryProcessor),
             _ => None,
         }
     }
@@ -81,6 +84,7 @@ impl PluginType {
             Self::Functions => "functions",
             Self::Storage => "storage",
             Self::Authentication => "authentication",
+            Self::QueryProcessor => "query_processor",
         }
     }
 }

@@ -25,6 +25,7 @@
 //! * `accumulator`: [`PluginAccumulator`], aggregate functions' state in the plugin;
 //! * `storage`: the `phantomdb.storage/1` interface ([`NativeStorageEngine`]);
 //! * `auth`: the `phantomdb.auth/1` interface ([`NativeAuthProvider`]);
+//! * `query`: the `phantomdb.query/1` interface ([`NativeQueryProcessor`]);
 //! * `stream`: reading Arrow C streams a plugin returns;
 //! * `ffi`: exporting arguments to and importing results from a plugin;
 //! * `validate`: full validation of Arrow data coming from a plugin;
@@ -38,6 +39,7 @@ mod functions;
 mod load;
 mod manifest;
 mod plugin;
+mod query;
 mod storage;
 mod stream;
 mod validate;
@@ -49,6 +51,7 @@ pub use functions::{FunctionDecl, FunctionStats};
 pub use load::{load, load_unused};
 pub use manifest::{inspect, PluginManifest};
 pub use plugin::{LoadedPlugin, PluginState};
+pub use query::NativeQueryProcessor;
 pub use storage::NativeStorageEngine;
 
 pub use phantomdb_plugin_abi::{

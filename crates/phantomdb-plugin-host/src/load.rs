@@ -236,6 +236,7 @@ pub fn load(path: impl AsRef<Path>, host_version: &str) -> Result<LoadedPlugin, 
 
     let (storage_iface, engines) = storage::read_interface(vtable).map_err(bad)?;
     let (auth_iface, auth_providers) = crate::auth::read_interface(vtable).map_err(bad)?;
+    let (query_iface, query_processors) = crate::query::read_interface(vtable).map_err(bad)?;
 
     let plugin = LoadedPlugin {
         inner: Arc::new(Inner {
@@ -248,6 +249,8 @@ pub fn load(path: impl AsRef<Path>, host_version: &str) -> Result<LoadedPlugin, 
             engines,
             auth_iface,
             auth_providers,
+            query_iface,
+            query_processors,
             state: RwLock::new(PluginState::Loaded),
         }),
     };

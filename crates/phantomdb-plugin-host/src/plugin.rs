@@ -34,6 +34,8 @@ pub(crate) struct Inner {
     pub(crate) engines: Vec<storage::EngineDecl>,
     pub(crate) auth_iface: Option<&'static phantomdb_plugin_abi::AuthInterface>,
     pub(crate) auth_providers: Vec<crate::auth::ProviderDecl>,
+    pub(crate) query_iface: Option<&'static phantomdb_plugin_abi::QueryInterface>,
+    pub(crate) query_processors: Vec<crate::query::ProcessorDecl>,
     pub(crate) stats: Vec<StatCounters>,
     pub(crate) state: RwLock<PluginState>,
 }
@@ -149,6 +151,14 @@ impl LoadedPlugin {
     pub fn auth_providers(&self) -> Vec<crate::NativeAuthProvider> {
         (0..self.inner.auth_providers.len())
             .map(|i| crate::NativeAuthProvider::new(self.clone(), i))
+            .collect()
+    }
+
+    /// The plugin's query processors (empty when it has none). Call them only after
+    /// [`LoadedPlugin::initialize`].
+    pub fn query_processors(&self) -> Vec<crate::NativeQueryProcessor> {
+        (0..self.inner.query_processors.len())
+            .map(|i| crate::NativeQueryProcessor::new(self.clone(), i))
             .collect()
     }
 

@@ -1,5 +1,5 @@
 //! Plugin-side trampolines of the `phantomdb.auth/1` interface: decode the C arguments, call
-//! the plugin's [`AuthProvider`]s under `catch_unwind` (see [`crate::runtime::run`]) and encode
+//! the plugin's [`AuthProvider`]s under `catch_unwind` (see [`crate::runtime::call`]) and encode
 //! the decision.
 
 use std::ffi::{c_char, c_void, CString};
@@ -11,7 +11,7 @@ use phantomdb_plugin_abi::{
 };
 
 use crate::auth::{AuthDecision, AuthOptions, AuthProvider, AuthRequest};
-use crate::runtime::{report, require_initialized, run, runtime, Failure};
+use crate::runtime::{call, tables, text, write_string, Failure, InterfaceTables};
 
 /// The plugin's providers and the C tables describing them.
 pub(crate) struct AuthTables {
@@ -58,36 +58,23 @@ impl AuthTables {
             interface,
         })
     }
+}
 
-    pub(crate) fn interface_ptr(&self) -> *const c_void {
+impl InterfaceTables for AuthTables {
+    fn interface_name(&self) -> &'static std::ffi::CStr {
+        phantomdb_plugin_abi::AUTH_INTERFACE_V1_C
+    }
+
+    fn interface_ptr(&self) -> *const c_void {
         &self.interface as *const AuthInterface as *const c_void
     }
 }
 
 fn provider(index: usize) -> Result<&'static Arc<dyn AuthProvider>, Failure> {
-    let rt = runtime()?;
-    require_initialized(rt)?;
-    let tables = rt
-        .auth
-        .as_ref()
-        .ok_or_else(|| Failure::invalid("plugin has no authentication providers"))?;
-    tables
+    tables::<AuthTables>("authentication providers")?
         .providers
         .get(index)
         .ok_or_else(|| Failure::invalid(format!("no authentication provider #{index}")))
-}
-
-/// Borrowed bytes as UTF-8.
-unsafe fn text<'a>(p: *const u8, len: usize, what: &str) -> Result<&'a str, Failure> {
-    if len == 0 {
-        return Ok("");
-    }
-    if p.is_null() {
-        return Err(Failure::invalid(format!("{what} is null")));
-    }
-    // SAFETY: the host passes `len` readable bytes for the duration of the call.
-    let bytes = unsafe { std::slice::from_raw_parts(p, len) };
-    std::str::from_utf8(bytes).map_err(|e| Failure::invalid(format!("{what} is not UTF-8: {e}")))
 }
 
 fn options(json: &str) -> Result<AuthOptions, Failure> {
@@ -97,30 +84,20 @@ fn options(json: &str) -> Result<AuthOptions, Failure> {
     serde_json::from_str(json).map_err(|e| Failure::invalid(format!("bad options JSON: {e}")))
 }
 
-/// Writes `s` as a plugin-allocated C string into a host slot (when there is one).
-unsafe fn write_string(out: *mut *mut c_char, s: &str) {
-    if out.is_null() {
-        return;
-    }
-    let c = CString::new(s.replace('\0', "")).unwrap_or_else(|_| CString::from(c"invalid"));
-    // SAFETY: non-null host slot.
-    unsafe { *out = c.into_raw() };
-}
-
 unsafe extern "C" fn check_options(
     index: usize,
     options_json: *const u8,
     options_len: usize,
     out_error: OutError,
 ) -> Status {
-    let r = run(|| {
+    let work = || {
         let p = provider(index)?;
         // SAFETY: the host passes `options_len` readable bytes.
         let opts = options(unsafe { text(options_json, options_len, "options") }?)?;
         p.check_options(&opts).map_err(Failure::error)
-    });
+    };
     // SAFETY: out_error contract is the caller's.
-    unsafe { report(out_error, r) }
+    unsafe { call(out_error, work) }
 }
 
 unsafe extern "C" fn authenticate(
@@ -131,7 +108,7 @@ unsafe extern "C" fn authenticate(
     out_reason: *mut *mut c_char,
     out_error: OutError,
 ) -> Status {
-    let r = run(|| {
+    let work = || {
         let p = provider(index)?;
         if request.is_null() || out_decision.is_null() {
             return Err(Failure::invalid("null request or decision pointer"));
@@ -177,7 +154,7 @@ unsafe extern "C" fn authenticate(
             }
         }
         Ok(())
-    });
+    };
     // SAFETY: out_error contract is the caller's.
-    unsafe { report(out_error, r) }
+    unsafe { call(out_error, work) }
 }

@@ -3,7 +3,8 @@
 //! A plugin is a `cdylib` crate that depends only on this SDK. It implements [`Plugin`],
 //! registers its components in [`Plugin::register`] (functions: [`ScalarFunction`],
 //! [`AggregateFunction`], [`TableFunction`]; storage engines: [`storage::StorageEngine`];
-//! authentication providers: [`auth::AuthProvider`]) and
+//! authentication providers: [`auth::AuthProvider`]; query processors:
+//! [`query::QueryProcessor`], over plans in the [`plan`] form) and
 //! exports everything with one [`phantomdb_plugin!`] invocation, which emits:
 //! * the manifest static in the `.phantomdb_plugin` section (read by the host *before* `dlopen`),
 //! * the `phantomdb_plugin_entry` symbol,
@@ -61,6 +62,9 @@ use arrow_schema::SchemaRef;
 
 pub mod auth;
 mod auth_runtime;
+pub mod plan;
+pub mod query;
+mod query_runtime;
 mod runtime;
 pub mod storage;
 mod storage_runtime;
@@ -78,6 +82,8 @@ pub mod __private {
 /// Commonly used items for plugin authors.
 pub mod prelude {
     pub use crate::auth::{AuthDecision, AuthOptions, AuthProvider, AuthRequest};
+    pub use crate::plan::{Plan, PlanNode};
+    pub use crate::query::{FailureMode, Hooks, QueryEnd, QueryProcessor, Session, Stage};
     pub use crate::storage::{
         BatchStream, Capabilities, CommitError, CompareOp, Filter, FilterSupport, Options,
         ScanRequest, StorageEngine, StorageTransaction, TableInfo, TableStatistics, Value,
@@ -184,6 +190,26 @@ pub struct Registrar {
     pub(crate) table: Vec<Box<dyn TableFunction>>,
     pub(crate) engines: Vec<Arc<dyn storage::StorageEngine>>,
     pub(crate) auth_providers: Vec<Arc<dyn auth::AuthProvider>>,
+    pub(crate) query_processors: Vec<Arc<dyn query::QueryProcessor>>,
+}
+
+/// The C tables of every component kind past functions, for the runtime to offer by name.
+pub(crate) fn interface_tables(
+    engines: Vec<Arc<dyn storage::StorageEngine>>,
+    auth_providers: Vec<Arc<dyn auth::AuthProvider>>,
+    query_processors: Vec<Arc<dyn query::QueryProcessor>>,
+) -> Vec<Box<dyn runtime::InterfaceTables>> {
+    let mut out: Vec<Box<dyn runtime::InterfaceTables>> = Vec::new();
+    if let Some(t) = storage_runtime::StorageTables::new(engines) {
+        out.push(Box::new(t));
+    }
+    if let Some(t) = auth_runtime::AuthTables::new(auth_providers) {
+        out.push(Box::new(t));
+    }
+    if let Some(t) = query_runtime::QueryTables::new(query_processors) {
+        out.push(Box::new(t));
+    }
+    out
 }
 
 impl Registrar {
@@ -225,6 +251,20 @@ impl Registrar {
     /// The authentication providers registered so far (for a plugin's own tests).
     pub fn registered_auth_providers(&self) -> &[Arc<dyn auth::AuthProvider>] {
         &self.auth_providers
+    }
+
+    /// Registers query processors (statement hooks and plan rewrites, `phantomdb.query/1`).
+    pub fn query_processors(
+        &mut self,
+        processors: Vec<Arc<dyn query::QueryProcessor>>,
+    ) -> &mut Self {
+        self.query_processors.extend(processors);
+        self
+    }
+
+    /// The query processors registered so far (for a plugin's own tests).
+    pub fn registered_query_processors(&self) -> &[Arc<dyn query::QueryProcessor>] {
+        &self.query_processors
     }
 }
 

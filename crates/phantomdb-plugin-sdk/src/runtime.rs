@@ -47,8 +47,9 @@ pub(crate) struct Runtime {
     _type_lists: Vec<Vec<u32>>,
     _descriptors: Vec<FunctionDescriptor>,
     interface: FunctionsInterface,
-    pub(crate) storage: Option<crate::storage_runtime::StorageTables>,
-    pub(crate) auth: Option<crate::auth_runtime::AuthTables>,
+    /// The C tables of the other component kinds (storage, auth, query), each built by its
+    /// kind's runtime module and found by interface name.
+    interfaces: Vec<Box<dyn InterfaceTables>>,
     vtable: PluginVTable,
 }
 
@@ -141,8 +142,70 @@ pub(crate) fn run(f: impl FnOnce() -> Result<(), Failure>) -> Result<(), Failure
     }
 }
 
+/// The one way into plugin code from a trampoline: runs `work` under `catch_unwind` ([`run`])
+/// and reports a failure as its status, with the message in `out_error`.
+///
+/// # Safety
+/// `out_error` is null or a writable slot, as the ABI promises for every call.
+pub(crate) unsafe fn call(
+    out_error: OutError,
+    work: impl FnOnce() -> Result<(), Failure>,
+) -> Status {
+    // SAFETY: forwarded contract.
+    unsafe { report(out_error, run(work)) }
+}
+
+/// The C tables of one component kind (the `phantomdb.<kind>/1` interface), built by that
+/// kind's runtime module from what the plugin registered.
+pub(crate) trait InterfaceTables: Any {
+    /// The interface name `get_interface` answers to.
+    fn interface_name(&self) -> &'static CStr;
+    /// The interface table.
+    fn interface_ptr(&self) -> *const c_void;
+}
+
+/// The initialized plugin's tables of kind `T`, for a trampoline of that kind.
+pub(crate) fn tables<T: InterfaceTables>(what: &str) -> Result<&'static T, Failure> {
+    let rt = runtime()?;
+    require_initialized(rt)?;
+    rt.interfaces
+        .iter()
+        .find_map(|t| (t.as_ref() as &dyn Any).downcast_ref::<T>())
+        .ok_or_else(|| Failure::invalid(format!("plugin has no {what}")))
+}
+
+/// Borrowed bytes from the host as UTF-8 (`len` 0: empty, whatever the pointer).
+///
+/// # Safety
+/// `p` points to `len` readable bytes for the call.
+pub(crate) unsafe fn text<'a>(p: *const u8, len: usize, what: &str) -> Result<&'a str, Failure> {
+    if len == 0 {
+        return Ok("");
+    }
+    if p.is_null() {
+        return Err(Failure::invalid(format!("{what} is null")));
+    }
+    // SAFETY: the host passes `len` readable bytes for the duration of the call.
+    let bytes = unsafe { std::slice::from_raw_parts(p, len) };
+    std::str::from_utf8(bytes).map_err(|e| Failure::invalid(format!("{what} is not UTF-8: {e}")))
+}
+
+/// Writes `s` as a plugin-allocated C string (freed by the host with `free_string`) into a
+/// host slot, when there is one.
+///
+/// # Safety
+/// `out` is null or a writable slot.
+pub(crate) unsafe fn write_string(out: *mut *mut c_char, s: &str) {
+    if out.is_null() {
+        return;
+    }
+    let c = CString::new(s.replace('\0', "")).unwrap_or_else(|_| CString::from(c"invalid"));
+    // SAFETY: non-null host slot.
+    unsafe { *out = c.into_raw() };
+}
+
 /// Converts the outcome of [`run`] into a status, storing the message in `out_error`.
-pub(crate) unsafe fn report(out_error: OutError, result: Result<(), Failure>) -> Status {
+unsafe fn report(out_error: OutError, result: Result<(), Failure>) -> Status {
     match result {
         Ok(()) => Status::OK,
         Err(failure) => {
@@ -418,11 +481,13 @@ fn build_runtime(manifest: &'static PluginManifest, plugin: Box<dyn Plugin>) -> 
         get_interface,
         free_string,
     };
-    let storage = crate::storage_runtime::StorageTables::new(registered.engines);
-    let auth = crate::auth_runtime::AuthTables::new(registered.auth_providers);
+    let interfaces = crate::interface_tables(
+        registered.engines,
+        registered.auth_providers,
+        registered.query_processors,
+    );
     Runtime {
-        storage,
-        auth,
+        interfaces,
         plugin: Mutex::new(plugin),
         state: AtomicU8::new(STATE_LOADED),
         functions,
@@ -443,7 +508,7 @@ unsafe extern "C" fn initialize(
     config_len: usize,
     out_error: OutError,
 ) -> Status {
-    let r = run(|| {
+    let work = || {
         let rt = runtime()?;
         let config = if config.is_null() || config_len == 0 {
             ""
@@ -465,13 +530,13 @@ unsafe extern "C" fn initialize(
         plugin.initialize(config).map_err(Failure::error)?;
         rt.state.store(STATE_INITIALIZED, Ordering::Release);
         Ok(())
-    });
+    };
     // SAFETY: out_error contract is the caller's.
-    unsafe { report(out_error, r) }
+    unsafe { call(out_error, work) }
 }
 
 unsafe extern "C" fn shutdown(out_error: OutError) -> Status {
-    let r = run(|| {
+    let work = || {
         let rt = runtime()?;
         let mut plugin = rt
             .plugin
@@ -482,9 +547,9 @@ unsafe extern "C" fn shutdown(out_error: OutError) -> Status {
         }
         plugin.shutdown();
         Ok(())
-    });
+    };
     // SAFETY: out_error contract is the caller's.
-    unsafe { report(out_error, r) }
+    unsafe { call(out_error, work) }
 }
 
 unsafe extern "C" fn get_interface(name: *const c_char) -> *const c_void {
@@ -498,15 +563,12 @@ unsafe extern "C" fn get_interface(name: *const c_char) -> *const c_void {
             Some(rt) if name == FUNCTIONS_INTERFACE_V1_C && !rt.functions.is_empty() => {
                 &rt.interface as *const FunctionsInterface as *const c_void
             }
-            Some(rt) if name == phantomdb_plugin_abi::STORAGE_INTERFACE_V1_C => rt
-                .storage
-                .as_ref()
-                .map_or(std::ptr::null(), |s| s.interface_ptr()),
-            Some(rt) if name == phantomdb_plugin_abi::AUTH_INTERFACE_V1_C => rt
-                .auth
-                .as_ref()
-                .map_or(std::ptr::null(), |a| a.interface_ptr()),
-            _ => std::ptr::null(),
+            Some(rt) => rt
+                .interfaces
+                .iter()
+                .find(|t| t.interface_name() == name)
+                .map_or(std::ptr::null(), |t| t.interface_ptr()),
+            None => std::ptr::null(),
         }
     });
     r.unwrap_or(std::ptr::null())
@@ -535,7 +597,7 @@ unsafe extern "C" fn scalar_invoke(
     out_schema: *mut FFI_ArrowSchema,
     out_error: OutError,
 ) -> Status {
-    let r = run(|| {
+    let work = || {
         let rt = runtime()?;
         require_initialized(rt)?;
         let e = entry_at(rt, fn_index)?;
@@ -550,9 +612,9 @@ unsafe extern "C" fn scalar_invoke(
         let result = f.invoke(&args, num_rows).map_err(Failure::error)?;
         // SAFETY: host-provided output slots.
         unsafe { export_array(&result, out_array, out_schema) }
-    });
+    };
     // SAFETY: out_error contract is the caller's.
-    unsafe { report(out_error, r) }
+    unsafe { call(out_error, work) }
 }
 
 struct AccState {
@@ -573,7 +635,7 @@ unsafe extern "C" fn accumulator_create(
     out_handle: *mut AccumulatorHandle,
     out_error: OutError,
 ) -> Status {
-    let r = run(|| {
+    let work = || {
         let rt = runtime()?;
         require_initialized(rt)?;
         let e = entry_at(rt, fn_index)?;
@@ -590,9 +652,9 @@ unsafe extern "C" fn accumulator_create(
         // SAFETY: non-null host-provided slot.
         unsafe { *out_handle = Box::into_raw(state) as AccumulatorHandle };
         Ok(())
-    });
+    };
     // SAFETY: out_error contract is the caller's.
-    unsafe { report(out_error, r) }
+    unsafe { call(out_error, work) }
 }
 
 unsafe extern "C" fn accumulator_update(
@@ -603,7 +665,7 @@ unsafe extern "C" fn accumulator_update(
     num_rows: usize,
     out_error: OutError,
 ) -> Status {
-    let r = run(|| {
+    let work = || {
         let rt = runtime()?;
         require_initialized(rt)?;
         // SAFETY: handle from accumulator_create, used by one thread at a time.
@@ -613,9 +675,9 @@ unsafe extern "C" fn accumulator_update(
         let args = unsafe { import_arrays(args, arg_schemas, nargs, Some(num_rows)) }?;
         check_types(&e.signature, &args, "accumulator update")?;
         st.acc.update(&args).map_err(Failure::error)
-    });
+    };
     // SAFETY: out_error contract is the caller's.
-    unsafe { report(out_error, r) }
+    unsafe { call(out_error, work) }
 }
 
 unsafe extern "C" fn accumulator_merge(
@@ -626,7 +688,7 @@ unsafe extern "C" fn accumulator_merge(
     num_rows: usize,
     out_error: OutError,
 ) -> Status {
-    let r = run(|| {
+    let work = || {
         let rt = runtime()?;
         require_initialized(rt)?;
         // SAFETY: handle from accumulator_create, used by one thread at a time.
@@ -636,9 +698,9 @@ unsafe extern "C" fn accumulator_merge(
         let states = unsafe { import_arrays(states, state_schemas, nstates, Some(num_rows)) }?;
         check_state_types(&e.state_types, &states)?;
         st.acc.merge(&states).map_err(Failure::error)
-    });
+    };
     // SAFETY: out_error contract is the caller's.
-    unsafe { report(out_error, r) }
+    unsafe { call(out_error, work) }
 }
 
 unsafe extern "C" fn accumulator_state(
@@ -648,7 +710,7 @@ unsafe extern "C" fn accumulator_state(
     nstates: usize,
     out_error: OutError,
 ) -> Status {
-    let r = run(|| {
+    let work = || {
         let rt = runtime()?;
         require_initialized(rt)?;
         // SAFETY: handle from accumulator_create, used by one thread at a time.
@@ -675,9 +737,9 @@ unsafe extern "C" fn accumulator_state(
             unsafe { export_array(a, out_arrays.add(i), out_schemas.add(i)) }?;
         }
         Ok(())
-    });
+    };
     // SAFETY: out_error contract is the caller's.
-    unsafe { report(out_error, r) }
+    unsafe { call(out_error, work) }
 }
 
 unsafe extern "C" fn accumulator_evaluate(
@@ -686,7 +748,7 @@ unsafe extern "C" fn accumulator_evaluate(
     out_schema: *mut FFI_ArrowSchema,
     out_error: OutError,
 ) -> Status {
-    let r = run(|| {
+    let work = || {
         let rt = runtime()?;
         require_initialized(rt)?;
         // SAFETY: handle from accumulator_create, used by one thread at a time.
@@ -694,9 +756,9 @@ unsafe extern "C" fn accumulator_evaluate(
         let value = st.acc.evaluate().map_err(Failure::error)?;
         // SAFETY: host-provided output slots.
         unsafe { export_array(&value, out_array, out_schema) }
-    });
+    };
     // SAFETY: out_error contract is the caller's.
-    unsafe { report(out_error, r) }
+    unsafe { call(out_error, work) }
 }
 
 unsafe extern "C" fn accumulator_free(handle: AccumulatorHandle) {
@@ -715,7 +777,7 @@ unsafe extern "C" fn table_call(
     out_stream: *mut FFI_ArrowArrayStream,
     out_error: OutError,
 ) -> Status {
-    let r = run(|| {
+    let work = || {
         let rt = runtime()?;
         require_initialized(rt)?;
         let e = entry_at(rt, fn_index)?;
@@ -740,7 +802,7 @@ unsafe extern "C" fn table_call(
         // SAFETY: non-null host-provided slot; `write` does not drop the empty old value.
         unsafe { std::ptr::write(out_stream, FFI_ArrowArrayStream::new(Box::new(reader))) };
         Ok(())
-    });
+    };
     // SAFETY: out_error contract is the caller's.
-    unsafe { report(out_error, r) }
+    unsafe { call(out_error, work) }
 }

@@ -1,5 +1,5 @@
 //! Plugin-side trampolines of the `phantomdb.storage/1` interface: decode the C arguments,
-//! call the plugin's [`StorageEngine`]s under `catch_unwind` (see [`crate::runtime::run`]) and
+//! call the plugin's [`StorageEngine`]s under `catch_unwind` (see [`crate::runtime::call`]) and
 //! encode the results.
 
 use std::ffi::{c_char, c_void, CString};
@@ -16,7 +16,7 @@ use phantomdb_plugin_abi::{
     StorageTxnHandle, TableRef,
 };
 
-use crate::runtime::{report, require_initialized, run, runtime, Failure};
+use crate::runtime::{call, tables, text, Failure, InterfaceTables};
 use crate::storage::{Filter, Options, ScanRequest, StorageEngine, StorageTransaction, TableInfo};
 
 /// The plugin's engines and the C tables describing them.
@@ -76,36 +76,23 @@ impl StorageTables {
             interface,
         })
     }
+}
 
-    pub(crate) fn interface_ptr(&self) -> *const c_void {
+impl InterfaceTables for StorageTables {
+    fn interface_name(&self) -> &'static std::ffi::CStr {
+        phantomdb_plugin_abi::STORAGE_INTERFACE_V1_C
+    }
+
+    fn interface_ptr(&self) -> *const c_void {
         &self.interface as *const StorageInterface as *const c_void
     }
 }
 
 fn engine(index: usize) -> Result<&'static Arc<dyn StorageEngine>, Failure> {
-    let rt = runtime()?;
-    require_initialized(rt)?;
-    let tables = rt
-        .storage
-        .as_ref()
-        .ok_or_else(|| Failure::invalid("plugin has no storage engines"))?;
-    tables
+    tables::<StorageTables>("storage engines")?
         .engines
         .get(index)
         .ok_or_else(|| Failure::invalid(format!("no storage engine #{index}")))
-}
-
-/// Borrowed UTF-8 bytes.
-unsafe fn text<'a>(p: *const u8, len: usize, what: &str) -> Result<&'a str, Failure> {
-    if len == 0 {
-        return Ok("");
-    }
-    if p.is_null() {
-        return Err(Failure::invalid(format!("{what} is null")));
-    }
-    // SAFETY: the host passes `len` readable bytes for the duration of the call.
-    let bytes = unsafe { std::slice::from_raw_parts(p, len) };
-    std::str::from_utf8(bytes).map_err(|e| Failure::invalid(format!("{what} is not UTF-8: {e}")))
 }
 
 fn parse_options(json: &str) -> Result<Options, Failure> {
@@ -237,7 +224,7 @@ unsafe extern "C" fn create_table(
     out_json: *mut *mut c_char,
     out_error: OutError,
 ) -> Status {
-    let r = run(|| {
+    let work = || {
         let e = engine(engine_index)?;
         // SAFETY: host contract.
         let info = unsafe { table_info(table) }?;
@@ -245,9 +232,9 @@ unsafe extern "C" fn create_table(
         let json = serde_json::to_string(&options).map_err(|e| Failure::error(e.to_string()))?;
         // SAFETY: host slot.
         unsafe { write_json(out_json, json) }
-    });
+    };
     // SAFETY: out_error contract is the caller's.
-    unsafe { report(out_error, r) }
+    unsafe { call(out_error, work) }
 }
 
 unsafe extern "C" fn drop_table(
@@ -255,14 +242,14 @@ unsafe extern "C" fn drop_table(
     table: *const TableRef,
     out_error: OutError,
 ) -> Status {
-    let r = run(|| {
+    let work = || {
         let e = engine(engine_index)?;
         // SAFETY: host contract.
         let info = unsafe { table_info(table) }?;
         e.drop_table(&info).map_err(Failure::error)
-    });
+    };
     // SAFETY: out_error contract is the caller's.
-    unsafe { report(out_error, r) }
+    unsafe { call(out_error, work) }
 }
 
 unsafe extern "C" fn list_tables(
@@ -272,7 +259,7 @@ unsafe extern "C" fn list_tables(
     out_json: *mut *mut c_char,
     out_error: OutError,
 ) -> Status {
-    let r = run(|| {
+    let work = || {
         let e = engine(engine_index)?;
         // SAFETY: host contract.
         let options = parse_options(unsafe { text(options_json, options_len, "options") }?)?;
@@ -284,9 +271,9 @@ unsafe extern "C" fn list_tables(
         let json = serde_json::to_string(&list).map_err(|e| Failure::error(e.to_string()))?;
         // SAFETY: host slot.
         unsafe { write_json(out_json, json) }
-    });
+    };
     // SAFETY: out_error contract is the caller's.
-    unsafe { report(out_error, r) }
+    unsafe { call(out_error, work) }
 }
 
 unsafe extern "C" fn supports_filters(
@@ -298,7 +285,7 @@ unsafe extern "C" fn supports_filters(
     num_filters: usize,
     out_error: OutError,
 ) -> Status {
-    let r = run(|| {
+    let work = || {
         let e = engine(engine_index)?;
         // SAFETY: host contract.
         let info = unsafe { table_info(table) }?;
@@ -318,9 +305,9 @@ unsafe extern "C" fn supports_filters(
             unsafe { *out_support.add(i) = v.to_u8() };
         }
         Ok(())
-    });
+    };
     // SAFETY: out_error contract is the caller's.
-    unsafe { report(out_error, r) }
+    unsafe { call(out_error, work) }
 }
 
 unsafe extern "C" fn begin(
@@ -328,7 +315,7 @@ unsafe extern "C" fn begin(
     out_txn: *mut StorageTxnHandle,
     out_error: OutError,
 ) -> Status {
-    let r = run(|| {
+    let work = || {
         let e = engine(engine_index)?;
         if out_txn.is_null() {
             return Err(Failure::invalid("null transaction output"));
@@ -337,9 +324,9 @@ unsafe extern "C" fn begin(
         // SAFETY: non-null host slot.
         unsafe { *out_txn = Box::into_raw(Box::new(TxnBox(t))) as StorageTxnHandle };
         Ok(())
-    });
+    };
     // SAFETY: out_error contract is the caller's.
-    unsafe { report(out_error, r) }
+    unsafe { call(out_error, work) }
 }
 
 unsafe extern "C" fn scan(
@@ -349,7 +336,7 @@ unsafe extern "C" fn scan(
     out_stream: *mut FFI_ArrowArrayStream,
     out_error: OutError,
 ) -> Status {
-    let r = run(|| {
+    let work = || {
         // SAFETY: host contract.
         let t = unsafe { txn(handle) }?;
         // SAFETY: host contract.
@@ -390,9 +377,9 @@ unsafe extern "C" fn scan(
         // SAFETY: non-null host slot; `write` does not drop the empty old value.
         unsafe { std::ptr::write(out_stream, FFI_ArrowArrayStream::new(Box::new(reader))) };
         Ok(())
-    });
+    };
     // SAFETY: out_error contract is the caller's.
-    unsafe { report(out_error, r) }
+    unsafe { call(out_error, work) }
 }
 
 unsafe extern "C" fn insert(
@@ -402,7 +389,7 @@ unsafe extern "C" fn insert(
     batch_schema: *const FFI_ArrowSchema,
     out_error: OutError,
 ) -> Status {
-    let r = run(|| {
+    let work = || {
         // SAFETY: host contract.
         let t = unsafe { txn(handle) }?;
         // SAFETY: host contract.
@@ -413,9 +400,9 @@ unsafe extern "C" fn insert(
             .with_schema(info.schema.clone())
             .map_err(|e| Failure::invalid(format!("batch does not match the table: {e}")))?;
         t.0.insert(&info, batch).map_err(Failure::error)
-    });
+    };
     // SAFETY: out_error contract is the caller's.
-    unsafe { report(out_error, r) }
+    unsafe { call(out_error, work) }
 }
 
 unsafe extern "C" fn delete_rows(
@@ -426,7 +413,7 @@ unsafe extern "C" fn delete_rows(
     out_count: *mut u64,
     out_error: OutError,
 ) -> Status {
-    let r = run(|| {
+    let work = || {
         // SAFETY: host contract.
         let t = unsafe { txn(handle) }?;
         // SAFETY: host contract.
@@ -437,9 +424,9 @@ unsafe extern "C" fn delete_rows(
         // SAFETY: host slot.
         unsafe { set_count(out_count, n) };
         Ok(())
-    });
+    };
     // SAFETY: out_error contract is the caller's.
-    unsafe { report(out_error, r) }
+    unsafe { call(out_error, work) }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -453,7 +440,7 @@ unsafe extern "C" fn update_rows(
     out_count: *mut u64,
     out_error: OutError,
 ) -> Status {
-    let r = run(|| {
+    let work = || {
         // SAFETY: host contract.
         let t = unsafe { txn(handle) }?;
         // SAFETY: host contract.
@@ -472,9 +459,9 @@ unsafe extern "C" fn update_rows(
         // SAFETY: host slot.
         unsafe { set_count(out_count, n) };
         Ok(())
-    });
+    };
     // SAFETY: out_error contract is the caller's.
-    unsafe { report(out_error, r) }
+    unsafe { call(out_error, work) }
 }
 
 unsafe extern "C" fn statistics(
@@ -485,7 +472,7 @@ unsafe extern "C" fn statistics(
     out_min_max_schema: *mut FFI_ArrowSchema,
     out_error: OutError,
 ) -> Status {
-    let r = run(|| {
+    let work = || {
         // SAFETY: host contract.
         let t = unsafe { txn(handle) }?;
         // SAFETY: host contract.
@@ -511,19 +498,19 @@ unsafe extern "C" fn statistics(
             }
         }
         Ok(())
-    });
+    };
     // SAFETY: out_error contract is the caller's.
-    unsafe { report(out_error, r) }
+    unsafe { call(out_error, work) }
 }
 
 unsafe extern "C" fn prepare(handle: StorageTxnHandle, out_error: OutError) -> Status {
-    let r = run(|| {
+    let work = || {
         // SAFETY: host contract.
         let t = unsafe { txn(handle) }?;
         t.0.prepare().map_err(Failure::commit)
-    });
+    };
     // SAFETY: out_error contract is the caller's.
-    unsafe { report(out_error, r) }
+    unsafe { call(out_error, work) }
 }
 
 /// Takes back ownership of a transaction handle (for commit/rollback).
@@ -536,21 +523,21 @@ unsafe fn take_txn(handle: StorageTxnHandle) -> Result<Box<TxnBox>, Failure> {
 }
 
 unsafe extern "C" fn commit(handle: StorageTxnHandle, out_error: OutError) -> Status {
-    let r = run(|| {
+    let work = || {
         // SAFETY: host contract.
         let t = unsafe { take_txn(handle) }?;
         t.0.commit().map_err(Failure::commit)
-    });
+    };
     // SAFETY: out_error contract is the caller's.
-    unsafe { report(out_error, r) }
+    unsafe { call(out_error, work) }
 }
 
 unsafe extern "C" fn rollback(handle: StorageTxnHandle, out_error: OutError) -> Status {
-    let r = run(|| {
+    let work = || {
         // SAFETY: host contract.
         let t = unsafe { take_txn(handle) }?;
         t.0.rollback().map_err(Failure::error)
-    });
+    };
     // SAFETY: out_error contract is the caller's.
-    unsafe { report(out_error, r) }
+    unsafe { call(out_error, work) }
 }
