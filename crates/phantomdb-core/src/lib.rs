@@ -44,6 +44,7 @@ mod session;
 mod shared;
 mod sql;
 mod sqlstate;
+mod statistics;
 mod system;
 mod table;
 

@@ -16,6 +16,8 @@ mod pg_catalog;
 mod point_ops;
 #[path = "engine/roles.rs"]
 mod roles;
+#[path = "engine/statistics.rs"]
+mod statistics;
 #[path = "engine/subquery_differential.rs"]
 mod subquery_differential;
 

@@ -32,6 +32,7 @@ pub(crate) use sdk::{EngineTxns, SharedEngineTxns};
 
 use crate::catalog::TableDef;
 use crate::error::{Error, Result, SqlState};
+use crate::table::stats::{ColumnStats, UnitStats};
 use crate::table::RowId;
 use redb::{DataView, WriteTxn};
 
@@ -129,6 +130,11 @@ pub(crate) struct TableScan {
     pub(crate) blocking: bool,
     /// The engine's part of the scan's EXPLAIN line.
     pub(crate) detail: String,
+    /// Column statistics of each partition, by table column (`None`: unknown); empty when
+    /// the engine keeps none.
+    pub(crate) column_stats: Vec<Vec<Option<ColumnStats>>>,
+    /// Whether the partitions consult a [`UnitFilter`] before reading each unit of storage.
+    pub(crate) prunable: bool,
 }
 
 /// Batches of one scan partition.
@@ -138,6 +144,19 @@ pub(crate) type Batches = Box<dyn Iterator<Item = Result<RecordBatch>> + Send>;
 pub(crate) trait ScanPartition: Send + Sync {
     /// Starts reading.
     fn open(&self) -> Result<Batches>;
+    /// Starts reading, skipping the units of storage (segments) `filter` rules out.
+    fn open_filtered(&self, filter: Arc<dyn UnitFilter>) -> Result<Batches> {
+        let _ = filter;
+        self.open()
+    }
+}
+
+/// Decides, just before a unit of storage (a segment) is read, whether it may hold rows the
+/// scan's filters let through, from the statistics recorded when the unit was written.
+pub(crate) trait UnitFilter: Send + Sync {
+    /// `false` when no row of a unit with these statistics can pass (the unit is skipped);
+    /// `stats: None` (unknown) always reads.
+    fn may_match(&self, stats: Option<&UnitStats>) -> bool;
 }
 
 /// Reads a whole scan of `table` into one batch, in one partition (for DDL and DML work on

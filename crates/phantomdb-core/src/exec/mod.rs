@@ -4,6 +4,7 @@
 //! [`apply_write`] dispatches a planned DDL or DML statement, one line per kind.
 
 mod alter;
+mod analyze;
 mod copy;
 mod create_table;
 mod dml;
@@ -22,6 +23,7 @@ use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use parking_lot::Mutex;
 
 pub(crate) use alter::alter_table;
+pub(crate) use analyze::analyze;
 pub(crate) use copy::{copy_from, CopyFile};
 pub(crate) use grant::{grant, revoke};
 pub(crate) use insert::{insert_literal_rows, insert_rows};

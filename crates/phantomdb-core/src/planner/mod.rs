@@ -34,6 +34,7 @@ use crate::plugins::tables::{
 use crate::plugins::{PluginManager, Registry};
 use crate::privileges::{check_plan, Actor};
 use crate::provider::inline_views;
+use crate::statistics::ColumnStatisticsTable;
 use crate::system::{ColumnsTable, RolesTable, TablesTable, ViewsTable};
 use crate::table::TableRole;
 
@@ -113,6 +114,8 @@ impl Planner {
         ctx.register_udtf("phantomdb_views", Arc::new(ViewsTable(schema.clone())));
         let roles = RolesTable(schema.clone(), user.to_string());
         ctx.register_udtf("phantomdb_roles", Arc::new(roles));
+        let statistics = ColumnStatisticsTable(schema.clone(), user.to_string());
+        ctx.register_udtf("phantomdb_column_statistics", Arc::new(statistics));
         let catalog = MemoryCatalogProvider::new();
         datafusion::catalog::CatalogProvider::register_schema(
             &catalog,

@@ -4,6 +4,7 @@
 //! [`lookup`] of primary keys, for engines with the `indexes` capability.
 
 mod lookup;
+mod prune;
 mod scan;
 mod view;
 
@@ -268,10 +269,12 @@ impl TableProvider for PhantomTable {
         if !scan.detail.is_empty() {
             description.push_str(&format!(", {}", scan.detail));
         }
+        let table_columns = wanted.iter().map(|&i| (i < n).then_some(i)).collect();
         Ok(Arc::new(PhantomScanExec::new(
             scan,
             reorder.then_some(order),
             output,
+            table_columns,
             description,
         )))
     }

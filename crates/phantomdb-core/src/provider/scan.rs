@@ -21,10 +21,20 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
 };
 
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::{ColumnStatistics, ScalarValue};
+use datafusion::physical_plan::filter_pushdown::{
+    ChildPushdownResult, FilterPushdownPhase, FilterPushdownPropagation, PushedDown,
+};
+use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
+
 use super::external;
-use crate::engines::{Batches, ScanPartition, TableScan};
+use super::prune::SegmentPruner;
+use crate::engines::{Batches, ScanPartition, TableScan, UnitFilter};
+use crate::table::stats::ColumnStats;
 
 /// Leaf operator streaming a table scan planned by its engine.
+#[derive(Clone)]
 pub(crate) struct PhantomScanExec {
     partitions: Vec<Arc<dyn ScanPartition>>,
     /// Rows each partition returns, when known.
@@ -35,6 +45,16 @@ pub(crate) struct PhantomScanExec {
     reorder: Option<Vec<usize>>,
     description: String,
     properties: Arc<PlanProperties>,
+    /// Column statistics of each partition, by output column.
+    column_stats: Vec<Vec<Option<ColumnStats>>>,
+    /// Output position → table column (`None`: the row id).
+    table_columns: Arc<Vec<Option<usize>>>,
+    /// Whether the engine skips units of storage by their statistics.
+    prunable: bool,
+    /// Filters accepted from DataFusion's filter pushdown, used to skip segments (rows are
+    /// still filtered above the scan).
+    filters: Vec<Arc<dyn PhysicalExpr>>,
+    metrics: ExecutionPlanMetricsSet,
 }
 
 impl fmt::Debug for PhantomScanExec {
@@ -44,12 +64,24 @@ impl fmt::Debug for PhantomScanExec {
 }
 
 impl PhantomScanExec {
+    /// `table_columns`: the table column of each output column (`None` for the row id).
     pub(super) fn new(
         scan: TableScan,
         reorder: Option<Vec<usize>>,
         schema: SchemaRef,
+        table_columns: Vec<Option<usize>>,
         description: String,
     ) -> Self {
+        let column_stats = scan
+            .column_stats
+            .iter()
+            .map(|part| {
+                table_columns
+                    .iter()
+                    .map(|c| c.and_then(|c| part.get(c).cloned().flatten()))
+                    .collect()
+            })
+            .collect();
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(schema),
             Partitioning::UnknownPartitioning(scan.partitions.len().max(1)),
@@ -64,13 +96,61 @@ impl PhantomScanExec {
             reorder,
             description,
             properties,
+            column_stats,
+            table_columns: Arc::new(table_columns),
+            prunable: scan.prunable,
+            filters: Vec::new(),
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+
+    /// DataFusion's statistics of one partition's column (`None`: of all partitions).
+    fn column_statistics(&self, partition: Option<usize>, column: usize) -> ColumnStatistics {
+        let parts: Vec<Option<&ColumnStats>> = match partition {
+            Some(p) => vec![self
+                .column_stats
+                .get(p)
+                .and_then(|c| c.get(column)?.as_ref())],
+            None => self
+                .column_stats
+                .iter()
+                .map(|c| c.get(column)?.as_ref())
+                .collect(),
+        };
+        let mut merged: Option<ColumnStats> = None;
+        for part in parts {
+            let Some(part) = part else {
+                return ColumnStatistics::new_unknown();
+            };
+            match &mut merged {
+                None => merged = Some(part.clone()),
+                Some(m) => m.merge(part),
+            }
+        }
+        let Some(m) = merged else {
+            return ColumnStatistics::new_unknown();
+        };
+        // Bounds of stored rows: deleted rows still count, and skipped segments still count.
+        let inexact = |v: Option<ScalarValue>| v.map_or(Precision::Absent, Precision::Inexact);
+        ColumnStatistics {
+            null_count: Precision::Inexact(m.null_count),
+            max_value: inexact(m.max),
+            min_value: inexact(m.min),
+            sum_value: Precision::Absent,
+            distinct_count: Precision::Inexact(m.distinct.estimate()),
+            byte_size: Precision::Absent,
         }
     }
 }
 
 impl DisplayAs for PhantomScanExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "PhantomScanExec: {}", self.description)
+        write!(f, "PhantomScanExec: {}", self.description)?;
+        if !self.filters.is_empty() {
+            let shown: Vec<String> = self.filters.iter().map(|e| e.to_string()).collect();
+            write!(f, ", pruning=[{}]", shown.join(", "))?;
+        }
+        Ok(())
     }
 }
 
@@ -89,9 +169,48 @@ impl ExecutionPlan for PhantomScanExec {
 
     fn apply_expressions(
         &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
     ) -> DfResult<TreeNodeRecursion> {
+        for filter in &self.filters {
+            if f(filter)? == TreeNodeRecursion::Stop {
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
         Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+
+    /// Takes the filters pushed to the scan (a `WHERE`'s, then the dynamic filters of joins
+    /// and TopK) to skip segments with; they stay applied above the scan as well.
+    fn handle_child_pushdown_result(
+        &self,
+        _phase: FilterPushdownPhase,
+        child_pushdown_result: ChildPushdownResult,
+        _config: &ConfigOptions,
+    ) -> DfResult<FilterPushdownPropagation<Arc<dyn ExecutionPlan>>> {
+        let offered: Vec<Arc<dyn PhysicalExpr>> = child_pushdown_result
+            .parent_filters
+            .into_iter()
+            .map(|f| f.filter)
+            .collect();
+        let answers = vec![PushedDown::No; offered.len()];
+        if !self.prunable || offered.is_empty() {
+            return Ok(FilterPushdownPropagation::with_parent_pushdown_result(
+                answers,
+            ));
+        }
+        let mut next = self.clone();
+        next.filters.extend(offered);
+        // Segments may be skipped now: the row counts are estimates.
+        next.exact_rows = false;
+        next.metrics = ExecutionPlanMetricsSet::new();
+        Ok(
+            FilterPushdownPropagation::with_parent_pushdown_result(answers)
+                .with_updated_node(Arc::new(next) as Arc<dyn ExecutionPlan>),
+        )
     }
 
     fn statistics_from_inputs(
@@ -104,6 +223,11 @@ impl ExecutionPlan for PhantomScanExec {
             None => self.rows.iter().copied().sum(),
         };
         let mut stats = Statistics::new_unknown(&self.schema());
+        if !self.column_stats.is_empty() {
+            stats.column_statistics = (0..self.schema().fields().len())
+                .map(|c| self.column_statistics(args.partition(), c))
+                .collect();
+        }
         if let Some(rows) = rows {
             stats.num_rows = if self.exact_rows {
                 Precision::Exact(rows)
@@ -137,6 +261,15 @@ impl ExecutionPlan for PhantomScanExec {
                 self.partitions.len()
             )));
         };
+        let filter: Option<Arc<dyn UnitFilter>> = self.prunable.then(|| {
+            Arc::new(SegmentPruner::new(
+                self.filters.clone(),
+                self.schema(),
+                self.table_columns.clone(),
+                MetricBuilder::new(&self.metrics).counter("segments_scanned", partition),
+                MetricBuilder::new(&self.metrics).counter("segments_skipped", partition),
+            )) as Arc<dyn UnitFilter>
+        });
         let reorder = self.reorder.clone();
         let shaped = move |b: crate::Result<RecordBatch>| {
             b.map_err(external)
@@ -144,7 +277,7 @@ impl ExecutionPlan for PhantomScanExec {
         };
         if !self.blocking {
             // Reading decodes in memory-mapped pages: no blocking I/O to hide.
-            let batches = opened(part).map(shaped);
+            let batches = opened(part, filter).map(shaped);
             return Ok(Box::pin(RecordBatchStreamAdapter::new(
                 self.schema(),
                 futures::stream::iter(batches),
@@ -157,7 +290,10 @@ impl ExecutionPlan for PhantomScanExec {
             // Open, then let go of the partition: it holds the statement's engine
             // transactions, which the statement may end (and commit) while this thread still
             // drains the engine's reader.
-            let opened = part.open();
+            let opened = match filter {
+                Some(f) => part.open_filtered(f),
+                None => part.open(),
+            };
             drop(part);
             let batches: Batches = match opened {
                 Ok(batches) => batches,
@@ -176,9 +312,16 @@ impl ExecutionPlan for PhantomScanExec {
 }
 
 /// The partition's batches, opened at the first read; an error to open is the only item.
-fn opened(part: Arc<dyn ScanPartition>) -> impl Iterator<Item = crate::Result<RecordBatch>> {
-    std::iter::once(part).flat_map(|p| -> Batches {
-        match p.open() {
+fn opened(
+    part: Arc<dyn ScanPartition>,
+    filter: Option<Arc<dyn UnitFilter>>,
+) -> impl Iterator<Item = crate::Result<RecordBatch>> {
+    std::iter::once(part).flat_map(move |p| -> Batches {
+        let opened = match filter.clone() {
+            Some(f) => p.open_filtered(f),
+            None => p.open(),
+        };
+        match opened {
             Ok(batches) => batches,
             Err(e) => Box::new(std::iter::once(Err(e))),
         }

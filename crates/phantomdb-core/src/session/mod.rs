@@ -290,6 +290,12 @@ impl Connection {
                     object_type: ObjectType::Role,
                     ..
                 } => return self.access_control((**s).clone()).await,
+                SqlStatement::Analyze(a) => {
+                    let (a, p) = (a.clone(), &self.planner);
+                    return self
+                        .write(|w| async move { exec::analyze(p, &w, &a) })
+                        .await;
+                }
                 SqlStatement::AlterTable(_) => {
                     let s = (**s).clone();
                     let p = &self.planner;

@@ -5,6 +5,7 @@
 pub(crate) mod filter;
 pub(crate) mod keys;
 mod rows;
+pub(crate) mod stats;
 
 pub(crate) use rows::{table_batch, table_rows};
 

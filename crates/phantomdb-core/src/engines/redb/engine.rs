@@ -16,10 +16,11 @@ use super::write::WriteTxn;
 use crate::catalog::{TableDef, DEFAULT_ENGINE};
 use crate::engines::{
     Batches, ColumnFill, ScanLayout, ScanPartition, StatementTxns, TableAccess, TableEngine,
-    TableScan,
+    TableScan, UnitFilter,
 };
 use crate::error::{Error, Result};
 use crate::table::keys::{encode_key_columns, encode_keys};
+use crate::table::stats::merge_units;
 use crate::table::{RowId, ROW_ID_COLUMN};
 
 /// The built-in `redb` engine. Stateless: a table's data lives in the statement's redb
@@ -118,6 +119,11 @@ impl TableAccess for RedbTable {
                 rows.map(|r| request.limit.map_or(r, |l| r.min(l)))
             })
             .collect();
+        let width = self.def.schema.fields().len();
+        let column_stats = parts
+            .iter()
+            .map(|segs| merge_units(segs.iter().map(|s| s.stats.as_deref()), width))
+            .collect();
         let mut fields: Vec<Field> = columns
             .iter()
             .map(|&c| self.def.schema.field(c).clone())
@@ -149,6 +155,8 @@ impl TableAccess for RedbTable {
             exact_rows: true,
             blocking: false,
             detail: format!("segments={count}"),
+            column_stats,
+            prunable: true,
         })
     }
 
@@ -244,6 +252,17 @@ impl ScanPartition for SegmentPartition {
             segments: self.segments.iter().cloned().collect(),
             current: None,
             remaining: self.limit.unwrap_or(usize::MAX),
+            filter: None,
+        }))
+    }
+
+    fn open_filtered(&self, filter: Arc<dyn UnitFilter>) -> Result<Batches> {
+        Ok(Box::new(SegmentBatches {
+            reader: self.reader.clone(),
+            segments: self.segments.iter().cloned().collect(),
+            current: None,
+            remaining: self.limit.unwrap_or(usize::MAX),
+            filter: Some(filter),
         }))
     }
 }
@@ -255,6 +274,9 @@ struct SegmentBatches {
     /// The segment being cut, and the offset of its next batch.
     current: Option<(RecordBatch, usize)>,
     remaining: usize,
+    /// Consulted as each segment is reached (a join's filter may have been filled since the
+    /// previous one).
+    filter: Option<Arc<dyn UnitFilter>>,
 }
 
 impl Iterator for SegmentBatches {
@@ -277,6 +299,11 @@ impl Iterator for SegmentBatches {
                 self.current = None;
             }
             let seg = self.segments.pop_front()?;
+            if let Some(f) = &self.filter {
+                if !f.may_match(seg.stats.as_deref()) {
+                    continue;
+                }
+            }
             match self.reader.read(&seg) {
                 Ok(batch) => self.current = Some((batch, 0)),
                 Err(e) => {

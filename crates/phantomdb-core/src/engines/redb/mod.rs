@@ -31,6 +31,7 @@ mod engine;
 mod group;
 mod read;
 mod segment;
+mod stats;
 mod store;
 mod write;
 

@@ -130,14 +130,16 @@ where
     Ok(concat_batches(&schema, &parts)?)
 }
 
-pub(super) fn stored_refs<S, D>(
+pub(super) fn stored_refs<S, D, T>(
     table: &TableDef,
     segments: &S,
     deletes: &D,
+    stats: Option<&T>,
 ) -> Result<Vec<SegmentRef>>
 where
     S: ReadableTable<(u64, u64), &'static [u8]>,
     D: ReadableTable<(u64, u64), &'static [u8]>,
+    T: ReadableTable<(u64, u64), &'static [u8]>,
 {
     let mut out = Vec::new();
     for item in segments.range((table.id, 0)..=(table.id, u64::MAX))? {
@@ -152,6 +154,10 @@ where
             rows: ipc_stream_rows(v.value()),
             deleted,
             pending: None,
+            stats: match stats {
+                Some(t) => super::stats::read(t, table, seg)?,
+                None => None,
+            },
         });
     }
     Ok(out)
@@ -188,10 +194,16 @@ impl DataView for ReadView {
         if let Some(refs) = self.store.refs.lock().get(&key) {
             return Ok(refs.as_ref().clone());
         }
+        let stats = match self.snap.txn.open_table(super::stats::STATS) {
+            Ok(t) => Some(t),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
         let refs = stored_refs(
             table,
             &self.snap.txn.open_table(SEGMENTS)?,
             &self.snap.txn.open_table(DELETES)?,
+            stats.as_ref(),
         )?;
         let mut cache = self.store.refs.lock();
         // Lists of older versions are of no use to new snapshots.

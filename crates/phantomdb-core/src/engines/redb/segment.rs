@@ -41,6 +41,8 @@ pub struct SegmentRef {
     pub deleted: Option<Bitmap>,
     /// Rows buffered by the open write transaction (in the table's schema).
     pub(super) pending: Option<RecordBatch>,
+    /// Column statistics recorded when the segment was written, if any.
+    pub(crate) stats: Option<Arc<crate::table::stats::UnitStats>>,
 }
 
 impl SegmentRef {

@@ -104,6 +104,7 @@ impl Store {
             txn.open_table(CATALOG)?;
             txn.open_table(SEGMENTS)?;
             txn.open_table(DELETES)?;
+            txn.open_table(super::stats::STATS)?;
             (seg, tab)
         };
         txn.commit()?;

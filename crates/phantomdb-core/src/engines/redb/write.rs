@@ -17,6 +17,7 @@ use super::*;
 use crate::catalog::{Catalog, CatalogEntry, RoleDef, TableDef};
 use crate::error::{Error, Result, SqlState};
 use crate::table::keys::{duplicate_key, encode_keys};
+use crate::table::stats::UnitStats;
 
 /// The single-writer lock of a database, released when dropped.
 pub(crate) struct WriterLock(#[allow(dead_code)] tokio::sync::OwnedMutexGuard<()>);
@@ -153,6 +154,8 @@ impl WriteTxn {
             segs.retain_in((table_id, 0)..=(table_id, u64::MAX), |_, _| false)?;
             let mut dels = txn.open_table(DELETES)?;
             dels.retain_in((table_id, 0)..=(table_id, u64::MAX), |_, _| false)?;
+            let mut stats = txn.open_table(super::stats::STATS)?;
+            stats.retain_in((table_id, 0)..=(table_id, u64::MAX), |_, _| false)?;
         }
         let name = pk_table_name(table_id);
         let def: TableDefinition<&[u8], u64> = TableDefinition::new(&name);
@@ -243,6 +246,7 @@ impl WriteTxn {
         self.txn()?
             .open_table(SEGMENTS)?
             .insert((table.id, p.segment), bytes.as_slice())?;
+        super::stats::write(self.txn()?, table.id, p.segment, &UnitStats::of(&batch)?)?;
         self.store.cache.put((table.id, p.segment), batch);
         Ok(())
     }
@@ -376,9 +380,11 @@ impl WriteTxn {
         {
             let mut segs = txn.open_table(SEGMENTS)?;
             let mut dels = txn.open_table(DELETES)?;
+            let mut stats = txn.open_table(super::stats::STATS)?;
             for s in &candidates {
                 segs.remove((table.id, s.id))?;
                 dels.remove((table.id, s.id))?;
+                stats.remove((table.id, s.id))?;
             }
         }
         let keys = if table.primary_key.is_empty() {
@@ -397,6 +403,23 @@ impl WriteTxn {
     /// Writes the table's buffered rows out (before its schema changes).
     pub fn flush_table(&mut self, table: &TableDef) -> Result<()> {
         self.flush(table)
+    }
+
+    /// Recomputes the column statistics of every segment of the table (`ANALYZE`); returns
+    /// how many segments were read.
+    pub fn analyze(&mut self, table: &TableDef) -> Result<usize> {
+        self.flush(table)?;
+        let segments = self.segments(table)?;
+        for s in &segments {
+            // Bounds of the live rows (tighter after deletes); the row count stays the stored
+            // one, which the null count is compared with.
+            let mut stats = UnitStats::of(&s.live()?)?;
+            stats.rows = s.batch.num_rows();
+            super::stats::write(self.txn()?, table.id, s.id, &stats)?;
+        }
+        // New readers must list the segments again to see the new statistics.
+        self.touched.insert(table.id);
+        Ok(segments.len())
     }
 
     /// The stored rows with the given ids, in segment order.
@@ -431,7 +454,8 @@ impl DataView for parking_lot::Mutex<WriteTxn> {
         let w = self.lock();
         let txn = w.txn()?;
         let deletes = txn.open_table(DELETES)?;
-        let mut out = stored_refs(table, &txn.open_table(SEGMENTS)?, &deletes)?;
+        let stats = txn.open_table(super::stats::STATS)?;
+        let mut out = stored_refs(table, &txn.open_table(SEGMENTS)?, &deletes, Some(&stats))?;
         if let Some(p) = w.pending.get(&table.id) {
             let deleted = deletes
                 .get((table.id, p.segment))?
@@ -442,6 +466,7 @@ impl DataView for parking_lot::Mutex<WriteTxn> {
                 rows: Some(batch.num_rows()),
                 deleted,
                 pending: Some(batch),
+                stats: None,
             });
         }
         Ok(out)

@@ -86,6 +86,8 @@ impl TableAccess for SdkTable {
             exact_rows: false,
             blocking: true,
             detail: String::new(),
+            column_stats: Vec::new(),
+            prunable: false,
         })
     }
 
