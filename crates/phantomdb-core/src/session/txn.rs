@@ -269,15 +269,20 @@ impl Transactions {
 }
 
 impl Transactions {
-    /// `ROLLBACK` from synchronous code that cannot wait (a `Drop`): fails if another call
-    /// holds the transaction state at this moment.
+    /// `ROLLBACK` from synchronous code (a `Drop`): waits for the transaction state outside
+    /// an async runtime; inside one, where waiting could deadlock the runtime, fails if
+    /// another call holds the state at this moment.
     pub(crate) fn rollback_now(&self) -> Result<()> {
-        let mut state = self.state.try_lock().map_err(|_| {
-            Error::Transaction(
-                SqlState::ObjectInUse,
-                "the transaction is in use; it was not rolled back".into(),
-            )
-        })?;
+        let mut state = if tokio::runtime::Handle::try_current().is_err() {
+            self.state.blocking_lock()
+        } else {
+            self.state.try_lock().map_err(|_| {
+                Error::Transaction(
+                    SqlState::ObjectInUse,
+                    "the transaction is in use; it was not rolled back".into(),
+                )
+            })?
+        };
         let (w, engines) = take_txn(&mut state, "ROLLBACK")?;
         engines.rollback();
         if let Some(w) = w {
