@@ -48,6 +48,54 @@ pub struct TableDef {
     /// Privileges granted on the table, by grantee (a role name or `public`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub grants: Grants,
+    /// Secondary indexes and UNIQUE constraints (a UNIQUE constraint is a unique index
+    /// marked `constraint`; it has storage only on engines that keep indexes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indexes: Vec<IndexDef>,
+    /// CHECK constraints.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckDef>,
+    /// Identity columns (`GENERATED ... AS IDENTITY`, `SERIAL`, `AUTOINCREMENT`), by column
+    /// position.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub identity: BTreeMap<usize, Identity>,
+}
+
+/// A secondary index or UNIQUE constraint of a table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexDef {
+    /// Index name, unique in the database (PostgreSQL's `t_col_key` for constraints).
+    pub name: String,
+    /// Storage id (the engine keys the index's entries by it).
+    pub id: u64,
+    /// Positions of the indexed columns in the table's schema, in key order.
+    pub columns: Vec<usize>,
+    /// Whether two rows may not share a key (rows with a NULL in the key never conflict).
+    pub unique: bool,
+    /// Made by a UNIQUE constraint (`CREATE TABLE`) rather than `CREATE INDEX`.
+    #[serde(default)]
+    pub constraint: bool,
+    /// Whether the engine keeps entries for it (else it is enforced by scanning).
+    #[serde(default)]
+    pub stored: bool,
+}
+
+/// A CHECK constraint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckDef {
+    /// Constraint name (`t_col_check` or as given).
+    pub name: String,
+    /// The condition as SQL text; a row passes when it is true or NULL.
+    pub expr: String,
+}
+
+/// An identity column: its values come from a sequence when none (or NULL) is given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// `GENERATED ALWAYS`: explicit values are refused.
+    pub always: bool,
+    /// The sequence's name (`t_col_seq`), for `currval`/`nextval`.
+    pub sequence: String,
 }
 
 impl TableDef {

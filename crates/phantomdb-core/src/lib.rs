@@ -28,6 +28,7 @@
 
 pub mod auth;
 mod catalog;
+mod constraints;
 mod database;
 mod engines;
 mod error;

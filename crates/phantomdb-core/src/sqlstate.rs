@@ -11,6 +11,14 @@ pub enum SqlState {
     NotNullViolation,
     /// `23505` unique_violation (primary keys).
     UniqueViolation,
+    /// `23514` check_violation (a CHECK constraint is false for a row).
+    CheckViolation,
+    /// `42P10` invalid_column_reference (an ON CONFLICT target no constraint matches).
+    InvalidColumnReference,
+    /// `428C9` generated_always (a value given for a `GENERATED ALWAYS` identity column).
+    GeneratedAlways,
+    /// `55000` object_not_in_prerequisite_state (`currval` before `nextval`).
+    ObjectNotInPrerequisiteState,
     /// `40001` serialization_failure: another transaction committed first; retry.
     SerializationFailure,
     /// `55P03` lock_not_available: the writer lock was not free within the busy timeout.
@@ -96,6 +104,10 @@ impl SqlState {
             Self::LockNotAvailable => "55P03",
             Self::ObjectInUse => "55006",
             Self::ActiveSqlTransaction => "25001",
+            Self::CheckViolation => "23514",
+            Self::InvalidColumnReference => "42P10",
+            Self::GeneratedAlways => "428C9",
+            Self::ObjectNotInPrerequisiteState => "55000",
             Self::NoActiveSqlTransaction => "25P01",
             Self::UndefinedTable => "42P01",
             Self::DuplicateTable => "42P07",

@@ -210,3 +210,108 @@ pub(crate) fn sql_type_name(ty: &DataType) -> String {
         other => other.to_string(),
     }
 }
+
+/// The `phantomdb_indexes()` table function: every index (including those behind UNIQUE
+/// constraints) with its table, columns, whether it is unique, whether a constraint made
+/// it, whether the engine stores it, and the SQL that recreates it.
+#[derive(Debug)]
+pub(crate) struct IndexesTable(pub(crate) PhantomSchema);
+
+impl datafusion::catalog::TableFunctionImpl for IndexesTable {
+    fn call(&self, args: &[Expr]) -> DfResult<Arc<dyn TableProvider>> {
+        let columns = [
+            "name",
+            "table_name",
+            "columns",
+            "unique",
+            "constraint",
+            "stored",
+            "definition",
+        ];
+        catalog_table(&self.0, "phantomdb_indexes", args, &columns, |catalog| {
+            let mut rows = Vec::new();
+            for t in catalog.tables() {
+                for i in &t.indexes {
+                    let cols: Vec<&str> = i
+                        .columns
+                        .iter()
+                        .map(|&c| t.schema.field(c).name().as_str())
+                        .collect();
+                    let definition = if i.constraint {
+                        format!(
+                            "ALTER TABLE {} ADD CONSTRAINT {} UNIQUE ({})",
+                            t.name,
+                            i.name,
+                            cols.join(", ")
+                        )
+                    } else {
+                        format!(
+                            "CREATE {}INDEX {} ON {} ({})",
+                            if i.unique { "UNIQUE " } else { "" },
+                            i.name,
+                            t.name,
+                            cols.join(", ")
+                        )
+                    };
+                    rows.push(vec![
+                        i.name.clone(),
+                        t.name.clone(),
+                        cols.join(", "),
+                        i.unique.to_string(),
+                        i.constraint.to_string(),
+                        i.stored.to_string(),
+                        definition,
+                    ]);
+                }
+            }
+            rows
+        })
+    }
+}
+
+/// The `phantomdb_constraints()` table function: the UNIQUE and CHECK constraints and
+/// identity columns of every table, each with the clause that declares it in `CREATE TABLE`.
+#[derive(Debug)]
+pub(crate) struct ConstraintsTable(pub(crate) PhantomSchema);
+
+impl datafusion::catalog::TableFunctionImpl for ConstraintsTable {
+    fn call(&self, args: &[Expr]) -> DfResult<Arc<dyn TableProvider>> {
+        let columns = ["table_name", "name", "kind", "column_name", "definition"];
+        catalog_table(&self.0, "phantomdb_constraints", args, &columns, |catalog| {
+            let mut rows = Vec::new();
+            for t in catalog.tables() {
+                let name = |c: usize| t.schema.field(c).name().clone();
+                for (&c, identity) in &t.identity {
+                    let how = if identity.always { "ALWAYS" } else { "BY DEFAULT" };
+                    rows.push(vec![
+                        t.name.clone(),
+                        identity.sequence.clone(),
+                        "identity".into(),
+                        name(c),
+                        format!("GENERATED {how} AS IDENTITY"),
+                    ]);
+                }
+                for i in t.indexes.iter().filter(|i| i.constraint) {
+                    let cols: Vec<String> = i.columns.iter().map(|&c| name(c)).collect();
+                    rows.push(vec![
+                        t.name.clone(),
+                        i.name.clone(),
+                        "unique".into(),
+                        String::new(),
+                        format!("CONSTRAINT {} UNIQUE ({})", i.name, cols.join(", ")),
+                    ]);
+                }
+                for c in &t.checks {
+                    rows.push(vec![
+                        t.name.clone(),
+                        c.name.clone(),
+                        "check".into(),
+                        String::new(),
+                        format!("CONSTRAINT {} CHECK ({})", c.name, c.expr),
+                    ]);
+                }
+            }
+            rows
+        })
+    }
+}

@@ -19,6 +19,7 @@ pub(crate) mod redb;
 pub(crate) mod sdk;
 
 use std::fmt;
+use std::ops::Bound;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch};
@@ -30,7 +31,7 @@ pub(crate) use phantomdb_plugin_sdk::storage::{
 
 pub(crate) use sdk::{EngineTxns, SharedEngineTxns};
 
-use crate::catalog::TableDef;
+use crate::catalog::{IndexDef, TableDef};
 use crate::error::{Error, Result, SqlState};
 use crate::table::stats::{ColumnStats, UnitStats};
 use crate::table::RowId;
@@ -103,6 +104,48 @@ pub(crate) trait TableAccess: Send + Sync {
     /// Prepares stored rows for the table's new definition `new` (after ADD, RENAME or
     /// similar): `fill(column, rows)` gives a new column's values for existing rows.
     fn change_schema(&self, new: &TableDef, fill: &ColumnFill<'_>) -> Result<()>;
+    /// Whether the engine keeps secondary indexes (`CREATE INDEX`); UNIQUE constraints of
+    /// other engines are enforced by the core.
+    fn keeps_indexes(&self) -> bool {
+        false
+    }
+    /// Creates and fills the stored index `index` (already in the table's definition); a
+    /// unique index fails on rows sharing a non-NULL key.
+    fn create_index(&self, _index: &IndexDef) -> Result<()> {
+        Err(no_indexes(self.def()))
+    }
+    /// Removes the stored index `index`.
+    fn drop_index(&self, _index: &IndexDef) -> Result<()> {
+        Err(no_indexes(self.def()))
+    }
+    /// Row ids of the rows whose `index` key starts with a value in `lo..hi` (encoded with
+    /// `table::index_keys`); `None` when the engine keeps no such index.
+    fn index_range(
+        &self,
+        _index: &IndexDef,
+        _lo: Bound<&[u8]>,
+        _hi: Bound<&[u8]>,
+    ) -> Result<Option<Vec<RowId>>> {
+        Ok(None)
+    }
+    /// The row id of each encoded primary key (`None` inside: absent); `None` when the
+    /// engine cannot tell.
+    fn key_ids(&self, _keys: &[Vec<u8>]) -> Result<Option<Vec<Option<RowId>>>> {
+        Ok(None)
+    }
+    /// Live rows by id, with their ids in the order returned; `None` when the engine cannot
+    /// fetch by id (the core then scans).
+    fn fetch(&self, _ids: &[RowId]) -> Result<Option<(RecordBatch, Vec<RowId>)>> {
+        Ok(None)
+    }
+}
+
+/// The error for an index on an engine that keeps none.
+pub(crate) fn no_indexes(def: &TableDef) -> Error {
+    Error::Unsupported(format!(
+        "storage engine \"{}\" does not support indexes (table \"{}\")",
+        def.engine, def.name
+    ))
 }
 
 /// Values of a column added by ALTER TABLE for `rows` existing rows.

@@ -41,6 +41,9 @@ pub(crate) async fn create_table(
         backfill: Default::default(),
         owner: planner.user().to_string(),
         grants: Default::default(),
+        indexes: Vec::new(),
+        checks: Vec::new(),
+        identity: Default::default(),
     };
     def.options = engine.create_table(&def, &scope.txns())?;
     let def = Arc::new(def);

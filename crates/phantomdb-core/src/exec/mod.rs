@@ -8,12 +8,17 @@ mod analyze;
 mod copy;
 mod create_table;
 mod dml;
+mod dml_ext;
 mod drop;
 mod grant;
+mod index;
 mod insert;
 pub(crate) mod plugins;
+mod returning;
 mod role;
 mod settings;
+mod table_extras;
+mod upsert;
 mod view;
 
 use std::collections::BTreeMap;
@@ -26,6 +31,10 @@ pub(crate) use alter::alter_table;
 pub(crate) use analyze::analyze;
 pub(crate) use copy::{copy_from, CopyFile};
 pub(crate) use grant::{grant, revoke};
+pub(crate) use index::{create_index, drop_index, reindex, Reindex};
+pub(crate) use table_extras::{apply_table_extras, table_id, take_table_extras};
+pub(crate) use dml_ext::{delete_extended, is_extended_delete, is_extended_update, update_extended};
+pub(crate) use upsert::{insert_extended, is_extended_insert};
 pub(crate) use insert::{insert_literal_rows, insert_rows};
 pub(crate) use role::{alter_role, create_role, drop_roles};
 pub(crate) use settings::set_default_engine;
@@ -48,6 +57,16 @@ pub(crate) struct WriteScope {
 }
 
 impl WriteScope {
+    /// Table `def` bound to this statement without the core's constraint checks (for
+    /// executors that check rows themselves, e.g. upserts).
+    pub(crate) fn raw_table(
+        &self,
+        planner: &Planner,
+        def: &Arc<TableDef>,
+    ) -> Result<Arc<dyn TableAccess>> {
+        table_engine(&planner.registry(), def)?.open(def.clone(), &self.txns())
+    }
+
     /// The statement's transactions, as engines see them.
     pub(crate) fn txns(&self) -> StatementTxns {
         StatementTxns {
@@ -63,7 +82,12 @@ impl WriteScope {
         planner: &Planner,
         def: &Arc<TableDef>,
     ) -> Result<Arc<dyn TableAccess>> {
-        table_engine(&planner.registry(), def)?.open(def.clone(), &self.txns())
+        let access = table_engine(&planner.registry(), def)?.open(def.clone(), &self.txns())?;
+        Ok(crate::constraints::guard(
+            access,
+            self.w.clone(),
+            planner.sequences().clone(),
+        ))
     }
 }
 

@@ -52,6 +52,8 @@ pub(crate) struct Planner {
     user: String,
 }
 
+    /// The sequence values this connection took (`currval`, `lastval`).
+    sequences: Arc<crate::constraints::SessionSequences>,
 /// Keeps a statement's context current until dropped (when the statement ends, however it
 /// ends).
 pub(crate) struct PlanGuard<'a>(&'a PhantomSchema);
@@ -126,6 +128,10 @@ impl Planner {
         ctx.register_catalog(CATALOG_NAME, Arc::new(catalog));
         Ok(Self {
             ctx,
+        let indexes = crate::system::IndexesTable(schema.clone());
+        ctx.register_udtf("phantomdb_indexes", Arc::new(indexes));
+        let constraints = crate::system::ConstraintsTable(schema.clone());
+        ctx.register_udtf("phantomdb_constraints", Arc::new(constraints));
             schema,
             plugins,
             user: user.to_string(),
@@ -138,14 +144,22 @@ impl Planner {
     }
 
     /// The connection's user with its privileges as `catalog` (the statement's snapshot)
+        let sequences = Arc::new(crate::constraints::SessionSequences::default());
+        crate::constraints::register_functions(&ctx, &sequences);
     /// records them.
     pub(crate) fn actor(&self, catalog: &crate::catalog::Catalog) -> Actor {
         Actor::resolve(&self.user, catalog)
     }
 
+            sequences,
     /// The DataFusion session behind this planner.
     pub(crate) fn context(&self) -> &SessionContext {
         &self.ctx
+    }
+
+    /// The sequence values this connection took.
+    pub(crate) fn sequences(&self) -> &Arc<crate::constraints::SessionSequences> {
+        &self.sequences
     }
 
     /// A copy of the session state (configuration, functions) for executing a plan.

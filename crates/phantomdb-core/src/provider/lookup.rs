@@ -22,6 +22,8 @@ use datafusion::physical_plan::{
 /// Leaf operator producing the rows of a key lookup.
 #[derive(Debug)]
 pub(crate) struct KeyLookupExec {
+    /// The operator's name in EXPLAIN.
+    kind: &'static str,
     description: String,
     rows: RecordBatch,
     properties: Arc<PlanProperties>,
@@ -36,22 +38,29 @@ impl KeyLookupExec {
             Boundedness::Bounded,
         ));
         Self {
+            kind: "PhantomKeyLookupExec",
             description,
             rows,
             properties,
         }
     }
+
+    /// The same operator shown as `kind` in EXPLAIN (an index scan's rows).
+    pub(super) fn named(mut self, kind: &'static str) -> Self {
+        self.kind = kind;
+        self
+    }
 }
 
 impl DisplayAs for KeyLookupExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "PhantomKeyLookupExec: {}", self.description)
+        write!(f, "{}: {}", self.kind, self.description)
     }
 }
 
 impl ExecutionPlan for KeyLookupExec {
     fn name(&self) -> &str {
-        "PhantomKeyLookupExec"
+        self.kind
     }
 
     fn properties(&self) -> &Arc<PlanProperties> {

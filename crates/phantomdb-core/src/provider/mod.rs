@@ -3,6 +3,7 @@
 //! filters and limit pushed into the engine, partitions as the engine cuts them) or a
 //! [`lookup`] of primary keys, for engines with the `indexes` capability.
 
+mod index_scan;
 mod lookup;
 mod prune;
 mod scan;
@@ -152,6 +153,40 @@ impl PhantomTable {
     }
 }
 
+impl PhantomTable {
+    /// Whether a stored index of the table can answer `filter`.
+    fn index_usable(&self, filter: &Expr) -> bool {
+        let def = self.access.def();
+        self.access.keeps_indexes()
+            && def.indexes.iter().filter(|i| i.stored).any(|i| {
+                index_scan::usable(filter, def.schema.field(i.columns[0]))
+            })
+    }
+
+    /// An index scan, when a filter constrains the first column of a stored index.
+    fn plan_index_scan(
+        &self,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+    ) -> DfResult<Option<Arc<dyn ExecutionPlan>>> {
+        let Some((rows, detail)) =
+            index_scan::index_rows(self.access.as_ref(), filters, self.with_row_id)
+                .map_err(external)?
+        else {
+            return Ok(None);
+        };
+        let rows = rows.with_schema(self.schema.clone())?;
+        let (rows, schema) = match projection {
+            Some(p) => (rows.project(p)?, Arc::new(self.schema.project(p)?)),
+            None => (rows, self.schema.clone()),
+        };
+        let def = self.access.def();
+        let description = format!("table={}, engine={}, {detail}", def.name, def.engine);
+        let exec = KeyLookupExec::new(description, schema, rows).named("PhantomIndexScanExec");
+        Ok(Some(Arc::new(exec)))
+    }
+}
+
 /// A core error inside DataFusion.
 fn external(e: crate::Error) -> DataFusionError {
     DataFusionError::External(Box::new(e))
@@ -199,6 +234,8 @@ impl TableProvider for PhantomTable {
                 match answer {
                     Some(FilterSupport::Exact) => TableProviderFilterPushDown::Exact,
                     Some(FilterSupport::Inexact) => TableProviderFilterPushDown::Inexact,
+                    // An index can answer it: DataFusion hands it to `scan` and re-checks.
+                    _ if self.index_usable(filters[i]) => TableProviderFilterPushDown::Inexact,
                     _ => TableProviderFilterPushDown::Unsupported,
                 }
             })
@@ -214,6 +251,9 @@ impl TableProvider for PhantomTable {
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         if let Some(lookup) = self.plan_lookup(projection, filters)? {
             return Ok(lookup);
+        }
+        if let Some(scan) = self.plan_index_scan(projection, filters)? {
+            return Ok(scan);
         }
         let n = self.access.def().schema.fields().len();
         let wanted: Vec<usize> = match projection {

@@ -337,6 +337,46 @@ impl Connection {
             .await
         } else {
             self.query(stmt).await
+                SqlStatement::CreateIndex(c) => {
+                    let c = c.clone();
+                    let p = &self.planner;
+                    return self
+                        .write(|w| async move { exec::create_index(p, &w, c) })
+                        .await;
+                }
+                SqlStatement::Drop {
+                    object_type: ObjectType::Index,
+                    names,
+                    if_exists,
+                    ..
+                } => {
+                    let (names, if_exists) = (names.clone(), *if_exists);
+                    let p = &self.planner;
+                    return self
+                        .write(|w| async move { exec::drop_index(p, &w, names, if_exists) })
+                        .await;
+                }
+                SqlStatement::Insert(insert) if exec::is_extended_insert(insert) => {
+                    let insert = insert.clone();
+                    let p = &self.planner;
+                    return self
+                        .write(|w| async move { exec::insert_extended(p, &w, insert).await })
+                        .await;
+                }
+                SqlStatement::Update(update) if exec::is_extended_update(update) => {
+                    let update = update.clone();
+                    let p = &self.planner;
+                    return self
+                        .write(|w| async move { exec::update_extended(p, &w, update).await })
+                        .await;
+                }
+                SqlStatement::Delete(delete) if exec::is_extended_delete(delete) => {
+                    let delete = delete.clone();
+                    let p = &self.planner;
+                    return self
+                        .write(|w| async move { exec::delete_extended(p, &w, delete).await })
+                        .await;
+                }
         }
     }
 
@@ -441,8 +481,16 @@ impl Connection {
         target: Option<(String, TableRole)>,
         storage: Option<StorageClause>,
     ) -> Result<ResultSet> {
-        let (plan, _guard) = self.planner.plan(scope.txns(), stmt, target).await?;
-        exec::apply_write(&self.planner, &scope, plan, storage).await
+        let mut stmt = stmt;
+        let extras = exec::take_table_extras(&mut stmt)?;
+        let before = extras.as_ref().and_then(|e| exec::table_id(&scope, e));
+        let (plan, guard) = self.planner.plan(scope.txns(), stmt, target).await?;
+        let result = exec::apply_write(&self.planner, &scope, plan, storage).await?;
+        drop(guard);
+        if let Some(extras) = extras {
+            exec::apply_table_extras(&self.planner, &scope, extras, before)?;
+        }
+        Ok(result)
     }
 }
 

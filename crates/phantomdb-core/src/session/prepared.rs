@@ -240,9 +240,8 @@ fn fast_insert(
         return Ok(None);
     };
     let batch = table_batch(&plan.def, columns)?;
-    plan.engine
-        .open(plan.def.clone(), &scope.txns())?
-        .insert(batch)?;
+    let access = plan.engine.open(plan.def.clone(), &scope.txns())?;
+    crate::constraints::guard(access, scope.w.clone(), planner.sequences().clone()).insert(batch)?;
     Ok(Some(1))
 }
 

@@ -4,6 +4,7 @@
 
 pub(crate) mod filter;
 pub(crate) mod keys;
+pub(crate) mod index_keys;
 mod rows;
 pub(crate) mod stats;
 

@@ -11,8 +11,9 @@ use crate::error::{Error, Result, SqlState};
 pub(crate) fn table_batch(def: &TableDef, cols: Vec<ArrayRef>) -> Result<RecordBatch> {
     let rows = cols.first().map_or(0, |c| c.len());
     let mut out = Vec::with_capacity(cols.len());
-    for (field, col) in def.schema.fields().iter().zip(cols) {
-        if !field.is_nullable() && col.null_count() > 0 {
+    for (i, (field, col)) in def.schema.fields().iter().zip(cols).enumerate() {
+        // Identity columns' NULLs become sequence values later (`constraints`).
+        if !field.is_nullable() && col.null_count() > 0 && !def.identity.contains_key(&i) {
             return Err(Error::Constraint(
                 SqlState::NotNullViolation,
                 format!(
@@ -28,8 +29,18 @@ pub(crate) fn table_batch(def: &TableDef, cols: Vec<ArrayRef>) -> Result<RecordB
             cast(&col, field.data_type())?
         });
     }
+    // Identity columns may still hold NULLs here (filled from their sequence later).
+    let schema = if def
+        .identity
+        .keys()
+        .any(|&i| out.get(i).is_some_and(|c| c.null_count() > 0))
+    {
+        unfilled_schema(def)
+    } else {
+        def.schema_ref()
+    };
     Ok(RecordBatch::try_new_with_options(
-        def.schema_ref(),
+        schema,
         out,
         &RecordBatchOptions::new().with_row_count(Some(rows)),
     )?)
@@ -45,5 +56,23 @@ pub(crate) fn table_rows(def: &TableDef, mut batches: Vec<RecordBatch>) -> Resul
         .into_iter()
         .map(|b| table_batch(def, b.columns().to_vec()))
         .collect::<Result<Vec<_>>>()?;
-    Ok(concat_batches(&def.schema_ref(), &batches)?)
+    Ok(concat_batches(&unfilled_schema(def), &batches)?)
+}
+
+/// `def`'s schema with its identity columns nullable (rows before their values are drawn).
+fn unfilled_schema(def: &TableDef) -> arrow::datatypes::SchemaRef {
+    if def.identity.is_empty() {
+        return def.schema_ref();
+    }
+    let fields: Vec<arrow::datatypes::Field> = def
+        .schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let nullable = f.is_nullable() || def.identity.contains_key(&i);
+            f.as_ref().clone().with_nullable(nullable)
+        })
+        .collect();
+    std::sync::Arc::new(arrow::datatypes::Schema::new(fields))
 }

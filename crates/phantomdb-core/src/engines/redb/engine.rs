@@ -2,6 +2,7 @@
 //! primary-key index, and DML in the statement's redb write transaction.
 
 use std::collections::{HashSet, VecDeque};
+use std::ops::Bound;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, UInt64Array};
@@ -13,7 +14,7 @@ use super::read::DataView;
 use super::row_id;
 use super::segment::SegmentRef;
 use super::write::WriteTxn;
-use crate::catalog::{TableDef, DEFAULT_ENGINE};
+use crate::catalog::{IndexDef, TableDef, DEFAULT_ENGINE};
 use crate::engines::{
     Batches, ColumnFill, ScanLayout, ScanPartition, StatementTxns, TableAccess, TableEngine,
     TableScan, UnitFilter,
@@ -205,6 +206,45 @@ fn old_keys(w: &WriteTxn, def: &TableDef, ids: &[RowId]) -> Result<Vec<Vec<u8>>>
     encode_keys(def, &rows)
 }
 
+
+    fn keeps_indexes(&self) -> bool {
+        true
+    }
+
+    fn create_index(&self, index: &IndexDef) -> Result<()> {
+        self.write()?.lock().index_create(&self.def, index)
+    }
+
+    fn drop_index(&self, index: &IndexDef) -> Result<()> {
+        self.write()?.lock().index_drop(index.id)
+    }
+
+    fn index_range(
+        &self,
+        index: &IndexDef,
+        lo: Bound<&[u8]>,
+        hi: Bound<&[u8]>,
+    ) -> Result<Option<Vec<RowId>>> {
+        if !index.stored {
+            return Ok(None);
+        }
+        Ok(Some(self.view.index_range(index.id, lo, hi)?))
+    }
+
+    fn key_ids(&self, keys: &[Vec<u8>]) -> Result<Option<Vec<Option<RowId>>>> {
+        if self.def.primary_key.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(self.view.key_ids(&self.def, keys)?))
+    }
+
+    fn fetch(&self, ids: &[RowId]) -> Result<Option<(RecordBatch, Vec<RowId>)>> {
+        Ok(Some(super::index::fetch_rows(
+            self.view.as_ref(),
+            &self.def,
+            ids,
+        )?))
+    }
 /// How a scan reads one segment: the projected columns only, row ids last when asked.
 struct SegmentReader {
     def: Arc<TableDef>,

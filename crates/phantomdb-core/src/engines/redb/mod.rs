@@ -31,9 +31,11 @@ mod engine;
 mod group;
 mod read;
 mod segment;
+mod index;
 mod stats;
 mod store;
 mod write;
+mod sequence;
 
 use redb::TableDefinition;
 

@@ -28,6 +28,15 @@ pub trait DataView: Send + Sync + std::fmt::Debug {
     fn lookup(&self, table: &TableDef, keys: &[Vec<u8>]) -> Result<RecordBatch>;
 }
 
+    /// Row ids in a range of secondary index `index_id` (see [`super::index`]).
+    fn index_range(
+        &self,
+        index_id: u64,
+        lo: std::ops::Bound<&[u8]>,
+        hi: std::ops::Bound<&[u8]>,
+    ) -> Result<Vec<crate::table::RowId>>;
+    /// The row id of each primary key in `keys` (encoded), if present.
+    fn key_ids(&self, table: &TableDef, keys: &[Vec<u8>]) -> Result<Vec<Option<crate::table::RowId>>>;
 /// A committed, durable state of the database: a redb read transaction with its catalog.
 /// The store keeps the latest one (published after every durable commit) for new readers to
 /// share, so a read starts without opening a redb transaction of its own.
@@ -217,6 +226,19 @@ impl DataView for ReadView {
         table: &TableDef,
         seg: &SegmentRef,
         projection: &[usize],
+    fn index_range(
+        &self,
+        index_id: u64,
+        lo: std::ops::Bound<&[u8]>,
+        hi: std::ops::Bound<&[u8]>,
+    ) -> Result<Vec<crate::table::RowId>> {
+        super::index::read_range(&self.snap.txn, index_id, lo, hi)
+    }
+
+    fn key_ids(&self, table: &TableDef, keys: &[Vec<u8>]) -> Result<Vec<Option<crate::table::RowId>>> {
+        super::index::key_ids(&self.snap.txn, table, keys)
+    }
+
     ) -> Result<RecordBatch> {
         load_ref(&self.store, table, seg, projection, || {
             Ok(self.snap.txn.open_table(SEGMENTS)?)

@@ -44,7 +44,7 @@ impl std::fmt::Debug for WriteTxn {
 }
 
 impl WriteTxn {
-    fn txn(&self) -> Result<&redb::WriteTransaction> {
+    pub(super) fn txn(&self) -> Result<&redb::WriteTransaction> {
         self.txn.as_ref().ok_or_else(|| {
             Error::Transaction(
                 SqlState::InternalError,
@@ -121,6 +121,9 @@ impl WriteTxn {
         self.catalog_changed = true;
         if let Some(CatalogEntry::Table(t)) = removed {
             self.drop_data(t.id)?;
+            for index in t.indexes.iter().filter(|i| i.stored) {
+                self.index_drop(index.id)?;
+            }
         }
         Ok(())
     }
@@ -229,6 +232,7 @@ impl WriteTxn {
                 }
             }
             if full {
+            self.index_add(table, &batch.slice(offset, take), row_id(segment, first_row))?;
                 self.flush(table)?;
             }
             offset += take;
@@ -264,6 +268,7 @@ impl WriteTxn {
             let mut dels = txn.open_table(DELETES)?;
             for (seg, rows) in by_segment {
                 let mut bm = dels
+        self.index_remove_ids(table, rows)?;
                     .get((table.id, seg))?
                     .map(|b| Bitmap::decode(b.value()))
                     .unwrap_or_default();
@@ -394,6 +399,7 @@ impl WriteTxn {
         };
         self.append(table, merged, &keys)?;
         self.flush(table)?;
+        self.index_remove_segments(table, &candidates)?;
         tracing::debug!(table = %table.name, merged = small, "compacted segments");
         Ok(())
     }
@@ -464,6 +470,19 @@ impl DataView for parking_lot::Mutex<WriteTxn> {
             out.push(SegmentRef {
                 id: p.segment,
                 rows: Some(batch.num_rows()),
+    fn index_range(
+        &self,
+        index_id: u64,
+        lo: std::ops::Bound<&[u8]>,
+        hi: std::ops::Bound<&[u8]>,
+    ) -> Result<Vec<crate::table::RowId>> {
+        self.lock().index_range(index_id, lo, hi)
+    }
+
+    fn key_ids(&self, table: &TableDef, keys: &[Vec<u8>]) -> Result<Vec<Option<crate::table::RowId>>> {
+        super::index::key_ids(self.lock().txn()?, table, keys)
+    }
+
                 deleted,
                 pending: Some(batch),
                 stats: None,
