@@ -5,6 +5,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+#[path = "cli/migration.rs"]
+mod migration;
 #[path = "cli/habits.rs"]
 mod habits;
 
