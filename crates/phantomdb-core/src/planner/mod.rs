@@ -8,6 +8,8 @@
 mod duplicates;
 mod names;
 mod output_names;
+pub(crate) mod plan_form;
+mod processors;
 pub(crate) mod schema;
 mod series;
 mod subquery;
@@ -29,7 +31,7 @@ use crate::engines::redb::DataView;
 use crate::engines::StatementTxns;
 use crate::error::{Error, Result};
 use crate::plugins::tables::{
-    AuthProvidersTable, FunctionsTable, PluginsTable, StorageEnginesTable,
+    AuthProvidersTable, FunctionsTable, PluginsTable, QueryProcessorsTable, StorageEnginesTable,
 };
 use crate::plugins::{PluginManager, Registry};
 use crate::privileges::{check_plan, Actor};
@@ -50,7 +52,14 @@ pub(crate) struct Planner {
     plugins: Arc<PluginManager>,
     /// The user the connection runs as; its privileges are looked up per statement.
     user: String,
+    /// The database name and the session's settings, for query processors.
+    session_source: std::sync::OnceLock<SessionSource>,
+    /// The query processors that changed the last plan (`name (stage)`), for EXPLAIN.
+    changed: parking_lot::Mutex<processors::Changed>,
 }
+
+/// Reads the database name and the session's settings when a statement is planned.
+pub(crate) type SessionSource = Arc<dyn Fn() -> (String, Vec<(String, String)>) + Send + Sync>;
 
     /// The sequence values this connection took (`currval`, `lastval`).
     sequences: Arc<crate::constraints::SessionSequences>,
@@ -110,6 +119,10 @@ impl Planner {
             "phantomdb_auth_providers",
             Arc::new(AuthProvidersTable(plugins.clone())),
         );
+        ctx.register_udtf(
+            "phantomdb_query_processors",
+            Arc::new(QueryProcessorsTable(plugins.clone())),
+        );
         let schema = PhantomSchema::default();
         ctx.register_udtf("phantomdb_tables", Arc::new(TablesTable(schema.clone())));
         ctx.register_udtf("phantomdb_columns", Arc::new(ColumnsTable(schema.clone())));
@@ -135,6 +148,8 @@ impl Planner {
             schema,
             plugins,
             user: user.to_string(),
+            session_source: std::sync::OnceLock::new(),
+            changed: parking_lot::Mutex::new(Vec::new()),
         })
     }
 
@@ -152,6 +167,33 @@ impl Planner {
     }
 
             sequences,
+    /// Where query processors read the session's database and settings from (set once, by
+    /// the connection).
+    pub(crate) fn set_session_source(&self, source: SessionSource) {
+        let _ = self.session_source.set(source);
+    }
+
+    /// The session as query processors see it.
+    pub(crate) fn query_session(&self, superuser: bool) -> crate::plugins::query::Session {
+        let (database, settings) = self
+            .session_source
+            .get()
+            .map(|s| s())
+            .unwrap_or_default();
+        crate::plugins::query::Session {
+            user: self.user.clone(),
+            database,
+            superuser,
+            settings: settings.into_iter().collect(),
+        }
+    }
+
+    /// The query processors that changed the plan of the last statement planned, as
+    /// `name (stage)`.
+    pub(crate) fn changed_by_processors(&self) -> Vec<String> {
+        self.changed.lock().clone()
+    }
+
     /// The DataFusion session behind this planner.
     pub(crate) fn context(&self) -> &SessionContext {
         &self.ctx
@@ -191,6 +233,7 @@ impl Planner {
     ) -> Result<(LogicalPlan, PlanGuard<'_>)> {
         let mut state = self.ctx.state();
         let (registry, pins) = self.plugins.apply(&mut state)?;
+        let processors_registry = registry.clone();
         check_tables_exist(&state, txns.view.as_ref(), &stmt)?;
         let catalog = txns.view.catalog();
         self.schema.set(StatementContext {
@@ -215,6 +258,12 @@ impl Planner {
         };
         check_plan(&plan, &self.actor(&catalog), &catalog)?;
         let plan = names.apply(inline_views(plan)?)?;
+        let session = || {
+            let superuser = self.actor(&catalog).check_superuser("").is_ok();
+            self.query_session(superuser)
+        };
+        let (plan, changed) = processors::rewrite(&state, plan, session, &processors_registry)?;
+        *self.changed.lock() = changed;
         Ok((plan, guard))
     }
 }

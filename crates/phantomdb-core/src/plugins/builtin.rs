@@ -66,6 +66,7 @@ pub(super) fn builtin_plugin(base: &SessionState) -> StaticPlugin {
         "phantomdb_views",
         "phantomdb_storage_engines",
         "phantomdb_auth_providers",
+        "phantomdb_query_processors",
     ] {
         push(&name.to_string(), "table", format!("{name}()"));
     }

@@ -11,6 +11,7 @@
 pub mod auth;
 mod builtin;
 mod native;
+pub mod query;
 mod registry;
 pub(crate) mod tables;
 mod udf;

@@ -1,6 +1,6 @@
 //! The core's adapters for a native plugin's components: its functions become DataFusion
 //! UDFs calling through the host, its engines go behind the SDK engine adapter, its
-//! authentication providers are kept as the host's safe wrappers.
+//! authentication providers and query processors are kept as the host's safe wrappers.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use phantomdb_plugin_host::{FunctionKind, LoadedPlugin};
 
 use super::auth::AuthProviderInfo;
+use super::query::QueryProcessorInfo;
 use super::registry::{Component, FunctionImpl, FunctionInfo};
 use super::udf::{describe, PluginAggregate, PluginLease, PluginScalar, PluginTable};
 use crate::engines::{EngineInfo, StorageEngine};
@@ -55,11 +56,17 @@ pub(super) fn components(plugin: &LoadedPlugin, lease: &Arc<PluginLease>) -> Vec
         .into_iter()
         .map(|p| AuthProviderInfo::from_provider(plugin.name(), Arc::new(p)))
         .collect();
+    let processors: Vec<QueryProcessorInfo> = plugin
+        .query_processors()
+        .into_iter()
+        .map(|p| QueryProcessorInfo::from_processor(plugin.name(), Arc::new(p)))
+        .collect();
     functions
         .into_iter()
         .map(Component::Function)
         .chain(engines.into_iter().map(Component::StorageEngine))
         .chain(providers.into_iter().map(Component::AuthProvider))
+        .chain(processors.into_iter().map(Component::QueryProcessor))
         .collect()
 }
 

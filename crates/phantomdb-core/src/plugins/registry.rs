@@ -13,6 +13,7 @@ use datafusion::catalog::TableFunctionImpl;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 
 use super::auth::AuthProviderInfo;
+use super::query::QueryProcessorInfo;
 use super::udf::PluginLease;
 use crate::engines::EngineInfo;
 use crate::error::{Error, Result, SqlState};
@@ -26,6 +27,8 @@ pub enum ComponentKind {
     StorageEngine,
     /// An authentication provider (named by a server's authentication rules).
     AuthProvider,
+    /// A query processor (statement hooks and plan rewrites).
+    QueryProcessor,
 }
 
 impl ComponentKind {
@@ -35,6 +38,7 @@ impl ComponentKind {
             Self::Function => "function_extension",
             Self::StorageEngine => "storage_backend",
             Self::AuthProvider => "authentication",
+            Self::QueryProcessor => "query_processor",
         }
     }
 
@@ -44,6 +48,7 @@ impl ComponentKind {
             Self::Function => "function",
             Self::StorageEngine => "storage engine",
             Self::AuthProvider => "authentication provider",
+            Self::QueryProcessor => "query processor",
         }
     }
 }
@@ -85,6 +90,8 @@ pub enum Component {
     StorageEngine(EngineInfo),
     /// An authentication provider.
     AuthProvider(AuthProviderInfo),
+    /// A query processor.
+    QueryProcessor(QueryProcessorInfo),
 }
 
 impl Component {
@@ -94,6 +101,7 @@ impl Component {
             Self::Function(_) => ComponentKind::Function,
             Self::StorageEngine(_) => ComponentKind::StorageEngine,
             Self::AuthProvider(_) => ComponentKind::AuthProvider,
+            Self::QueryProcessor(_) => ComponentKind::QueryProcessor,
         }
     }
 
@@ -103,6 +111,7 @@ impl Component {
             Self::Function(f) => &f.name,
             Self::StorageEngine(e) => &e.name,
             Self::AuthProvider(a) => &a.name,
+            Self::QueryProcessor(q) => &q.name,
         }
     }
 
@@ -112,6 +121,7 @@ impl Component {
             Self::Function(f) => &f.plugin,
             Self::StorageEngine(e) => &e.plugin,
             Self::AuthProvider(a) => &a.plugin,
+            Self::QueryProcessor(q) => &q.plugin,
         }
     }
 }
@@ -287,6 +297,21 @@ impl Registry {
                 Component::AuthProvider(a) => Some(a),
                 _ => None,
             })
+    }
+
+    /// The query processors in the order a statement runs them (ascending order, then name).
+    pub fn query_processors(&self) -> Vec<&QueryProcessorInfo> {
+        let mut out: Vec<&QueryProcessorInfo> = self
+            .components(ComponentKind::QueryProcessor)
+            .filter_map(|c| match c {
+                Component::QueryProcessor(q) => Some(q),
+                _ => None,
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (a.processor.order(), &a.name).cmp(&(b.processor.order(), &b.name))
+        });
+        out
     }
 
     /// The authentication provider named `name`.

@@ -1,5 +1,6 @@
 //! System table functions of the plugin manager: `phantomdb_plugins()`,
-//! `phantomdb_functions()`, `phantomdb_storage_engines()`, `phantomdb_auth_providers()`, and
+//! `phantomdb_functions()`, `phantomdb_storage_engines()`, `phantomdb_auth_providers()`,
+//! `phantomdb_query_processors()`, and
 //! the text-table helper they share.
 
 use std::sync::Arc;
@@ -162,5 +163,42 @@ impl TableFunctionImpl for AuthProvidersTable {
             })
             .collect();
         table(&["name", "plugin", "description", "rules"], rows)
+    }
+}
+
+/// `phantomdb_query_processors()`: every query processor in the order statements run them,
+/// with its hooks, stages and failure mode.
+#[derive(Debug)]
+pub(crate) struct QueryProcessorsTable(pub(crate) Arc<PluginManager>);
+
+impl TableFunctionImpl for QueryProcessorsTable {
+    fn call(&self, args: &[Expr]) -> Result<Arc<dyn TableProvider>> {
+        if !args.is_empty() {
+            return plan_err!("phantomdb_query_processors() takes no arguments");
+        }
+        let registry = self.0.snapshot();
+        let rows = registry
+            .query_processors()
+            .into_iter()
+            .map(|p| {
+                vec![
+                    p.name.clone(),
+                    p.plugin.clone(),
+                    p.processor.order().to_string(),
+                    p.hook_names().join(", "),
+                    p.stage_names().join(", "),
+                    match p.processor.failure_mode() {
+                        super::query::FailureMode::Fail => "fail",
+                        super::query::FailureMode::Skip => "skip",
+                    }
+                    .to_string(),
+                    p.processor.description().to_string(),
+                ]
+            })
+            .collect();
+        table(
+            &["name", "plugin", "order", "hooks", "stages", "on_failure", "description"],
+            rows,
+        )
     }
 }

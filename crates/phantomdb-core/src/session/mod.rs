@@ -5,6 +5,7 @@ mod appender;
 mod cancel;
 mod functions;
 mod prepared;
+mod processors;
 mod set;
 mod settings;
 mod statement;
@@ -73,6 +74,8 @@ impl Connection {
         let planner = Planner::new(shared.plugins.clone(), runtime, user)?;
         let settings = SessionSettings::default();
         functions::register(planner.context(), settings.clone(), user, &shared.name());
+        let (reader, database) = (settings.clone(), shared.name());
+        planner.set_session_source(std::sync::Arc::new(move || (database.clone(), reader.all())));
         Ok(Self {
             planner,
             txn: Transactions::new(shared.store.clone()),
@@ -146,10 +149,48 @@ impl Connection {
 
     /// Runs one or more `;`-separated statements and returns the result of the last one.
     pub async fn execute_async(&self, sql: &str) -> Result<ResultSet> {
+        let hooks = self.hook_processors();
+        if !hooks.is_empty() {
+            return self.execute_hooked(sql, &hooks).await;
+        }
         let statements = sql::parse(sql)?;
         let mut last = ResultSet::empty();
         for stmt in statements {
             last = self.run(stmt).await?;
+        }
+        Ok(last)
+    }
+
+    /// [`Connection::execute_async`] with query processors' session hooks around each
+    /// statement (and around a script that does not parse).
+    async fn execute_hooked(
+        &self,
+        sql: &str,
+        hooks: &[crate::plugins::query::QueryProcessorInfo],
+    ) -> Result<ResultSet> {
+        let started = processors::Started::now();
+        let statements = match sql::parse(sql) {
+            Ok(s) => s,
+            Err(e) => {
+                self.query_end_hooks(hooks, sql.trim(), started, Err(&e)).await;
+                return Err(e);
+            }
+        };
+        let mut last = ResultSet::empty();
+        let mut started = Some(started);
+        for stmt in statements {
+            let started = started.take().unwrap_or_else(processors::Started::now);
+            let text = sql.trim();
+            let result = match self.statement_hooks(hooks, text).await {
+                Ok(()) => self.run(stmt).await,
+                Err(e) => Err(e),
+            };
+            let outcome = match &result {
+                Ok(r) => Ok(Some(r.rows_affected.unwrap_or_else(|| r.num_rows()) as u64)),
+                Err(e) => Err(e),
+            };
+            self.query_end_hooks(hooks, text, started, outcome).await;
+            last = result?;
         }
         Ok(last)
     }
@@ -414,8 +455,14 @@ impl Connection {
             .interrupt()
             .run(async {
                 let (plan, _guard) = self.planner.plan(read.txns(), stmt, None).await?;
+                let explain = matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_));
                 let df = self.planner.context().execute_logical_plan(plan).await?;
-                ResultSet::collect(df).await
+                let result = ResultSet::collect(df).await?;
+                if explain {
+                    let changed = self.planner.changed_by_processors();
+                    return processors::explain_with_processors(result, &changed);
+                }
+                Ok(result)
             })
             .await;
         self.txn.end_read(read, result.is_ok())?;
@@ -441,11 +488,26 @@ impl Connection {
             .run(async {
                 let (plan, guard) = self.planner.plan(read.txns(), stmt, None).await?;
                 let plan = bind(plan)?;
+                let explain = matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_));
+                let changed = self.planner.changed_by_processors();
                 let pins = guard.pins();
                 let df = self.planner.context().execute_logical_plan(plan).await?;
-                Ok::<_, Error>((df.execute_stream().await?, pins))
+                if explain && !changed.is_empty() {
+                    let result = ResultSet::collect(df).await?;
+                    let result = processors::explain_with_processors(result, &changed)?;
+                    return Ok::<_, Error>(Err(result));
+                }
+                Ok::<_, Error>(Ok((df.execute_stream().await?, pins)))
             })
             .await;
+        let started = match started {
+            Ok(Err(ready)) => {
+                self.txn.end_read(read, true)?;
+                return Ok(ResultStream::ready(ready));
+            }
+            Ok(Ok(live)) => Ok(live),
+            Err(e) => Err(e),
+        };
         match started {
             Ok((stream, pins)) => {
                 let end = self.txn.defer_read(read);
