@@ -47,13 +47,6 @@ impl SessionSequences {
             )
         })
     }
-
-    /// `nextval(sequence)` in the write transaction `w`.
-    pub(crate) fn nextval(&self, w: &Mutex<WriteTxn>, sequence: &str) -> Result<i64> {
-        let v = w.lock().sequence_take(sequence, 1)?;
-        self.took(sequence, v);
-        Ok(v)
-    }
 }
 
 /// `rows` with the NULLs of identity columns replaced by new sequence values; explicit values

@@ -1,4 +1,5 @@
-//! `ALTER TABLE t ADD COLUMN | RENAME COLUMN | RENAME TO`.
+//! `ALTER TABLE t ADD COLUMN | RENAME COLUMN | RENAME TO`; DROP COLUMN and ALTER COLUMN are
+//! in `alter_column.rs`.
 
 use std::sync::Arc;
 
@@ -33,8 +34,20 @@ pub(crate) fn alter_table(
         .check_owner("table", &name, &def.owner)?;
     let mut new = (*def).clone();
     let mut new_name = name.clone();
+    let single = alter.operations.len() == 1;
     for op in alter.operations {
         match op {
+            AlterTableOperation::DropColumn {
+                column_names,
+                if_exists,
+                ..
+            } if single => {
+                super::alter_column::drop_columns(planner, scope, &def, &column_names, if_exists)?;
+                return Ok(ResultSet::empty());
+            }
+            AlterTableOperation::AlterColumn { column_name, op } => {
+                super::alter_column::alter_column(planner, scope, &mut new, &column_name, op)?
+            }
             AlterTableOperation::AddColumn {
                 column_def,
                 if_not_exists,

@@ -1,4 +1,4 @@
-//! `CREATE [UNIQUE] INDEX`, `DROP INDEX` and `REINDEX`, and the unique index behind a UNIQUE
+//! `CREATE [UNIQUE] INDEX` and `DROP INDEX`, and the unique index behind a UNIQUE
 //! constraint. An index is part of its table's catalog entry; its entries live in the table's
 //! engine (redb: `ix_<id>`), which keeps them with every write in the same transaction. An
 //! engine without indexes refuses `CREATE INDEX` (0A000); there a UNIQUE constraint is still
@@ -172,52 +172,4 @@ pub(crate) fn drop_index(
             .put_entry(&new.name, CatalogEntry::Table(new.clone()))?;
     }
     Ok(ResultSet::empty())
-}
-
-/// `REINDEX INDEX name | TABLE t | DATABASE`: rebuilds stored indexes from the rows.
-pub(crate) fn reindex(planner: &Planner, scope: &WriteScope, target: Reindex) -> Result<ResultSet> {
-    let catalog = scope.w.lock().catalog();
-    let mut work: Vec<(Arc<TableDef>, IndexDef)> = Vec::new();
-    match target {
-        Reindex::Index(name) => match find_index(&catalog, &name) {
-            Some(found) => work.push(found),
-            None => {
-                return Err(Error::Catalog(
-                    SqlState::UndefinedObject,
-                    format!("index \"{name}\" does not exist"),
-                ))
-            }
-        },
-        Reindex::Table(name) => {
-            let def = table_def(&scope.w, &name)?;
-            work.extend(def.indexes.iter().map(|i| (def.clone(), i.clone())));
-        }
-        Reindex::Database => {
-            for t in catalog.tables() {
-                work.extend(t.indexes.iter().map(|i| (t.clone(), i.clone())));
-            }
-        }
-    }
-    for (def, index) in work {
-        planner
-            .actor(&catalog)
-            .check_owner("table", &def.name, &def.owner)?;
-        if index.stored {
-            let access = scope.table(planner, &def)?;
-            access.drop_index(&index)?;
-            access.create_index(&index)?;
-        }
-    }
-    Ok(ResultSet::empty())
-}
-
-/// What `REINDEX` rebuilds.
-#[derive(Debug, Clone)]
-pub(crate) enum Reindex {
-    /// One index.
-    Index(String),
-    /// Every index of a table.
-    Table(String),
-    /// Every index.
-    Database,
 }

@@ -4,6 +4,7 @@
 //! [`apply_write`] dispatches a planned DDL or DML statement, one line per kind.
 
 mod alter;
+mod alter_column;
 mod analyze;
 mod copy;
 mod create_table;
@@ -31,7 +32,7 @@ pub(crate) use alter::alter_table;
 pub(crate) use analyze::analyze;
 pub(crate) use copy::{copy_from, CopyFile};
 pub(crate) use grant::{grant, revoke};
-pub(crate) use index::{create_index, drop_index, reindex, Reindex};
+pub(crate) use index::{create_index, drop_index};
 pub(crate) use table_extras::{apply_table_extras, table_id, take_table_extras};
 pub(crate) use dml_ext::{delete_extended, is_extended_delete, is_extended_update, update_extended};
 pub(crate) use upsert::{insert_extended, is_extended_insert};

@@ -37,10 +37,4 @@ impl WriteTxn {
         }
         Ok(())
     }
-
-    /// Forgets sequence `name` (its table or column was dropped).
-    pub fn sequence_drop(&mut self, name: &str) -> Result<()> {
-        self.txn()?.open_table(SEQUENCES)?.remove(name)?;
-        Ok(())
-    }
 }
