@@ -142,6 +142,14 @@ class PhantomDB:
         r = self.call(cmd="exec", sql=sql, timeout=timeout)
         return r["secs"], r["rows"]
 
+    def answer(self, sql: str, timeout: float | None = None) -> list:
+        """The result rows (values as text), untimed, to check against DuckDB's."""
+        return self.call(cmd="exec", sql=sql, timeout=timeout, fetch=True)["values"]
+
+    def peak_rss(self) -> int | None:
+        """Peak resident memory of the phantomdb-bench process so far, bytes."""
+        return peak_rss_of(f"/proc/{self.proc.pid}/status")
+
     def load_tpch(self, csv_dir: Path) -> float:
         start = time.perf_counter()
         for stmt in schema_statements():
@@ -218,6 +226,13 @@ class DuckDB:
             if timer:
                 timer.cancel()
         return time.perf_counter() - start, rows
+
+    def answer(self, sql: str, timeout: float | None = None) -> list:
+        return self.con.execute(sql).fetchall()
+
+    def peak_rss(self) -> int | None:
+        """Peak resident memory of this Python process (DuckDB runs in it, and SQLite)."""
+        return peak_rss_of("/proc/self/status")
 
     def load_tpch(self, csv_dir: Path) -> float:
         start = time.perf_counter()
@@ -452,6 +467,66 @@ def machine() -> str:
 
 
 # --------------------------------------------------------------------------------------------
+# Answers
+
+
+def peak_rss_of(status: str) -> int | None:
+    try:
+        for line in open(status):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+NUMBER = re.compile(r"^-?\d+(\.\d*)?([eE][-+]?\d+)?$")
+
+
+def normalize(v):
+    """A value as a float, a string or None, whichever system produced it."""
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, (int, float)) or type(v).__name__ == "Decimal":
+        return float(v)
+    if isinstance(v, (dt.date, dt.datetime)):
+        return v.isoformat()
+    v = str(v).rstrip()
+    return float(v) if NUMBER.match(v) else v
+
+
+def same_value(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        # TPC-H answers are rounded to cents; averages differ in the last digits.
+        return abs(a - b) <= 0.01 + 1e-6 * abs(b)
+    return a == b
+
+
+def answer_difference(ours: list, theirs: list) -> str | None:
+    """Why two results differ (None if they agree): same rows, numbers within rounding, in
+    order, or in any order (ties of an ORDER BY may come out either way)."""
+    ours = [tuple(normalize(v) for v in row) for row in ours]
+    theirs = [tuple(normalize(v) for v in row) for row in theirs]
+    if len(ours) != len(theirs):
+        return f"{len(ours)} rows, DuckDB {len(theirs)}"
+
+    def rows_agree(a, b):
+        return len(a) == len(b) and all(map(same_value, a, b))
+
+    if all(map(rows_agree, ours, theirs)):
+        return None
+
+    def key(row):
+        return tuple((0, round(v, 1), "") if isinstance(v, float) else (1, 0.0, str(v)) for v in row)
+
+    for a, b in zip(sorted(ours, key=key), sorted(theirs, key=key)):
+        if not rows_agree(a, b):
+            return f"row {a} vs DuckDB {b}"
+    return None
+
+
 # The run
 
 
@@ -462,6 +537,7 @@ class Runner:
         self.work = work
         self.bar = progress
         self.notes: list[str] = []
+        self.checked = 0
 
     def order(self, run: int):
         k = run % len(self.systems)
@@ -521,7 +597,27 @@ class Runner:
                 return secs
 
             results[qname] = self.timed(f"TPC-H {qname}", run, a.runs, a.warmup)
-        return load, results, rows
+            self.check_answer(qname, sql, results[qname])
+        rss = {s.name: s.peak_rss() for s in self.systems if hasattr(s, "peak_rss")}
+        return load, results, rows, rss
+
+    def check_answer(self, qname: str, sql: str, res: dict):
+        """Compares PhantomDB's answer with DuckDB's (untimed); a wrong answer fails the query."""
+        by_name = {s.name: s for s in self.systems}
+        if not all(n in by_name and isinstance(res.get(n), list) for n in ("phantomdb", "duckdb")):
+            return
+        try:
+            ours = by_name["phantomdb"].answer(sql, self.args.timeout)
+            theirs = by_name["duckdb"].answer(sql, self.args.timeout)
+        except BenchError as e:
+            res["phantomdb"] = f"error checking the answer: {str(e).splitlines()[0][:120]}"
+            return
+        why = answer_difference(ours, theirs)
+        if why is not None:
+            res["phantomdb"] = f"wrong answer ({why[:160]})"
+            self.notes.append(f"{qname}: wrong answer ({why})")
+        else:
+            self.checked += 1
 
     # Point operations ----------------------------------------------------------------------------
     def point(self):
@@ -614,7 +710,7 @@ def report(args, versions, tpch, point, udf, storage=None) -> tuple[str, list[st
                f"(order rotated every run); medians. Timeout {args.timeout:g} s per query.\n")
 
     if tpch:
-        load, results, rows = tpch
+        load, results, rows, rss = tpch
         out.append(f"## TPC-H SF{args.sf:g}\n")
         out.append("Data from `tpchgen-cli` (CSV); each system loads it into its default storage "
                    "(PhantomDB: redb file, `COPY`; DuckDB: database file, `COPY`; SQLite: database file, "
@@ -648,8 +744,18 @@ def report(args, versions, tpch, point, udf, storage=None) -> tuple[str, list[st
         for s in names:
             if missing[s]:
                 out.append(f"- {LABEL[s]} did not complete: {', '.join(missing[s])}")
+        wrong = [q for q, res in results.items() if str(res.get("phantomdb", "")).startswith("wrong answer")]
+        if "phantomdb" in names and "duckdb" in names:
+            out.append(f"- Answers: each query's PhantomDB result compared with DuckDB's (numbers within "
+                       f"0.01 + 1e-6 relative, rows in order or, for ties, in any order): "
+                       f"{len(wrong)} wrong" + (f" ({', '.join(wrong)})" if wrong else ""))
+        if rss:
+            shown = "; ".join(f"{'Python process (DuckDB, SQLite)' if k == 'duckdb' else LABEL[k]} "
+                              f"{v / 2**30:.2f} GiB" for k, v in rss.items() if v)
+            out.append(f"- Peak resident memory (VmHWM) at the end of TPC-H: {shown}")
         out.append("")
         if "duckdb" in others:
+            checks.append(("TPC-H answers equal DuckDB's", not wrong, f"{len(wrong)} wrong"))
             g = geo["duckdb"][0]
             checks.append(("TPC-H geomean ≤ 1.0x DuckDB", g is not None and g <= 1.0, fmt_ratio(g)))
             lr = ratio(lm["phantomdb"], lm["duckdb"])
@@ -808,6 +914,9 @@ def main():
         print(f"written to {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}", file=sys.stderr)
     if missed:
         print("targets missed: " + "; ".join(missed), file=sys.stderr)
+    if tpch and any(str(res.get("phantomdb", "")).startswith("wrong answer") for res in tpch[1].values()):
+        print("wrong TPC-H answers: see the table", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

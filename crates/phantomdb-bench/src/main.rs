@@ -10,7 +10,7 @@
 //! | --- | --- | --- |
 //! | `version` | | `phantomdb`, `datafusion`, `profile` |
 //! | `open` | `path` (null: in memory) | |
-//! | `exec` | `sql`, `timeout` (s, optional) | `secs`, `rows` (result rows or rows affected) |
+//! | `exec` | `sql`, `timeout` (s, optional), `fetch` (optional) | `secs`, `rows` (result rows or rows affected), with `fetch` also `values` (rows of text or null) |
 //! | `register_builtin` | | registers `is_prime_builtin` on the connection |
 //! | `load_plugin` | `path` | `secs`, `name` |
 //! | `load_plugin_dir` | `dir` | `secs`, `loaded`, `failed` |
@@ -116,6 +116,32 @@ fn rows_of(rs: &ResultSet) -> usize {
     rs.rows_affected.unwrap_or_else(|| rs.num_rows())
 }
 
+/// The result's rows, each value as text (`null` for NULL), to compare answers with another
+/// system's.
+fn values_of(rs: &ResultSet) -> Result<Vec<Vec<Option<String>>>> {
+    use arrow::array::{Array, AsArray};
+    let mut out = Vec::new();
+    for batch in &rs.batches {
+        let columns = batch
+            .columns()
+            .iter()
+            .map(|c| arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        for row in 0..batch.num_rows() {
+            out.push(
+                columns
+                    .iter()
+                    .map(|c| {
+                        let c = c.as_string::<i32>();
+                        (!c.is_null(row)).then(|| c.value(row).to_string())
+                    })
+                    .collect(),
+            );
+        }
+    }
+    Ok(out)
+}
+
 /// xorshift64*: cheap, deterministic keys (the same sequence for a given seed).
 struct Keys(u64);
 
@@ -187,7 +213,11 @@ impl Session {
                 let start = Instant::now();
                 let rs = self.run(sql, timeout)?;
                 let secs = start.elapsed().as_secs_f64();
-                json!({"secs": secs, "rows": rows_of(&rs)})
+                if cmd.get("fetch").and_then(Value::as_bool).unwrap_or(false) {
+                    json!({"secs": secs, "rows": rows_of(&rs), "values": values_of(&rs)?})
+                } else {
+                    json!({"secs": secs, "rows": rows_of(&rs)})
+                }
             }
             "register_builtin" => {
                 self.conn()?
