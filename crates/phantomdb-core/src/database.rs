@@ -11,6 +11,8 @@ use crate::result::ResultSet;
 use crate::session::Connection;
 use crate::shared::DatabaseShared;
 
+mod integrity;
+
 /// An open PhantomDB database: a file, or memory only.
 ///
 /// `Database` is cheap to clone and can be shared between threads; each thread (or task)

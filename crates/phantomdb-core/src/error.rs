@@ -60,6 +60,13 @@ pub enum Error {
     /// The storage layer (redb) failed (`XX000`).
     #[error("storage error: {0}")]
     Storage(String),
+    /// Stored data failed its checksum or could not be decoded (`XX001`); names what was
+    /// read (table and segment, catalog entry).
+    #[error("data corrupted: {0}")]
+    Corrupt(String),
+    /// A statement exceeded a limit: too long (`54000`) or nested too deeply (`54001`).
+    #[error("{1}")]
+    Limit(SqlState, String),
     /// Reading or writing a file failed (`58030`).
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
@@ -114,10 +121,12 @@ impl Error {
             | Error::Catalog(s, _)
             | Error::Transaction(s, _)
             | Error::Plugin(s, _)
-            | Error::Data(s, _) => *s,
+            | Error::Data(s, _)
+            | Error::Limit(s, _) => *s,
             Error::Unsupported(_) => SqlState::FeatureNotSupported,
             Error::PermissionDenied(_) => SqlState::InsufficientPrivilege,
             Error::Storage(_) => SqlState::InternalError,
+            Error::Corrupt(_) => SqlState::DataCorrupted,
             Error::Io(_) => SqlState::IoError,
             Error::DataFusion(e) => datafusion_state(e),
         }

@@ -15,6 +15,8 @@ use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Whi
 
 use crate::error::{Error, Result};
 
+pub mod limits;
+
 /// One parsed statement.
 #[derive(Debug, Clone)]
 pub enum Statement {
@@ -75,6 +77,7 @@ pub(crate) fn normalize_ident(ident: &datafusion::sql::sqlparser::ast::Ident) ->
 /// Parses `sql` into statements. A syntax error carries its position in `sql`
 /// ([`Error::position`]).
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
+    limits::check_length(sql)?;
     parse_statements(sql).map_err(|e| e.at_end_of(sql))
 }
 
@@ -124,7 +127,7 @@ fn parse_statements(sql: &str) -> Result<Vec<Statement>> {
         } else if let Some(stmt) = parse_role_statement(&mut parser.parser)? {
             stmt
         } else {
-            let stmt = parser.parse_statement().map_err(Error::from)?;
+            let stmt = limits::check_depth(parser.parse_statement().map_err(Error::from)?)?;
             match stmt {
                 DfStatement::Statement(s) if matches!(s.as_ref(), SqlStatement::CreateTable(_)) => {
                     create_table(*s, engines.pop_front().flatten())?

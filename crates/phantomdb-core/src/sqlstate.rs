@@ -81,6 +81,10 @@ pub enum SqlState {
     QueryCanceled,
     /// `53200` out_of_memory.
     OutOfMemory,
+    /// `54000` program_limit_exceeded (a statement longer than the limit).
+    ProgramLimitExceeded,
+    /// `54001` statement_too_complex (an expression or query nested too deeply).
+    StatementTooComplex,
     /// `58000` system_error: a plugin library could not be loaded or started.
     PluginLoadFailed,
     /// `38000` external_routine_exception: plugin code failed while called.
@@ -135,6 +139,8 @@ impl SqlState {
             Self::FeatureNotSupported => "0A000",
             Self::QueryCanceled => "57014",
             Self::OutOfMemory => "53200",
+            Self::ProgramLimitExceeded => "54000",
+            Self::StatementTooComplex => "54001",
             Self::PluginLoadFailed => "58000",
             Self::ExternalRoutineException => "38000",
             Self::IoError => "58030",

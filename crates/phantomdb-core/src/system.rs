@@ -56,6 +56,29 @@ impl datafusion::catalog::TableFunctionImpl for TablesTable {
     }
 }
 
+/// The `phantomdb_check()` table function: one row per problem found in the latest commit
+/// of the database (no rows: sound). Reads everything, on a read transaction of its own.
+#[derive(Debug)]
+pub(crate) struct CheckTable(pub(crate) PhantomSchema);
+
+impl datafusion::catalog::TableFunctionImpl for CheckTable {
+    fn call(&self, args: &[Expr]) -> DfResult<Arc<dyn TableProvider>> {
+        if !args.is_empty() {
+            return datafusion::common::plan_err!("phantomdb_check() takes no arguments");
+        }
+        let ctx = statement(&self.0, "phantomdb_check")?;
+        let rows = ctx
+            .txns
+            .view
+            .check()
+            .problems
+            .into_iter()
+            .map(|p| vec![p.object, p.detail])
+            .collect();
+        crate::plugins::tables::table(&["object", "problem"], rows)
+    }
+}
+
 /// Options never shown back (credentials).
 pub(crate) fn is_secret(key: &str) -> bool {
     let k = key.to_ascii_lowercase();

@@ -12,6 +12,8 @@ use phantomdb::{Database, SqlState};
 mod duplicate_names;
 #[path = "engine/plan_form.rs"]
 mod plan_form;
+#[path = "engine/integrity.rs"]
+mod integrity;
 #[path = "engine/pg_catalog.rs"]
 mod pg_catalog;
 #[path = "engine/point_ops.rs"]
@@ -661,7 +663,7 @@ fn newer_file_format_is_refused_with_both_versions() {
     let e = Database::open(&path).unwrap_err();
     let msg = e.to_string();
     assert!(
-        msg.contains("99") && msg.contains("format version 1"),
+        msg.contains("99") && msg.contains("format version 2"),
         "{msg}"
     );
     assert_eq!(e.sqlstate().code(), "0A000");

@@ -19,11 +19,12 @@ pub(super) fn syntax_error(e: &ParserError) -> Error {
     let text = match e {
         ParserError::ParserError(s) | ParserError::TokenizerError(s) => s.as_str(),
         ParserError::RecursionLimitExceeded => {
-            return Error::Syntax {
-                message: "statement is nested too deeply".into(),
-                expected: None,
-                position: None,
-            }
+            return Error::Limit(
+                super::SqlState::StatementTooComplex,
+                "statement is nested too deeply (more than 50 levels of parentheses or \
+                 subqueries)"
+                    .into(),
+            )
         }
     };
     let (text, position) = split_location(text);

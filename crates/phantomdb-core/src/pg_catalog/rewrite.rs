@@ -66,6 +66,11 @@ pub fn rewrite(sql: &str) -> Cow<'_, str> {
     let Ok(mut statements) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else {
         return Cow::Borrowed(sql);
     };
+    // Too deep to rewrite (or even to drop here): the parser proper refuses it.
+    if statements.iter().any(crate::sql::limits::sql_too_deep) {
+        crate::sql::limits::drop_deep(statements);
+        return Cow::Borrowed(sql);
+    }
     let mut changed = false;
     for statement in &mut statements {
         changed |= rewrite_statement(statement);

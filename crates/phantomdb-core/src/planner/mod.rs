@@ -37,7 +37,7 @@ use crate::plugins::{PluginManager, Registry};
 use crate::privileges::{check_plan, Actor};
 use crate::provider::inline_views;
 use crate::statistics::ColumnStatisticsTable;
-use crate::system::{ColumnsTable, RolesTable, TablesTable, ViewsTable};
+use crate::system::{CheckTable, ColumnsTable, RolesTable, TablesTable, ViewsTable};
 use crate::table::TableRole;
 
 /// The catalog name every connection uses.
@@ -125,6 +125,7 @@ impl Planner {
         );
         let schema = PhantomSchema::default();
         ctx.register_udtf("phantomdb_tables", Arc::new(TablesTable(schema.clone())));
+        ctx.register_udtf("phantomdb_check", Arc::new(CheckTable(schema.clone())));
         ctx.register_udtf("phantomdb_columns", Arc::new(ColumnsTable(schema.clone())));
         ctx.register_udtf("phantomdb_views", Arc::new(ViewsTable(schema.clone())));
         let roles = RolesTable(schema.clone(), user.to_string());

@@ -78,6 +78,11 @@ struct RedbTable {
 }
 
 impl RedbTable {
+    /// Runs a storage call under the panic guard ([`super::guard`]).
+    fn guard<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        guard(&self.def, self.view.as_ref(), f)
+    }
+
     fn write(&self) -> Result<&Mutex<WriteTxn>> {
         self.write.as_deref().ok_or_else(|| {
             Error::Transaction(
@@ -102,7 +107,7 @@ impl TableAccess for RedbTable {
             .projection
             .clone()
             .unwrap_or_else(|| (0..self.def.schema.fields().len()).collect());
-        let refs = self.view.segment_refs(&self.def)?;
+        let refs = self.guard(|| self.view.segment_refs(&self.def))?;
         let count = refs.len();
         let mut parts: Vec<Vec<SegmentRef>> =
             vec![Vec::new(); layout.partitions.max(1).min(refs.len()).max(1)];
@@ -163,30 +168,36 @@ impl TableAccess for RedbTable {
 
     fn lookup(&self, keys: &[ArrayRef]) -> Result<Option<RecordBatch>> {
         let encoded = encode_key_columns(&self.def, keys)?;
-        Ok(Some(self.view.lookup(&self.def, &encoded)?))
+        Ok(Some(self.guard(|| self.view.lookup(&self.def, &encoded))?))
     }
 
     fn insert(&self, rows: RecordBatch) -> Result<()> {
-        let mut w = self.write()?.lock();
-        let keys = w.check_insert(&self.def, &rows, &HashSet::new())?;
-        w.append(&self.def, rows, &keys)
+        self.guard(|| {
+            let mut w = self.write()?.lock();
+            let keys = w.check_insert(&self.def, &rows, &HashSet::new())?;
+            w.append(&self.def, rows, &keys)
+        })
     }
 
     fn delete(&self, ids: &[RowId]) -> Result<u64> {
-        let mut w = self.write()?.lock();
-        let keys = old_keys(&w, &self.def, ids)?;
-        w.delete(&self.def, ids, &keys)?;
-        Ok(ids.len() as u64)
+        self.guard(|| {
+            let mut w = self.write()?.lock();
+            let keys = old_keys(&w, &self.def, ids)?;
+            w.delete(&self.def, ids, &keys)?;
+            Ok(ids.len() as u64)
+        })
     }
 
     fn update(&self, ids: &[RowId], rows: RecordBatch) -> Result<u64> {
-        let mut w = self.write()?.lock();
-        let old = old_keys(&w, &self.def, ids)?;
-        let replaced: HashSet<Vec<u8>> = old.iter().cloned().collect();
-        let new_keys = w.check_insert(&self.def, &rows, &replaced)?;
-        w.delete(&self.def, ids, &old)?;
-        w.append(&self.def, rows, &new_keys)?;
-        Ok(ids.len() as u64)
+        self.guard(|| {
+            let mut w = self.write()?.lock();
+            let old = old_keys(&w, &self.def, ids)?;
+            let replaced: HashSet<Vec<u8>> = old.iter().cloned().collect();
+            let new_keys = w.check_insert(&self.def, &rows, &replaced)?;
+            w.delete(&self.def, ids, &old)?;
+            w.append(&self.def, rows, &new_keys)?;
+            Ok(ids.len() as u64)
+        })
     }
 
     /// Stored segments keep the schema they were written in and are re-labelled when read
@@ -195,6 +206,15 @@ impl TableAccess for RedbTable {
     fn change_schema(&self, _new: &TableDef, _fill: &ColumnFill<'_>) -> Result<()> {
         self.write()?.lock().flush_table(&self.def)
     }
+}
+
+/// Runs a storage call on `table` under the panic guard ([`super::guard`]).
+fn guard<T>(table: &TableDef, view: &dyn DataView, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    super::guard::guarded(
+        || format!("table \"{}\"", table.name),
+        || view.mark_suspect(),
+        f,
+    )
 }
 
 /// The encoded primary keys of the stored rows `ids` (empty when the table has no key).
@@ -258,7 +278,9 @@ struct SegmentReader {
 impl SegmentReader {
     /// The live rows of one segment.
     fn read(&self, seg: &SegmentRef) -> Result<RecordBatch> {
-        let batch = self.view.load(&self.def, seg, &self.columns)?;
+        let batch = guard(&self.def, self.view.as_ref(), || {
+            self.view.load(&self.def, seg, &self.columns)
+        })?;
         let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
         if self.with_row_ids {
             let ids: UInt64Array = (0..batch.num_rows()).map(|i| row_id(seg.id, i)).collect();

@@ -27,8 +27,11 @@
 //! segments; [`engine`] is the table engine the core drives (scans, key lookups, DML).
 
 mod cache;
+mod check;
+mod checksum;
 mod engine;
 mod group;
+mod guard;
 mod read;
 mod segment;
 mod index;
@@ -39,6 +42,8 @@ mod sequence;
 
 use redb::TableDefinition;
 
+pub use check::{CheckReport, Problem};
+pub(crate) use check::check_file_pages;
 pub(crate) use engine::RedbEngine;
 pub(crate) use read::{DataView, ReadView};
 pub(crate) use store::Store;
@@ -72,7 +77,9 @@ pub(super) const META_DATA_VERSION: &str = "data_version";
 pub(super) const META_FORMAT: &str = "format_version";
 /// The format of the database file this build writes. A newer build opens (and upgrades)
 /// older files; an older build refuses newer ones.
-pub(crate) const FORMAT_VERSION: u64 = 1;
+/// Format 2 (this one) stores every segment, deletion bitmap, catalog entry and role in a
+/// checksummed envelope ([`checksum`]); format 1 stored them bare.
+pub(crate) const FORMAT_VERSION: u64 = 2;
 
 pub(super) fn row_id(segment: u64, row: usize) -> RowId {
     (segment << 32) | row as u64

@@ -8,7 +8,9 @@ use arrow::array::{RecordBatch, UInt32Array};
 use arrow::compute::{concat_batches, take_record_batch};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::segment::{conform, ipc_stream_rows, Bitmap, Pending, SegmentRef, SegmentSnapshot};
+use super::segment::{
+    conform, ipc_stream_rows, open_segment, Bitmap, Pending, SegmentRef, SegmentSnapshot,
+};
 use super::store::{load_catalog, load_roles, load_settings, Store};
 use super::*;
 use crate::catalog::{Catalog, TableDef};
@@ -26,6 +28,10 @@ pub trait DataView: Send + Sync + std::fmt::Debug {
     fn catalog(&self) -> Arc<Catalog>;
     /// Rows whose primary key is one of `keys` (encoded with [`encode_keys`]).
     fn lookup(&self, table: &TableDef, keys: &[Vec<u8>]) -> Result<RecordBatch>;
+    /// Marks the database suspect after storage panicked ([`super::guard`]).
+    fn mark_suspect(&self);
+    /// Checks the latest committed state of the database ([`super::check`]).
+    fn check(&self) -> super::CheckReport;
 }
 
     /// Row ids in a range of secondary index `index_id` (see [`super::index`]).
@@ -81,10 +87,13 @@ where
     for item in segments.range((table.id, 0)..=(table.id, u64::MAX))? {
         let (k, v) = item?;
         let (_, seg) = k.value();
-        let stored = store.segment(table.id, seg, || Ok(v.value().to_vec()))?;
+        let stored = store.segment(table.id, seg, || {
+            Ok(open_segment(table, seg, v.value())?.to_vec())
+        })?;
         let deleted = deletes
             .get((table.id, seg))?
-            .map(|b| Bitmap::decode(b.value()));
+            .map(|b| Bitmap::read(table, seg, b.value()))
+            .transpose()?;
         out.push(SegmentSnapshot {
             id: seg,
             batch: conform(table, &stored)?,
@@ -108,10 +117,12 @@ where
 {
     // Group the hits by segment, keeping key order within a segment.
     let mut by_segment: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+    let mut found_keys: BTreeMap<u64, Vec<&[u8]>> = BTreeMap::new();
     for key in keys {
         if let Some(id) = index.get(key.as_slice())? {
             let (seg, row) = split_row_id(id.value());
             by_segment.entry(seg).or_default().push(row as u32);
+            found_keys.entry(seg).or_default().push(key.as_slice());
         }
     }
     let schema = table.schema_ref();
@@ -123,15 +134,35 @@ where
                 let stored = store.segment(table.id, seg, || {
                     segments()?
                         .get((table.id, seg))?
-                        .map(|v| v.value().to_vec())
-                        .ok_or_else(|| {
-                            Error::Storage(format!("index points to missing segment {seg}"))
+                        .map(|v| Ok(open_segment(table, seg, v.value())?.to_vec()))
+                        .unwrap_or_else(|| {
+                            Err(Error::Corrupt(format!(
+                                "the primary-key index of table \"{}\" points to missing \
+                                 segment {seg}",
+                                table.name
+                            )))
                         })
                 })?;
                 conform(table, &stored)?
             }
         };
-        parts.push(take_record_batch(&batch, &UInt32Array::from(rows))?);
+        if rows.iter().any(|&r| r as usize >= batch.num_rows()) {
+            return Err(Error::Corrupt(format!(
+                "the primary-key index of table \"{}\" points past the end of segment {seg}",
+                table.name
+            )));
+        }
+        let part = take_record_batch(&batch, &UInt32Array::from(rows))?;
+        // A damaged index entry must not hand back another row: each row found has its key.
+        let wanted = found_keys.remove(&seg).unwrap_or_default();
+        if crate::table::keys::encode_keys(table, &part)? != wanted {
+            return Err(Error::Corrupt(format!(
+                "the primary-key index of table \"{}\" points to rows of other keys in \
+                 segment {seg}",
+                table.name
+            )));
+        }
+        parts.push(part);
     }
     if parts.len() == 1 {
         return Ok(parts.remove(0));
@@ -157,10 +188,11 @@ where
         let (_, seg) = k.value();
         let deleted = deletes
             .get((table.id, seg))?
-            .map(|b| Bitmap::decode(b.value()));
+            .map(|b| Bitmap::read(table, seg, b.value()))
+            .transpose()?;
         out.push(SegmentRef {
             id: seg,
-            rows: ipc_stream_rows(v.value()),
+            rows: ipc_stream_rows(open_segment(table, seg, v.value())?),
             deleted,
             pending: None,
             stats: match stats {
@@ -186,13 +218,22 @@ where
         return Ok(conform(table, p)?.project(projection)?);
     }
     store.segment_columns(table, seg.id, projection, || {
-        Ok(segments()?
+        segments()?
             .get((table.id, seg.id))?
-            .map(|v| v.value().to_vec()))
+            .map(|v| Ok(open_segment(table, seg.id, v.value())?.to_vec()))
+            .transpose()
     })
 }
 
 impl DataView for ReadView {
+    fn mark_suspect(&self) {
+        self.store.mark_suspect();
+    }
+
+    fn check(&self) -> super::CheckReport {
+        self.store.check()
+    }
+
     fn catalog(&self) -> Arc<Catalog> {
         self.snap.catalog.clone()
     }
@@ -221,11 +262,6 @@ impl DataView for ReadView {
         Ok(refs)
     }
 
-    fn load(
-        &self,
-        table: &TableDef,
-        seg: &SegmentRef,
-        projection: &[usize],
     fn index_range(
         &self,
         index_id: u64,
@@ -239,6 +275,11 @@ impl DataView for ReadView {
         super::index::key_ids(&self.snap.txn, table, keys)
     }
 
+    fn load(
+        &self,
+        table: &TableDef,
+        seg: &SegmentRef,
+        projection: &[usize],
     ) -> Result<RecordBatch> {
         load_ref(&self.store, table, seg, projection, || {
             Ok(self.snap.txn.open_table(SEGMENTS)?)
@@ -295,6 +336,14 @@ impl Store {
 
     /// A new redb read transaction with its catalog (cached by catalog version).
     fn snapshot(&self) -> Result<Snapshot> {
+        super::guard::guarded(
+            || "the catalog".into(),
+            || self.mark_suspect(),
+            || self.snapshot_unguarded(),
+        )
+    }
+
+    fn snapshot_unguarded(&self) -> Result<Snapshot> {
         let txn = self.db.begin_read()?;
         let meta = txn.open_table(META)?;
         let catalog_version = meta

@@ -11,6 +11,7 @@ use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use datafusion::common::ScalarValue;
 
+use super::checksum::{self, Kind};
 use crate::catalog::TableDef;
 use crate::error::{Error, Result};
 
@@ -94,7 +95,12 @@ pub(super) fn compact_views(batch: RecordBatch) -> Result<RecordBatch> {
     )?)
 }
 
+/// A batch as stored: an Arrow IPC stream in its checksummed envelope ([`checksum`]).
 pub(super) fn encode_segment(batch: &RecordBatch) -> Result<Vec<u8>> {
+    Ok(checksum::seal(Kind::Segment, &encode_ipc(batch)?))
+}
+
+fn encode_ipc(batch: &RecordBatch) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(batch.get_array_memory_size() + 1024);
     {
         let mut w = StreamWriter::try_new(&mut out, batch.schema_ref())?;
@@ -104,13 +110,21 @@ pub(super) fn encode_segment(batch: &RecordBatch) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// The Arrow IPC stream of a stored segment, once its checksum is verified.
+pub(super) fn open_segment<'a>(table: &TableDef, segment: u64, stored: &'a [u8]) -> Result<&'a [u8]> {
+    checksum::unseal(Kind::Segment, stored, || {
+        checksum::segment_name(&table.name, segment)
+    })
+}
+
+/// Decodes a segment's Arrow IPC stream (from [`open_segment`]).
 pub(super) fn decode_segment(bytes: &[u8]) -> Result<RecordBatch> {
     let reader = StreamReader::try_new(Cursor::new(bytes), None)
-        .map_err(|e| Error::Storage(format!("corrupt segment: {e}")))?;
+        .map_err(|e| Error::Corrupt(format!("undecodable segment: {e}")))?;
     let schema = reader.schema();
     let batches = reader
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::Storage(format!("corrupt segment: {e}")))?;
+        .map_err(|e| Error::Corrupt(format!("undecodable segment: {e}")))?;
     Ok(concat_batches(&schema, &batches)?)
 }
 
@@ -119,6 +133,17 @@ pub(super) fn decode_segment(bytes: &[u8]) -> Result<RecordBatch> {
 pub struct Bitmap(Vec<u64>);
 
 impl Bitmap {
+    /// Reads a stored bitmap of `segment`, verifying its checksum.
+    pub(super) fn read(table: &TableDef, segment: u64, stored: &[u8]) -> Result<Self> {
+        let bytes = checksum::unseal(Kind::Deletes, stored, || {
+            format!("deletion bitmap of {}", checksum::segment_name(&table.name, segment))
+        })?;
+        Ok(Self::decode(bytes))
+    }
+    /// The bitmap as stored (in its checksummed envelope).
+    pub(super) fn store(&self) -> Vec<u8> {
+        checksum::seal(Kind::Deletes, &self.encode())
+    }
     pub(super) fn decode(bytes: &[u8]) -> Self {
         Bitmap(
             bytes
@@ -268,10 +293,10 @@ mod tests {
 
     #[test]
     fn segment_rows_come_from_ipc_headers() {
-        let one = encode_segment(&batch(1000)).expect("encode");
+        let one = encode_ipc(&batch(1000)).expect("encode");
         assert_eq!(ipc_stream_rows(&one), Some(1000));
         assert_eq!(
-            ipc_stream_rows(&encode_segment(&batch(0)).expect("encode")),
+            ipc_stream_rows(&encode_ipc(&batch(0)).expect("encode")),
             Some(0)
         );
 

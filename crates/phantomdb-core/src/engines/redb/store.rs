@@ -14,6 +14,7 @@ use parking_lot::Mutex;
 use redb::ReadableTable;
 
 use super::cache::{BudgetCache, ColumnCache, SegmentCache};
+use super::checksum::{seal, unseal, Kind};
 use super::group::GroupCommit;
 use super::read::Snapshot;
 use super::segment::{backfill, decode_segment, own_buffers, SegmentRef};
@@ -44,6 +45,8 @@ pub struct Store {
     /// would otherwise read every segment's bytes again just to learn their ids.
     pub(super) refs: Mutex<SegmentLists>,
     pub(super) write_gate: Arc<tokio::sync::Mutex<()>>,
+    /// A storage call panicked: the file is damaged, writes are refused ([`super::guard`]).
+    pub(super) suspect: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Store {
@@ -55,6 +58,15 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens (creating if needed) the database file at `path`.
     pub fn open(path: &Path) -> Result<Arc<Self>> {
+        // A damaged file can make redb panic while opening or repairing it.
+        super::guard::guarded(
+            || format!("database file {}", path.display()),
+            || {},
+            || Self::open_unguarded(path),
+        )
+    }
+
+    fn open_unguarded(path: &Path) -> Result<Arc<Self>> {
         let db = redb::Database::create(path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => Error::Storage(format!(
                 "database {} is already open in another process",
@@ -74,6 +86,11 @@ impl Store {
     }
 
     fn init(db: redb::Database) -> Result<Arc<Self>> {
+        // A file in the current format opens without writing, so a damaged file is only
+        // read (redb can panic, even while unwinding, when it writes into damaged pages).
+        if let Some((next_segment, next_table)) = current_counters(&db)? {
+            return Ok(Self::assemble(db, next_segment, next_table));
+        }
         let txn = db.begin_write()?;
         let (next_segment, next_table) = {
             let mut meta = txn.open_table(META)?;
@@ -85,7 +102,10 @@ impl Store {
                 Some(FORMAT_VERSION) => {}
                 Some(older) if older < FORMAT_VERSION => {
                     // Each format change adds its upgrade step here, run in this
-                    // transaction, oldest first. There is none yet: format 1 is the first.
+                    // transaction, oldest first.
+                    if older < 2 {
+                        seal_all_values(&txn)?;
+                    }
                     meta.insert(META_FORMAT, FORMAT_VERSION)?;
                 }
                 Some(newer) => {
@@ -108,7 +128,12 @@ impl Store {
             (seg, tab)
         };
         txn.commit()?;
-        Ok(Arc::new(Self {
+        Ok(Self::assemble(db, next_segment, next_table))
+    }
+
+    /// The store over an opened file in the current format.
+    fn assemble(db: redb::Database, next_segment: u64, next_table: u64) -> Arc<Self> {
+        Arc::new(Self {
             published: arc_swap::ArcSwapOption::empty(),
             publish_lock: Mutex::new(()),
             group: GroupCommit::default(),
@@ -123,7 +148,8 @@ impl Store {
             },
             cache: SegmentCache::new(DEFAULT_CACHE_BYTES),
             write_gate: Arc::new(tokio::sync::Mutex::new(())),
-        }))
+            suspect: std::sync::atomic::AtomicBool::new(false),
+        })
     }
 
     pub(super) fn allocate_segment(&self) -> u64 {
@@ -193,7 +219,12 @@ impl Store {
         let bytes = bytes.ok_or_else(|| {
             Error::Storage(format!("segment {seg} of table {} is missing", table.name))
         })?;
-        let corrupt = |e: arrow::error::ArrowError| Error::Storage(format!("corrupt segment: {e}"));
+        let corrupt = |e: arrow::error::ArrowError| {
+            Error::Corrupt(format!(
+                "{}: undecodable: {e}",
+                super::checksum::segment_name(&table.name, seg)
+            ))
+        };
         let header = StreamReader::try_new(Cursor::new(&bytes), None).map_err(corrupt)?;
         let stored = header.schema().fields().len();
         drop(header);
@@ -250,13 +281,75 @@ impl Store {
     }
 }
 
+/// The allocator counters `(next segment id, next table id)` of a file already in the
+/// current format with its tables, read without writing; `None` when opening must write (a
+/// new, older or newer file).
+fn current_counters(db: &redb::Database) -> Result<Option<(u64, u64)>> {
+    let txn = redb::ReadableDatabase::begin_read(db)?;
+    let meta = match txn.open_table(META) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    if meta.get(META_FORMAT)?.map(|v| v.value()) != Some(FORMAT_VERSION) {
+        return Ok(None);
+    }
+    let exists = |e: redb::TableError| match e {
+        redb::TableError::TableDoesNotExist(_) => Ok(false),
+        other => Err(other),
+    };
+    let tables = [
+        txn.open_table(CATALOG).map(|_| true).or_else(exists)?,
+        txn.open_table(SEGMENTS).map(|_| true).or_else(exists)?,
+        txn.open_table(DELETES).map(|_| true).or_else(exists)?,
+    ];
+    if tables.contains(&false) {
+        return Ok(None);
+    }
+    let seg = meta.get(META_NEXT_SEGMENT)?.map(|v| v.value()).unwrap_or(1);
+    let tab = meta.get(META_NEXT_TABLE)?.map(|v| v.value()).unwrap_or(1);
+    Ok(Some((seg, tab)))
+}
+
+/// The upgrade from format 1: every segment, deletion bitmap, catalog entry and role goes
+/// into its checksummed envelope.
+fn seal_all_values(txn: &redb::WriteTransaction) -> Result<()> {
+    for (def, kind) in [(SEGMENTS, Kind::Segment), (DELETES, Kind::Deletes)] {
+        let mut table = txn.open_table(def)?;
+        let keys: Vec<(u64, u64)> = table
+            .iter()?
+            .map(|item| item.map(|(k, _)| k.value()))
+            .collect::<std::result::Result<_, _>>()?;
+        for key in keys {
+            let sealed = match table.get(key)? {
+                Some(v) => seal(kind, v.value()),
+                None => continue,
+            };
+            table.insert(key, sealed.as_slice())?;
+        }
+    }
+    for (def, kind) in [(CATALOG, Kind::Catalog), (ROLES, Kind::Role)] {
+        let mut table = txn.open_table(def)?;
+        let entries: Vec<(String, Vec<u8>)> = table
+            .iter()?
+            .map(|item| item.map(|(k, v)| (k.value().to_string(), seal(kind, v.value()))))
+            .collect::<std::result::Result<_, _>>()?;
+        for (name, sealed) in entries {
+            table.insert(name.as_str(), sealed.as_slice())?;
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn load_catalog<T: ReadableTable<&'static str, &'static [u8]>>(
     table: &T,
 ) -> Result<Catalog> {
     let mut entries = BTreeMap::new();
     for item in table.iter()? {
         let (k, v) = item?;
-        entries.insert(k.value().to_string(), CatalogEntry::decode(v.value())?);
+        let name = k.value();
+        let bytes = unseal(Kind::Catalog, v.value(), || format!("catalog entry \"{name}\""))?;
+        entries.insert(name.to_string(), CatalogEntry::decode(bytes)?);
     }
     Ok(Catalog::from_entries(entries))
 }
@@ -267,7 +360,9 @@ pub(super) fn load_roles<T: ReadableTable<&'static str, &'static [u8]>>(
     let mut out = BTreeMap::new();
     for item in table.iter()? {
         let (k, v) = item?;
-        out.insert(k.value().to_string(), Arc::new(RoleDef::decode(v.value())?));
+        let name = k.value();
+        let bytes = unseal(Kind::Role, v.value(), || format!("role \"{name}\""))?;
+        out.insert(name.to_string(), Arc::new(RoleDef::decode(bytes)?));
     }
     Ok(out)
 }

@@ -9,6 +9,7 @@ use arrow::array::{Array, RecordBatch, UInt32Array};
 use arrow::compute::{concat_batches, take_record_batch};
 use redb::{ReadableTable, TableDefinition};
 
+use super::checksum::{seal, Kind};
 use super::group::CommitMode;
 use super::read::{load_ref, lookup_rows, read_segments, stored_refs, DataView};
 use super::segment::{compact_views, encode_segment, Bitmap, Pending, SegmentRef, SegmentSnapshot};
@@ -65,7 +66,7 @@ impl WriteTxn {
 
     /// Writes (creates or replaces) a catalog entry.
     pub fn put_entry(&mut self, name: &str, entry: CatalogEntry) -> Result<()> {
-        let bytes = entry.encode()?;
+        let bytes = seal(Kind::Catalog, &entry.encode()?);
         self.txn()?
             .open_table(CATALOG)?
             .insert(name, bytes.as_slice())?;
@@ -88,7 +89,7 @@ impl WriteTxn {
 
     /// Writes (creates or replaces) a role.
     pub fn put_role(&mut self, role: RoleDef) -> Result<()> {
-        let bytes = role.encode()?;
+        let bytes = seal(Kind::Role, &role.encode()?);
         self.txn()?
             .open_table(ROLES)?
             .insert(role.name.as_str(), bytes.as_slice())?;
@@ -247,9 +248,18 @@ impl WriteTxn {
         };
         let batch = compact_views(p.batch(&table.schema_ref())?)?;
         let bytes = encode_segment(&batch)?;
-        self.txn()?
+        let replaced = self
+            .txn()?
             .open_table(SEGMENTS)?
-            .insert((table.id, p.segment), bytes.as_slice())?;
+            .insert((table.id, p.segment), bytes.as_slice())?
+            .is_some();
+        if replaced {
+            // Segment ids are never reused: the stored next segment id is damaged.
+            return Err(Error::Corrupt(format!(
+                "{} already exists (the database's next segment id is damaged)",
+                super::checksum::segment_name(&table.name, p.segment)
+            )));
+        }
         super::stats::write(self.txn()?, table.id, p.segment, &UnitStats::of(&batch)?)?;
         self.store.cache.put((table.id, p.segment), batch);
         Ok(())
@@ -270,12 +280,13 @@ impl WriteTxn {
                 let mut bm = dels
         self.index_remove_ids(table, rows)?;
                     .get((table.id, seg))?
-                    .map(|b| Bitmap::decode(b.value()))
+                    .map(|b| Bitmap::read(table, seg, b.value()))
+                    .transpose()?
                     .unwrap_or_default();
                 for r in rows {
                     bm.set(r);
                 }
-                dels.insert((table.id, seg), bm.encode().as_slice())?;
+                dels.insert((table.id, seg), bm.store().as_slice())?;
             }
         }
         if !keys.is_empty() {
@@ -299,6 +310,7 @@ impl WriteTxn {
     /// commit's sequence number, and the commit is durable (and visible to new readers) only
     /// once [`Store::wait_durable`] for it returns; without one it is durable now.
     pub fn commit(mut self, may_defer: bool) -> Result<(WriterLock, Option<u64>)> {
+        self.store.check_trusted()?;
         let touched: Vec<u64> = self.touched.iter().copied().collect();
         for id in touched {
             let Some(table) = self.catalog.table_by_id(id).cloned() else {
@@ -354,7 +366,13 @@ impl WriteTxn {
     /// Discards the transaction.
     pub fn rollback(mut self) -> Result<()> {
         if let Some(txn) = self.txn.take() {
-            txn.abort()?;
+            // After storage panicked, aborting may panic too: the statement already failed.
+            let store = self.store.clone();
+            super::guard::guarded(
+                || "the rollback".into(),
+                || store.mark_suspect(),
+                move || Ok(txn.abort()?),
+            )?;
         }
         Ok(())
     }
@@ -452,6 +470,15 @@ impl WriteTxn {
 }
 
 impl DataView for parking_lot::Mutex<WriteTxn> {
+    fn mark_suspect(&self) {
+        self.lock().store.mark_suspect();
+    }
+
+    fn check(&self) -> super::CheckReport {
+        let store = self.lock().store.clone();
+        store.check()
+    }
+
     fn catalog(&self) -> Arc<Catalog> {
         self.lock().catalog.clone()
     }
@@ -465,7 +492,8 @@ impl DataView for parking_lot::Mutex<WriteTxn> {
         if let Some(p) = w.pending.get(&table.id) {
             let deleted = deletes
                 .get((table.id, p.segment))?
-                .map(|b| Bitmap::decode(b.value()));
+                .map(|b| Bitmap::read(table, p.segment, b.value()))
+                .transpose()?;
             let batch = p.batch(&table.schema_ref())?;
             out.push(SegmentRef {
                 id: p.segment,
@@ -530,7 +558,8 @@ impl WriteTxn {
         if let Some(p) = self.pending.get(&table.id) {
             let deleted = deletes
                 .get((table.id, p.segment))?
-                .map(|b| Bitmap::decode(b.value()));
+                .map(|b| Bitmap::read(table, p.segment, b.value()))
+                .transpose()?;
             out.push(SegmentSnapshot {
                 id: p.segment,
                 batch: p.batch(&table.schema_ref())?,
@@ -567,6 +596,7 @@ impl Store {
                 ))
             }
         };
+        self.check_trusted()?;
         if expected_version.is_some() {
             // An explicit transaction may hold the gate for long: no group waits on it.
             self.settle_group()?;
