@@ -408,6 +408,7 @@ impl Back<'_> {
                     .state
                     .scalar_functions()
                     .get(name)
+                    .or_else(|| self.handles.scalar_functions.get(name))
                     .cloned()
                     .ok_or_else(|| format!("function {name} does not exist"))?;
                 DfExpr::ScalarFunction(ScalarFunction::new_udf(func, self.exprs(args, schema)?))
@@ -421,6 +422,7 @@ impl Back<'_> {
                     .state
                     .aggregate_functions()
                     .get(name)
+                    .or_else(|| self.handles.aggregate_functions.get(name))
                     .cloned()
                     .ok_or_else(|| format!("aggregate function {name} does not exist"))?;
                 DfExpr::AggregateFunction(AggregateFunction::new_udf(

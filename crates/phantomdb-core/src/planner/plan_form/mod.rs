@@ -24,6 +24,11 @@ pub(crate) struct Handles {
     exprs: Vec<DfExpr>,
     scans: Vec<TableScan>,
     dml: Vec<DmlStatement>,
+    /// Functions the plan calls that the session may not list (built by planner rules).
+    scalar_functions:
+        std::collections::HashMap<String, std::sync::Arc<datafusion::logical_expr::ScalarUDF>>,
+    aggregate_functions:
+        std::collections::HashMap<String, std::sync::Arc<datafusion::logical_expr::AggregateUDF>>,
 }
 
 /// `plan` in the form, and the handles to convert it back.

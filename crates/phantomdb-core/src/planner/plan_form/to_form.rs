@@ -324,15 +324,21 @@ pub(super) fn expr(e: &DfExpr, h: &mut Handles) -> Expr {
             expr: b(i, h),
             negated: true,
         },
-        DfExpr::ScalarFunction(ScalarFunction { func, args }) => Expr::Function {
-            name: func.name().to_string(),
-            args: args.iter().map(|a| expr(a, h)).collect(),
-        },
+        DfExpr::ScalarFunction(ScalarFunction { func, args }) => {
+            h.scalar_functions
+                .insert(func.name().to_string(), func.clone());
+            Expr::Function {
+                name: func.name().to_string(),
+                args: args.iter().map(|a| expr(a, h)).collect(),
+            }
+        }
         DfExpr::AggregateFunction(AggregateFunction { func, params })
             if params.filter.is_none()
                 && params.order_by.is_empty()
                 && params.null_treatment.is_none() =>
         {
+            h.aggregate_functions
+                .insert(func.name().to_string(), func.clone());
             Expr::Aggregate {
                 name: func.name().to_string(),
                 args: params.args.iter().map(|a| expr(a, h)).collect(),
