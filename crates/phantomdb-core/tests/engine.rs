@@ -10,10 +10,10 @@ use phantomdb::{Database, SqlState};
 
 #[path = "engine/duplicate_names.rs"]
 mod duplicate_names;
-#[path = "engine/plan_form.rs"]
-mod plan_form;
 #[path = "engine/integrity.rs"]
 mod integrity;
+#[path = "engine/plan_form.rs"]
+mod plan_form;
 #[path = "engine/pg_catalog.rs"]
 mod pg_catalog;
 #[path = "engine/point_ops.rs"]

@@ -52,6 +52,8 @@ pub(crate) struct Planner {
     plugins: Arc<PluginManager>,
     /// The user the connection runs as; its privileges are looked up per statement.
     user: String,
+    /// The sequence values this connection took (`currval`, `lastval`).
+    sequences: Arc<crate::constraints::SessionSequences>,
     /// The database name and the session's settings, for query processors.
     session_source: std::sync::OnceLock<SessionSource>,
     /// The query processors that changed the last plan (`name (stage)`), for EXPLAIN.
@@ -61,8 +63,6 @@ pub(crate) struct Planner {
 /// Reads the database name and the session's settings when a statement is planned.
 pub(crate) type SessionSource = Arc<dyn Fn() -> (String, Vec<(String, String)>) + Send + Sync>;
 
-    /// The sequence values this connection took (`currval`, `lastval`).
-    sequences: Arc<crate::constraints::SessionSequences>,
 /// Keeps a statement's context current until dropped (when the statement ends, however it
 /// ends).
 pub(crate) struct PlanGuard<'a>(&'a PhantomSchema);
@@ -128,6 +128,10 @@ impl Planner {
         ctx.register_udtf("phantomdb_check", Arc::new(CheckTable(schema.clone())));
         ctx.register_udtf("phantomdb_columns", Arc::new(ColumnsTable(schema.clone())));
         ctx.register_udtf("phantomdb_views", Arc::new(ViewsTable(schema.clone())));
+        let indexes = crate::system::IndexesTable(schema.clone());
+        ctx.register_udtf("phantomdb_indexes", Arc::new(indexes));
+        let constraints = crate::system::ConstraintsTable(schema.clone());
+        ctx.register_udtf("phantomdb_constraints", Arc::new(constraints));
         let roles = RolesTable(schema.clone(), user.to_string());
         ctx.register_udtf("phantomdb_roles", Arc::new(roles));
         let statistics = ColumnStatisticsTable(schema.clone(), user.to_string());
@@ -140,18 +144,22 @@ impl Planner {
         )?;
         crate::pg_catalog::install(&ctx, &catalog, &schema)?;
         ctx.register_catalog(CATALOG_NAME, Arc::new(catalog));
+        let sequences = Arc::new(crate::constraints::SessionSequences::default());
+        crate::constraints::register_functions(&ctx, &sequences);
         Ok(Self {
             ctx,
-        let indexes = crate::system::IndexesTable(schema.clone());
-        ctx.register_udtf("phantomdb_indexes", Arc::new(indexes));
-        let constraints = crate::system::ConstraintsTable(schema.clone());
-        ctx.register_udtf("phantomdb_constraints", Arc::new(constraints));
             schema,
             plugins,
             user: user.to_string(),
+            sequences,
             session_source: std::sync::OnceLock::new(),
             changed: parking_lot::Mutex::new(Vec::new()),
         })
+    }
+
+    /// The sequence values this connection took.
+    pub(crate) fn sequences(&self) -> &Arc<crate::constraints::SessionSequences> {
+        &self.sequences
     }
 
     /// The user the connection runs as (the owner of what it creates).
@@ -160,14 +168,11 @@ impl Planner {
     }
 
     /// The connection's user with its privileges as `catalog` (the statement's snapshot)
-        let sequences = Arc::new(crate::constraints::SessionSequences::default());
-        crate::constraints::register_functions(&ctx, &sequences);
     /// records them.
     pub(crate) fn actor(&self, catalog: &crate::catalog::Catalog) -> Actor {
         Actor::resolve(&self.user, catalog)
     }
 
-            sequences,
     /// Where query processors read the session's database and settings from (set once, by
     /// the connection).
     pub(crate) fn set_session_source(&self, source: SessionSource) {
@@ -198,11 +203,6 @@ impl Planner {
     /// The DataFusion session behind this planner.
     pub(crate) fn context(&self) -> &SessionContext {
         &self.ctx
-    }
-
-    /// The sequence values this connection took.
-    pub(crate) fn sequences(&self) -> &Arc<crate::constraints::SessionSequences> {
-        &self.sequences
     }
 
     /// A copy of the session state (configuration, functions) for executing a plan.

@@ -337,6 +337,46 @@ impl Connection {
                         .write(|w| async move { exec::analyze(p, &w, &a) })
                         .await;
                 }
+                SqlStatement::CreateIndex(c) => {
+                    let c = c.clone();
+                    let p = &self.planner;
+                    return self
+                        .write(|w| async move { exec::create_index(p, &w, c) })
+                        .await;
+                }
+                SqlStatement::Drop {
+                    object_type: ObjectType::Index,
+                    names,
+                    if_exists,
+                    ..
+                } => {
+                    let (names, if_exists) = (names.clone(), *if_exists);
+                    let p = &self.planner;
+                    return self
+                        .write(|w| async move { exec::drop_index(p, &w, names, if_exists) })
+                        .await;
+                }
+                SqlStatement::Insert(insert) if exec::is_extended_insert(insert) => {
+                    let insert = insert.clone();
+                    let p = &self.planner;
+                    return self
+                        .write(|w| async move { exec::insert_extended(p, &w, insert).await })
+                        .await;
+                }
+                SqlStatement::Update(update) if exec::is_extended_update(update) => {
+                    let update = update.clone();
+                    let p = &self.planner;
+                    return self
+                        .write(|w| async move { exec::update_extended(p, &w, update).await })
+                        .await;
+                }
+                SqlStatement::Delete(delete) if exec::is_extended_delete(delete) => {
+                    let delete = delete.clone();
+                    let p = &self.planner;
+                    return self
+                        .write(|w| async move { exec::delete_extended(p, &w, delete).await })
+                        .await;
+                }
                 SqlStatement::AlterTable(_) => {
                     let s = (**s).clone();
                     let p = &self.planner;
@@ -378,46 +418,6 @@ impl Connection {
             .await
         } else {
             self.query(stmt).await
-                SqlStatement::CreateIndex(c) => {
-                    let c = c.clone();
-                    let p = &self.planner;
-                    return self
-                        .write(|w| async move { exec::create_index(p, &w, c) })
-                        .await;
-                }
-                SqlStatement::Drop {
-                    object_type: ObjectType::Index,
-                    names,
-                    if_exists,
-                    ..
-                } => {
-                    let (names, if_exists) = (names.clone(), *if_exists);
-                    let p = &self.planner;
-                    return self
-                        .write(|w| async move { exec::drop_index(p, &w, names, if_exists) })
-                        .await;
-                }
-                SqlStatement::Insert(insert) if exec::is_extended_insert(insert) => {
-                    let insert = insert.clone();
-                    let p = &self.planner;
-                    return self
-                        .write(|w| async move { exec::insert_extended(p, &w, insert).await })
-                        .await;
-                }
-                SqlStatement::Update(update) if exec::is_extended_update(update) => {
-                    let update = update.clone();
-                    let p = &self.planner;
-                    return self
-                        .write(|w| async move { exec::update_extended(p, &w, update).await })
-                        .await;
-                }
-                SqlStatement::Delete(delete) if exec::is_extended_delete(delete) => {
-                    let delete = delete.clone();
-                    let p = &self.planner;
-                    return self
-                        .write(|w| async move { exec::delete_extended(p, &w, delete).await })
-                        .await;
-                }
         }
     }
 

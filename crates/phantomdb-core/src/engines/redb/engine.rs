@@ -206,26 +206,6 @@ impl TableAccess for RedbTable {
     fn change_schema(&self, _new: &TableDef, _fill: &ColumnFill<'_>) -> Result<()> {
         self.write()?.lock().flush_table(&self.def)
     }
-}
-
-/// Runs a storage call on `table` under the panic guard ([`super::guard`]).
-fn guard<T>(table: &TableDef, view: &dyn DataView, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    super::guard::guarded(
-        || format!("table \"{}\"", table.name),
-        || view.mark_suspect(),
-        f,
-    )
-}
-
-/// The encoded primary keys of the stored rows `ids` (empty when the table has no key).
-fn old_keys(w: &WriteTxn, def: &TableDef, ids: &[RowId]) -> Result<Vec<Vec<u8>>> {
-    if def.primary_key.is_empty() || ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows = w.fetch(def, ids)?;
-    encode_keys(def, &rows)
-}
-
 
     fn keeps_indexes(&self) -> bool {
         true
@@ -265,6 +245,26 @@ fn old_keys(w: &WriteTxn, def: &TableDef, ids: &[RowId]) -> Result<Vec<Vec<u8>>>
             ids,
         )?))
     }
+}
+
+/// Runs a storage call on `table` under the panic guard ([`super::guard`]).
+fn guard<T>(table: &TableDef, view: &dyn DataView, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    super::guard::guarded(
+        || format!("table \"{}\"", table.name),
+        || view.mark_suspect(),
+        f,
+    )
+}
+
+/// The encoded primary keys of the stored rows `ids` (empty when the table has no key).
+fn old_keys(w: &WriteTxn, def: &TableDef, ids: &[RowId]) -> Result<Vec<Vec<u8>>> {
+    if def.primary_key.is_empty() || ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = w.fetch(def, ids)?;
+    encode_keys(def, &rows)
+}
+
 /// How a scan reads one segment: the projected columns only, row ids last when asked.
 struct SegmentReader {
     def: Arc<TableDef>,

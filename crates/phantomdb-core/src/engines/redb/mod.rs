@@ -32,13 +32,13 @@ mod checksum;
 mod engine;
 mod group;
 mod guard;
+mod index;
 mod read;
 mod segment;
-mod index;
+mod sequence;
 mod stats;
 mod store;
 mod write;
-mod sequence;
 
 use redb::TableDefinition;
 

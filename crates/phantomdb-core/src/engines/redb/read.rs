@@ -32,8 +32,6 @@ pub trait DataView: Send + Sync + std::fmt::Debug {
     fn mark_suspect(&self);
     /// Checks the latest committed state of the database ([`super::check`]).
     fn check(&self) -> super::CheckReport;
-}
-
     /// Row ids in a range of secondary index `index_id` (see [`super::index`]).
     fn index_range(
         &self,
@@ -43,6 +41,8 @@ pub trait DataView: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<crate::table::RowId>>;
     /// The row id of each primary key in `keys` (encoded), if present.
     fn key_ids(&self, table: &TableDef, keys: &[Vec<u8>]) -> Result<Vec<Option<crate::table::RowId>>>;
+}
+
 /// A committed, durable state of the database: a redb read transaction with its catalog.
 /// The store keeps the latest one (published after every durable commit) for new readers to
 /// share, so a read starts without opening a redb transaction of its own.
@@ -234,6 +234,19 @@ impl DataView for ReadView {
         self.store.check()
     }
 
+    fn index_range(
+        &self,
+        index_id: u64,
+        lo: std::ops::Bound<&[u8]>,
+        hi: std::ops::Bound<&[u8]>,
+    ) -> Result<Vec<crate::table::RowId>> {
+        super::index::read_range(&self.snap.txn, index_id, lo, hi)
+    }
+
+    fn key_ids(&self, table: &TableDef, keys: &[Vec<u8>]) -> Result<Vec<Option<crate::table::RowId>>> {
+        super::index::key_ids(&self.snap.txn, table, keys)
+    }
+
     fn catalog(&self) -> Arc<Catalog> {
         self.snap.catalog.clone()
     }
@@ -260,19 +273,6 @@ impl DataView for ReadView {
         cache.retain(|(_, v), _| *v >= data_version);
         cache.insert(key, Arc::new(refs.clone()));
         Ok(refs)
-    }
-
-    fn index_range(
-        &self,
-        index_id: u64,
-        lo: std::ops::Bound<&[u8]>,
-        hi: std::ops::Bound<&[u8]>,
-    ) -> Result<Vec<crate::table::RowId>> {
-        super::index::read_range(&self.snap.txn, index_id, lo, hi)
-    }
-
-    fn key_ids(&self, table: &TableDef, keys: &[Vec<u8>]) -> Result<Vec<Option<crate::table::RowId>>> {
-        super::index::key_ids(&self.snap.txn, table, keys)
     }
 
     fn load(

@@ -121,10 +121,10 @@ impl WriteTxn {
         self.txn()?.open_table(CATALOG)?.remove(name)?;
         self.catalog_changed = true;
         if let Some(CatalogEntry::Table(t)) = removed {
-            self.drop_data(t.id)?;
             for index in t.indexes.iter().filter(|i| i.stored) {
                 self.index_drop(index.id)?;
             }
+            self.drop_data(t.id)?;
         }
         Ok(())
     }
@@ -232,8 +232,8 @@ impl WriteTxn {
                     index.insert(key.as_slice(), row_id(segment, first_row + i))?;
                 }
             }
-            if full {
             self.index_add(table, &batch.slice(offset, take), row_id(segment, first_row))?;
+            if full {
                 self.flush(table)?;
             }
             offset += take;
@@ -268,6 +268,7 @@ impl WriteTxn {
     /// Marks rows deleted and removes their index entries (`keys`: their encoded primary keys).
     pub fn delete(&mut self, table: &TableDef, rows: &[RowId], keys: &[Vec<u8>]) -> Result<()> {
         self.touched.insert(table.id);
+        self.index_remove_ids(table, rows)?;
         let mut by_segment: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
         for &id in rows {
             let (seg, row) = split_row_id(id);
@@ -278,7 +279,6 @@ impl WriteTxn {
             let mut dels = txn.open_table(DELETES)?;
             for (seg, rows) in by_segment {
                 let mut bm = dels
-        self.index_remove_ids(table, rows)?;
                     .get((table.id, seg))?
                     .map(|b| Bitmap::read(table, seg, b.value()))
                     .transpose()?
@@ -399,6 +399,7 @@ impl WriteTxn {
             live.push(s.live()?);
         }
         let merged = concat_batches(&table.schema_ref(), &live)?;
+        self.index_remove_segments(table, &candidates)?;
         let txn = self.txn()?;
         {
             let mut segs = txn.open_table(SEGMENTS)?;
@@ -417,7 +418,6 @@ impl WriteTxn {
         };
         self.append(table, merged, &keys)?;
         self.flush(table)?;
-        self.index_remove_segments(table, &candidates)?;
         tracing::debug!(table = %table.name, merged = small, "compacted segments");
         Ok(())
     }
@@ -479,6 +479,19 @@ impl DataView for parking_lot::Mutex<WriteTxn> {
         store.check()
     }
 
+    fn index_range(
+        &self,
+        index_id: u64,
+        lo: std::ops::Bound<&[u8]>,
+        hi: std::ops::Bound<&[u8]>,
+    ) -> Result<Vec<crate::table::RowId>> {
+        self.lock().index_range(index_id, lo, hi)
+    }
+
+    fn key_ids(&self, table: &TableDef, keys: &[Vec<u8>]) -> Result<Vec<Option<crate::table::RowId>>> {
+        super::index::key_ids(self.lock().txn()?, table, keys)
+    }
+
     fn catalog(&self) -> Arc<Catalog> {
         self.lock().catalog.clone()
     }
@@ -498,19 +511,6 @@ impl DataView for parking_lot::Mutex<WriteTxn> {
             out.push(SegmentRef {
                 id: p.segment,
                 rows: Some(batch.num_rows()),
-    fn index_range(
-        &self,
-        index_id: u64,
-        lo: std::ops::Bound<&[u8]>,
-        hi: std::ops::Bound<&[u8]>,
-    ) -> Result<Vec<crate::table::RowId>> {
-        self.lock().index_range(index_id, lo, hi)
-    }
-
-    fn key_ids(&self, table: &TableDef, keys: &[Vec<u8>]) -> Result<Vec<Option<crate::table::RowId>>> {
-        super::index::key_ids(self.lock().txn()?, table, keys)
-    }
-
                 deleted,
                 pending: Some(batch),
                 stats: None,
