@@ -5,10 +5,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-#[path = "cli/migration.rs"]
-mod migration;
 #[path = "cli/habits.rs"]
 mod habits;
+#[path = "cli/migration.rs"]
+mod migration;
 
 fn phantomdb() -> Command {
     Command::new(env!("CARGO_BIN_EXE_phantomdb"))

@@ -300,41 +300,51 @@ pub(crate) struct ConstraintsTable(pub(crate) PhantomSchema);
 impl datafusion::catalog::TableFunctionImpl for ConstraintsTable {
     fn call(&self, args: &[Expr]) -> DfResult<Arc<dyn TableProvider>> {
         let columns = ["table_name", "name", "kind", "column_name", "definition"];
-        catalog_table(&self.0, "phantomdb_constraints", args, &columns, |catalog| {
-            let mut rows = Vec::new();
-            for t in catalog.tables() {
-                let name = |c: usize| t.schema.field(c).name().clone();
-                for (&c, identity) in &t.identity {
-                    let how = if identity.always { "ALWAYS" } else { "BY DEFAULT" };
-                    rows.push(vec![
-                        t.name.clone(),
-                        identity.sequence.clone(),
-                        "identity".into(),
-                        name(c),
-                        format!("GENERATED {how} AS IDENTITY"),
-                    ]);
+        catalog_table(
+            &self.0,
+            "phantomdb_constraints",
+            args,
+            &columns,
+            |catalog| {
+                let mut rows = Vec::new();
+                for t in catalog.tables() {
+                    let name = |c: usize| t.schema.field(c).name().clone();
+                    for (&c, identity) in &t.identity {
+                        let how = if identity.always {
+                            "ALWAYS"
+                        } else {
+                            "BY DEFAULT"
+                        };
+                        rows.push(vec![
+                            t.name.clone(),
+                            identity.sequence.clone(),
+                            "identity".into(),
+                            name(c),
+                            format!("GENERATED {how} AS IDENTITY"),
+                        ]);
+                    }
+                    for i in t.indexes.iter().filter(|i| i.constraint) {
+                        let cols: Vec<String> = i.columns.iter().map(|&c| name(c)).collect();
+                        rows.push(vec![
+                            t.name.clone(),
+                            i.name.clone(),
+                            "unique".into(),
+                            String::new(),
+                            format!("CONSTRAINT {} UNIQUE ({})", i.name, cols.join(", ")),
+                        ]);
+                    }
+                    for c in &t.checks {
+                        rows.push(vec![
+                            t.name.clone(),
+                            c.name.clone(),
+                            "check".into(),
+                            String::new(),
+                            format!("CONSTRAINT {} CHECK ({})", c.name, c.expr),
+                        ]);
+                    }
                 }
-                for i in t.indexes.iter().filter(|i| i.constraint) {
-                    let cols: Vec<String> = i.columns.iter().map(|&c| name(c)).collect();
-                    rows.push(vec![
-                        t.name.clone(),
-                        i.name.clone(),
-                        "unique".into(),
-                        String::new(),
-                        format!("CONSTRAINT {} UNIQUE ({})", i.name, cols.join(", ")),
-                    ]);
-                }
-                for c in &t.checks {
-                    rows.push(vec![
-                        t.name.clone(),
-                        c.name.clone(),
-                        "check".into(),
-                        String::new(),
-                        format!("CONSTRAINT {} CHECK ({})", c.name, c.expr),
-                    ]);
-                }
-            }
-            rows
-        })
+                rows
+            },
+        )
     }
 }

@@ -12,10 +12,10 @@ use phantomdb::{Database, SqlState};
 mod duplicate_names;
 #[path = "engine/integrity.rs"]
 mod integrity;
-#[path = "engine/plan_form.rs"]
-mod plan_form;
 #[path = "engine/pg_catalog.rs"]
 mod pg_catalog;
+#[path = "engine/plan_form.rs"]
+mod plan_form;
 #[path = "engine/point_ops.rs"]
 mod point_ops;
 #[path = "engine/roles.rs"]

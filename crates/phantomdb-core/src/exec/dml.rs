@@ -63,7 +63,10 @@ fn all_row_ids(table: &dyn TableAccess) -> Result<Vec<RowId>> {
 }
 
 /// Splits UPDATE/DELETE input (table columns + row id column) into row ids and new rows.
-pub(super) fn split_row_ids(def: &TableDef, batches: Vec<RecordBatch>) -> Result<(Vec<RowId>, RecordBatch)> {
+pub(super) fn split_row_ids(
+    def: &TableDef,
+    batches: Vec<RecordBatch>,
+) -> Result<(Vec<RowId>, RecordBatch)> {
     let mut ids = Vec::new();
     let mut rows = Vec::with_capacity(batches.len());
     let n = def.schema.fields().len();

@@ -31,14 +31,16 @@ use parking_lot::Mutex;
 pub(crate) use alter::alter_table;
 pub(crate) use analyze::analyze;
 pub(crate) use copy::{copy_from, CopyFile};
+pub(crate) use dml_ext::{
+    delete_extended, is_extended_delete, is_extended_update, update_extended,
+};
 pub(crate) use grant::{grant, revoke};
 pub(crate) use index::{create_index, drop_index};
-pub(crate) use table_extras::{apply_table_extras, table_id, take_table_extras};
-pub(crate) use dml_ext::{delete_extended, is_extended_delete, is_extended_update, update_extended};
-pub(crate) use upsert::{insert_extended, is_extended_insert};
 pub(crate) use insert::{insert_literal_rows, insert_rows};
 pub(crate) use role::{alter_role, create_role, drop_roles};
 pub(crate) use settings::set_default_engine;
+pub(crate) use table_extras::{apply_table_extras, table_id, take_table_extras};
+pub(crate) use upsert::{insert_extended, is_extended_insert};
 
 use crate::catalog::TableDef;
 use crate::engines::redb::WriteTxn;

@@ -181,11 +181,7 @@ impl Planner {
 
     /// The session as query processors see it.
     pub(crate) fn query_session(&self, superuser: bool) -> crate::plugins::query::Session {
-        let (database, settings) = self
-            .session_source
-            .get()
-            .map(|s| s())
-            .unwrap_or_default();
+        let (database, settings) = self.session_source.get().map(|s| s()).unwrap_or_default();
         crate::plugins::query::Session {
             user: self.user.clone(),
             database,

@@ -308,9 +308,7 @@ impl Registry {
                 _ => None,
             })
             .collect();
-        out.sort_by(|a, b| {
-            (a.processor.order(), &a.name).cmp(&(b.processor.order(), &b.name))
-        });
+        out.sort_by(|a, b| (a.processor.order(), &a.name).cmp(&(b.processor.order(), &b.name)));
         out
     }
 

@@ -197,7 +197,15 @@ impl TableFunctionImpl for QueryProcessorsTable {
             })
             .collect();
         table(
-            &["name", "plugin", "order", "hooks", "stages", "on_failure", "description"],
+            &[
+                "name",
+                "plugin",
+                "order",
+                "hooks",
+                "stages",
+                "on_failure",
+                "description",
+            ],
             rows,
         )
     }

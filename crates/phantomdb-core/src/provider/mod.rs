@@ -158,9 +158,11 @@ impl PhantomTable {
     fn index_usable(&self, filter: &Expr) -> bool {
         let def = self.access.def();
         self.access.keeps_indexes()
-            && def.indexes.iter().filter(|i| i.stored).any(|i| {
-                index_scan::usable(filter, def.schema.field(i.columns[0]))
-            })
+            && def
+                .indexes
+                .iter()
+                .filter(|i| i.stored)
+                .any(|i| index_scan::usable(filter, def.schema.field(i.columns[0])))
     }
 
     /// An index scan, when a filter constrains the first column of a stored index.

@@ -75,7 +75,9 @@ impl Connection {
         let settings = SessionSettings::default();
         functions::register(planner.context(), settings.clone(), user, &shared.name());
         let (reader, database) = (settings.clone(), shared.name());
-        planner.set_session_source(std::sync::Arc::new(move || (database.clone(), reader.all())));
+        planner.set_session_source(std::sync::Arc::new(move || {
+            (database.clone(), reader.all())
+        }));
         Ok(Self {
             planner,
             txn: Transactions::new(shared.store.clone()),
@@ -172,7 +174,8 @@ impl Connection {
         let statements = match sql::parse(sql) {
             Ok(s) => s,
             Err(e) => {
-                self.query_end_hooks(hooks, sql.trim(), started, Err(&e)).await;
+                self.query_end_hooks(hooks, sql.trim(), started, Err(&e))
+                    .await;
                 return Err(e);
             }
         };

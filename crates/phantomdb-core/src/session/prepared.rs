@@ -241,7 +241,8 @@ fn fast_insert(
     };
     let batch = table_batch(&plan.def, columns)?;
     let access = plan.engine.open(plan.def.clone(), &scope.txns())?;
-    crate::constraints::guard(access, scope.w.clone(), planner.sequences().clone()).insert(batch)?;
+    crate::constraints::guard(access, scope.w.clone(), planner.sequences().clone())
+        .insert(batch)?;
     Ok(Some(1))
 }
 

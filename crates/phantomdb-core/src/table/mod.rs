@@ -3,8 +3,8 @@
 //! form, and the SDK's view of a table definition.
 
 pub(crate) mod filter;
-pub(crate) mod keys;
 pub(crate) mod index_keys;
+pub(crate) mod keys;
 mod rows;
 pub(crate) mod stats;
 

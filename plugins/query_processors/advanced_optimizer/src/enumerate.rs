@@ -199,33 +199,8 @@ fn greedy(graph: &JoinGraph, estimator: &Estimator, component: RelSet) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::{ColumnRef, ColumnStats, Edge, Relation};
-
-    fn keyed(name: &str, rows: f64, distinct: &[f64]) -> Relation {
-        Relation {
-            columns: distinct
-                .iter()
-                .map(|&d| ColumnStats {
-                    distinct: Some(d),
-                    ..Default::default()
-                })
-                .collect(),
-            ..Relation::new(name, rows)
-        }
-    }
-
-    fn edge(a: usize, ca: usize, b: usize, cb: usize) -> Edge {
-        Edge {
-            left: ColumnRef {
-                relation: a,
-                column: ca,
-            },
-            right: ColumnRef {
-                relation: b,
-                column: cb,
-            },
-        }
-    }
+    use crate::graph::testing::{edge, keyed};
+    use crate::graph::Relation;
 
     /// Every join of `tree` that is not marked cross has a condition between its sides.
     fn no_cross_product(graph: &JoinGraph, tree: &JoinTree) -> bool {

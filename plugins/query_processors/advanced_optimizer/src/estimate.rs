@@ -131,33 +131,8 @@ fn key_side(graph: &JoinGraph, rows: &[f64], relation: usize, columns: &[usize])
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::{ColumnRef, ColumnStats, Edge, Relation};
-
-    fn keyed(name: &str, rows: f64, distinct: &[f64]) -> Relation {
-        Relation {
-            columns: distinct
-                .iter()
-                .map(|&d| ColumnStats {
-                    distinct: Some(d),
-                    ..Default::default()
-                })
-                .collect(),
-            ..Relation::new(name, rows)
-        }
-    }
-
-    fn edge(a: usize, ca: usize, b: usize, cb: usize) -> Edge {
-        Edge {
-            left: ColumnRef {
-                relation: a,
-                column: ca,
-            },
-            right: ColumnRef {
-                relation: b,
-                column: cb,
-            },
-        }
-    }
+    use crate::graph::testing::{edge, keyed};
+    use crate::graph::Relation;
 
     #[test]
     fn a_foreign_key_join_has_the_rows_of_the_referencing_side() {

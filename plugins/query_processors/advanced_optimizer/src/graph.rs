@@ -127,3 +127,37 @@ pub fn bit(i: usize) -> RelSet {
 pub fn members(set: RelSet) -> impl Iterator<Item = usize> {
     (0..MAX_RELATIONS).filter(move |&i| set & bit(i) != 0)
 }
+
+/// Graph builders for the tests of this crate.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// A relation of `rows` rows whose columns have the given distinct counts.
+    pub fn keyed(name: &str, rows: f64, distinct: &[f64]) -> Relation {
+        Relation {
+            columns: distinct
+                .iter()
+                .map(|&d| ColumnStats {
+                    distinct: Some(d),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Relation::new(name, rows)
+        }
+    }
+
+    /// The condition `a.ca = b.cb`.
+    pub fn edge(a: usize, ca: usize, b: usize, cb: usize) -> Edge {
+        Edge {
+            left: ColumnRef {
+                relation: a,
+                column: ca,
+            },
+            right: ColumnRef {
+                relation: b,
+                column: cb,
+            },
+        }
+    }
+}

@@ -42,8 +42,8 @@ mod write;
 
 use redb::TableDefinition;
 
-pub use check::{CheckReport, Problem};
 pub(crate) use check::check_file_pages;
+pub use check::{CheckReport, Problem};
 pub(crate) use engine::RedbEngine;
 pub(crate) use read::{DataView, ReadView};
 pub(crate) use store::Store;

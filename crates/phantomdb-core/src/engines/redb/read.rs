@@ -40,7 +40,11 @@ pub trait DataView: Send + Sync + std::fmt::Debug {
         hi: std::ops::Bound<&[u8]>,
     ) -> Result<Vec<crate::table::RowId>>;
     /// The row id of each primary key in `keys` (encoded), if present.
-    fn key_ids(&self, table: &TableDef, keys: &[Vec<u8>]) -> Result<Vec<Option<crate::table::RowId>>>;
+    fn key_ids(
+        &self,
+        table: &TableDef,
+        keys: &[Vec<u8>],
+    ) -> Result<Vec<Option<crate::table::RowId>>>;
 }
 
 /// A committed, durable state of the database: a redb read transaction with its catalog.
@@ -243,7 +247,11 @@ impl DataView for ReadView {
         super::index::read_range(&self.snap.txn, index_id, lo, hi)
     }
 
-    fn key_ids(&self, table: &TableDef, keys: &[Vec<u8>]) -> Result<Vec<Option<crate::table::RowId>>> {
+    fn key_ids(
+        &self,
+        table: &TableDef,
+        keys: &[Vec<u8>],
+    ) -> Result<Vec<Option<crate::table::RowId>>> {
         super::index::key_ids(&self.snap.txn, table, keys)
     }
 

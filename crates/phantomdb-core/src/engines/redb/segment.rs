@@ -111,7 +111,11 @@ fn encode_ipc(batch: &RecordBatch) -> Result<Vec<u8>> {
 }
 
 /// The Arrow IPC stream of a stored segment, once its checksum is verified.
-pub(super) fn open_segment<'a>(table: &TableDef, segment: u64, stored: &'a [u8]) -> Result<&'a [u8]> {
+pub(super) fn open_segment<'a>(
+    table: &TableDef,
+    segment: u64,
+    stored: &'a [u8],
+) -> Result<&'a [u8]> {
     checksum::unseal(Kind::Segment, stored, || {
         checksum::segment_name(&table.name, segment)
     })
@@ -136,7 +140,10 @@ impl Bitmap {
     /// Reads a stored bitmap of `segment`, verifying its checksum.
     pub(super) fn read(table: &TableDef, segment: u64, stored: &[u8]) -> Result<Self> {
         let bytes = checksum::unseal(Kind::Deletes, stored, || {
-            format!("deletion bitmap of {}", checksum::segment_name(&table.name, segment))
+            format!(
+                "deletion bitmap of {}",
+                checksum::segment_name(&table.name, segment)
+            )
         })?;
         Ok(Self::decode(bytes))
     }

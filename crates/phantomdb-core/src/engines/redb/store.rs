@@ -348,7 +348,9 @@ pub(super) fn load_catalog<T: ReadableTable<&'static str, &'static [u8]>>(
     for item in table.iter()? {
         let (k, v) = item?;
         let name = k.value();
-        let bytes = unseal(Kind::Catalog, v.value(), || format!("catalog entry \"{name}\""))?;
+        let bytes = unseal(Kind::Catalog, v.value(), || {
+            format!("catalog entry \"{name}\"")
+        })?;
         entries.insert(name.to_string(), CatalogEntry::decode(bytes)?);
     }
     Ok(Catalog::from_entries(entries))

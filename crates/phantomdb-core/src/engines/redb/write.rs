@@ -232,7 +232,11 @@ impl WriteTxn {
                     index.insert(key.as_slice(), row_id(segment, first_row + i))?;
                 }
             }
-            self.index_add(table, &batch.slice(offset, take), row_id(segment, first_row))?;
+            self.index_add(
+                table,
+                &batch.slice(offset, take),
+                row_id(segment, first_row),
+            )?;
             if full {
                 self.flush(table)?;
             }
@@ -488,7 +492,11 @@ impl DataView for parking_lot::Mutex<WriteTxn> {
         self.lock().index_range(index_id, lo, hi)
     }
 
-    fn key_ids(&self, table: &TableDef, keys: &[Vec<u8>]) -> Result<Vec<Option<crate::table::RowId>>> {
+    fn key_ids(
+        &self,
+        table: &TableDef,
+        keys: &[Vec<u8>],
+    ) -> Result<Vec<Option<crate::table::RowId>>> {
         super::index::key_ids(self.lock().txn()?, table, keys)
     }
 
