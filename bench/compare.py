@@ -7,6 +7,10 @@ Workloads (see bench/README.md):
   udf    is_prime(x) over N rows: PhantomDB plugin and built-in, DuckDB arrow UDF,
          SQLite Python UDF
 
+In TPC-H, "PhantomDB + advanced_optimizer" is the same PhantomDB process and database file
+with the join-order optimizer plugin switched on (`SET advanced_optimizer.enabled`) for its
+queries and off for the plain PhantomDB ones; both answers are checked against DuckDB's.
+
 The systems alternate within each step (warm-up first, then --runs timed runs, the order of
 systems rotating every run); figures are medians. PhantomDB runs in `phantomdb-bench serve`,
 a subprocess that times each operation itself, so process start-up is not in the figures.
@@ -46,7 +50,8 @@ QUERIES = BENCH / "tpch" / "queries"
 SCHEMA = BENCH / "tpch" / "schema.sql"
 TABLES = ["region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem"]
 SYSTEMS = ["phantomdb", "duckdb", "sqlite"]
-LABEL = {"phantomdb": "PhantomDB", "duckdb": "DuckDB", "sqlite": "SQLite"}
+LABEL = {"phantomdb": "PhantomDB", "duckdb": "DuckDB", "sqlite": "SQLite",
+         "phantomdb_ao": "PhantomDB + advanced_optimizer"}
 
 
 class BenchError(Exception):
@@ -107,8 +112,12 @@ def sqlite_dialect(sql: str) -> str:
 class PhantomDB:
     name = "phantomdb"
 
-    def __init__(self, exe: Path, plugin: Path, log: Path):
+    def __init__(self, exe: Path, plugin: Path, log: Path, optimizer: Path | None = None):
         self.plugin = plugin
+        self.optimizer = optimizer
+        # Whether the optimizer plugin is loaded into the open database, and switched on.
+        self.optimizer_loaded = False
+        self.optimizer_on = False
         self.log = open(log, "a")
         self.proc = subprocess.Popen(
             [str(exe), "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -137,13 +146,31 @@ class PhantomDB:
 
     def open(self, path: Path):
         self.call(cmd="open", path=str(path))
+        self.optimizer_loaded = self.optimizer_on = False
+
+    def use_optimizer(self, on: bool):
+        """Switches the advanced_optimizer plugin on or off for the next statements (loading
+        it into the open database first); untimed."""
+        if not on and not self.optimizer_loaded:
+            return
+        if not self.optimizer_loaded:
+            if self.optimizer is None:
+                raise BenchError("the advanced_optimizer plugin library was not built")
+            self.call(cmd="load_plugin", path=str(self.optimizer))
+            self.optimizer_loaded = True
+            self.optimizer_on = True
+        if on != self.optimizer_on:
+            self.call(cmd="exec", sql=f"SET advanced_optimizer.enabled = {'on' if on else 'off'}")
+            self.optimizer_on = on
 
     def query(self, sql: str, timeout: float | None = None):
+        self.use_optimizer(False)
         r = self.call(cmd="exec", sql=sql, timeout=timeout)
         return r["secs"], r["rows"]
 
     def answer(self, sql: str, timeout: float | None = None) -> list:
         """The result rows (values as text), untimed, to check against DuckDB's."""
+        self.use_optimizer(False)
         return self.call(cmd="exec", sql=sql, timeout=timeout, fetch=True)["values"]
 
     def peak_rss(self) -> int | None:
@@ -198,6 +225,31 @@ class PhantomDB:
                 pass
             self.proc.wait(timeout=60)
         self.log.close()
+
+
+class PhantomDBOptimized:
+    """The PhantomDB process and TPC-H database of `base`, with the advanced_optimizer
+    plugin switched on for each query (it loads and opens nothing of its own)."""
+
+    name = "phantomdb_ao"
+
+    def __init__(self, base: PhantomDB):
+        self.base = base
+
+    def query(self, sql: str, timeout: float | None = None):
+        self.base.use_optimizer(True)
+        r = self.base.call(cmd="exec", sql=sql, timeout=timeout)
+        return r["secs"], r["rows"]
+
+    def answer(self, sql: str, timeout: float | None = None) -> list:
+        self.base.use_optimizer(True)
+        return self.base.call(cmd="exec", sql=sql, timeout=timeout, fetch=True)["values"]
+
+    def reordered(self, sql: str) -> bool:
+        """Whether the plugin changed the query's plan (EXPLAIN's `query_processors` row)."""
+        self.base.use_optimizer(True)
+        rows = self.base.call(cmd="exec", sql="EXPLAIN " + sql, fetch=True)["values"]
+        return any("changed by: advanced_optimizer" in str(v) for row in rows for v in row)
 
 
 class DuckDB:
@@ -393,10 +445,15 @@ def cargo_artifacts(cmd: list[str]) -> tuple[Path | None, Path | None]:
             libs = [Path(f) for f in msg["filenames"] if f.endswith((".so", ".dylib", ".dll"))]
             if libs:
                 STORAGE_PLUGIN[0] = libs[0]
+        elif name == "advanced_optimizer":
+            libs = [Path(f) for f in msg["filenames"] if f.endswith((".so", ".dylib", ".dll"))]
+            if libs:
+                OPTIMIZER_PLUGIN[0] = libs[0]
     return exe, plugin
 
 
 STORAGE_PLUGIN: list[Path | None] = [None]
+OPTIMIZER_PLUGIN: list[Path | None] = [None]
 
 
 def build_phantomdb(release: bool) -> tuple[Path, Path]:
@@ -531,17 +588,20 @@ def answer_difference(ours: list, theirs: list) -> str | None:
 
 
 class Runner:
-    def __init__(self, args, systems, work: Path, progress: tqdm):
+    def __init__(self, args, systems, work: Path, progress: tqdm, tpch_extra=()):
         self.args = args
         self.systems = systems
+        # Variants timed in TPC-H only, sharing a system's process and database.
+        self.tpch_extra = list(tpch_extra)
         self.work = work
         self.bar = progress
         self.notes: list[str] = []
         self.checked = 0
 
-    def order(self, run: int):
-        k = run % len(self.systems)
-        return self.systems[k:] + self.systems[:k]
+    def order(self, run: int, systems=None):
+        systems = self.systems if systems is None else systems
+        k = run % len(systems)
+        return systems[k:] + systems[:k]
 
     def db_path(self, sysname: str, workload: str) -> Path:
         ext = {"phantomdb": "phantomdb", "duckdb": "duckdb", "sqlite": "sqlite"}[sysname]
@@ -555,12 +615,13 @@ class Runner:
         self.bar.set_description(desc)
         self.bar.update(1)
 
-    def timed(self, label, fn_by_system, runs, warmup):
+    def timed(self, label, fn_by_system, runs, warmup, systems=None):
         """Alternates the systems over warm-up + runs; returns {system: [secs] or error}."""
-        res = {s.name: [] for s in self.systems}
+        systems = self.systems if systems is None else systems
+        res = {s.name: [] for s in systems}
         failed = {}
         for r in range(warmup + runs):
-            for s in self.order(r):
+            for s in self.order(r, systems):
                 self.step(f"{label} {LABEL[s.name]} {'warm-up' if r < warmup else f'run {r - warmup + 1}'}")
                 if s.name in failed:
                     continue
@@ -586,6 +647,8 @@ class Runner:
                 load[s.name].append(s.load_tpch(csv_dir))
         rows = {}
         results = {}
+        systems = self.systems + self.tpch_extra
+        self.reordered = []
         for q in sorted(QUERIES.glob("q*.sql")):
             sql = q.read_text()
             qname = q.stem
@@ -596,26 +659,33 @@ class Runner:
                 rows[qname][s.name] = n
                 return secs
 
-            results[qname] = self.timed(f"TPC-H {qname}", run, a.runs, a.warmup)
-            self.check_answer(qname, sql, results[qname])
+            results[qname] = self.timed(f"TPC-H {qname}", run, a.runs, a.warmup, systems)
+            for s in systems:
+                if s.name.startswith("phantomdb"):
+                    self.check_answer(qname, sql, results[qname], s)
+            for s in self.tpch_extra:
+                if isinstance(results[qname].get(s.name), list) and s.reordered(sql):
+                    self.reordered.append(qname)
         rss = {s.name: s.peak_rss() for s in self.systems if hasattr(s, "peak_rss")}
         return load, results, rows, rss
 
-    def check_answer(self, qname: str, sql: str, res: dict):
-        """Compares PhantomDB's answer with DuckDB's (untimed); a wrong answer fails the query."""
-        by_name = {s.name: s for s in self.systems}
-        if not all(n in by_name and isinstance(res.get(n), list) for n in ("phantomdb", "duckdb")):
+    def check_answer(self, qname: str, sql: str, res: dict, ours_system):
+        """Compares a PhantomDB variant's answer with DuckDB's (untimed); a wrong answer
+        fails the query."""
+        name = ours_system.name
+        duck = next((s for s in self.systems if s.name == "duckdb"), None)
+        if duck is None or not all(isinstance(res.get(n), list) for n in (name, "duckdb")):
             return
         try:
-            ours = by_name["phantomdb"].answer(sql, self.args.timeout)
-            theirs = by_name["duckdb"].answer(sql, self.args.timeout)
+            ours = ours_system.answer(sql, self.args.timeout)
+            theirs = duck.answer(sql, self.args.timeout)
         except BenchError as e:
-            res["phantomdb"] = f"error checking the answer: {str(e).splitlines()[0][:120]}"
+            res[name] = f"error checking the answer: {str(e).splitlines()[0][:120]}"
             return
         why = answer_difference(ours, theirs)
         if why is not None:
-            res["phantomdb"] = f"wrong answer ({why[:160]})"
-            self.notes.append(f"{qname}: wrong answer ({why})")
+            res[name] = f"wrong answer ({why[:160]})"
+            self.notes.append(f"{qname} ({LABEL[name]}): wrong answer ({why})")
         else:
             self.checked += 1
 
@@ -676,7 +746,8 @@ class Runner:
 def steps_total(args, nsys):
     n = 0
     if "tpch" in args.workloads:
-        n += args.load_runs * nsys + 22 * (args.warmup + args.runs) * nsys
+        extra = 1 if "phantomdb" in args.systems and not args.no_optimizer else 0
+        n += args.load_runs * nsys + 22 * (args.warmup + args.runs) * (nsys + extra)
     if "point" in args.workloads:
         n += nsys + 2 * (args.warmup + args.runs) * nsys
     if "udf" in args.workloads:
@@ -697,7 +768,42 @@ def med(v):
     return None if isinstance(v, str) else median(v)
 
 
-def report(args, versions, tpch, point, udf, storage=None) -> tuple[str, list[str]]:
+def optimizer_report(results: dict, reordered: list[str], out: list[str], checks: list):
+    """The TPC-H runs with and without the advanced_optimizer plugin, side by side."""
+    out.append("### With the advanced_optimizer plugin\n")
+    out.append("Same process and database file; the plugin (a query processor loaded from its "
+               "cdylib) reorders inner joins from the tables' statistics when switched on. "
+               "\"Plan changed\": EXPLAIN names the plugin among the processors that changed the plan.\n")
+    out.append("| | PhantomDB (ms) | + advanced_optimizer (ms) | with / without | plan changed |")
+    out.append("| --- | --- | --- | --- | --- |")
+    ratios = []
+    for q, res in results.items():
+        off, on = med(res.get("phantomdb", "n/a")), med(res.get("phantomdb_ao", "n/a"))
+        r = ratio(on, off) if on and off else None
+        if r is not None:
+            ratios.append((q, r))
+        out.append(f"| {q} | {cell(res.get('phantomdb', 'n/a'))} | {cell(res.get('phantomdb_ao', 'n/a'))} | "
+                   f"{fmt_ratio(r)} | {'yes' if q in reordered else ''} |")
+    g_off = geomean([med(r["phantomdb"]) for r in results.values() if med(r.get("phantomdb", "n/a"))])
+    g_on = geomean([med(r["phantomdb_ao"]) for r in results.values() if med(r.get("phantomdb_ao", "n/a"))])
+    out.append(f"| geomean | {fmt_ms(g_off) if g_off else 'n/a'} | {fmt_ms(g_on) if g_on else 'n/a'} | "
+               f"{fmt_ratio(ratio(g_on, g_off) if g_on and g_off else None)} | {len(reordered)} of {len(results)} |")
+    out.append("")
+    wrong = [q for q, res in results.items() if str(res.get("phantomdb_ao", "")).startswith("wrong answer")]
+    out.append(f"- Answers with the plugin compared with DuckDB's: {len(wrong)} wrong"
+               + (f" ({', '.join(wrong)})" if wrong else ""))
+    worst = max(ratios, key=lambda x: x[1]) if ratios else None
+    if worst:
+        out.append(f"- Slowest relative to without: {worst[0]} at {fmt_ratio(worst[1])}")
+    out.append("")
+    checks.append(("advanced_optimizer: answers equal DuckDB's", not wrong, f"{len(wrong)} wrong"))
+    checks.append(("advanced_optimizer: plan changed on ≥ 5 of 22 queries", len(reordered) >= 5,
+                   f"{len(reordered)} ({', '.join(reordered)})"))
+    checks.append(("advanced_optimizer: no query > 1.1x slower", worst is not None and worst[1] <= 1.1,
+                   f"{worst[0]} {fmt_ratio(worst[1])}" if worst else "n/a"))
+
+
+def report(args, versions, tpch, point, udf, storage=None, reordered=None) -> tuple[str, list[str]]:
     names = [s for s in SYSTEMS if s in args.systems]
     out = []
     checks = []
@@ -763,6 +869,8 @@ def report(args, versions, tpch, point, udf, storage=None) -> tuple[str, list[st
         if "sqlite" in others:
             g = geo["sqlite"][0]
             checks.append(("TPC-H ≥ 5x faster than SQLite (geomean ≤ 0.2x)", g is not None and g <= 0.2, fmt_ratio(g)))
+        if reordered is not None and "phantomdb" in names:
+            optimizer_report(results, reordered, out, checks)
 
     if point:
         lookups, inserts = point
@@ -856,6 +964,8 @@ def main():
     p.add_argument("--workdir", type=Path, default=BENCH / "work", help="data and database files")
     p.add_argument("--out", type=Path, default=BENCH / "results")
     p.add_argument("--no-save", action="store_true", help="print the table, do not write bench/results")
+    p.add_argument("--no-optimizer", action="store_true",
+                   help="skip the TPC-H runs with the advanced_optimizer plugin")
     args = p.parse_args()
     if args.smoke:
         args.sf, args.runs, args.warmup, args.timeout = 0.01, 1, 0, 120.0
@@ -872,7 +982,7 @@ def main():
     versions = {}
     if "phantomdb" in args.systems:
         exe, plugin = build_phantomdb(args.release)
-        pdb = PhantomDB(exe, plugin, args.workdir / "phantomdb-bench.stderr.log")
+        pdb = PhantomDB(exe, plugin, args.workdir / "phantomdb-bench.stderr.log", OPTIMIZER_PLUGIN[0])
         systems.append(pdb)
         versions["phantomdb"] = pdb.version
     if "duckdb" in args.systems:
@@ -887,7 +997,9 @@ def main():
     started = time.perf_counter()
     with tqdm(total=steps_total(args, len(systems)), unit="step", file=sys.stderr,
               dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 10) as bar:
-        r = Runner(args, systems, args.workdir, bar)
+        extra = [PhantomDBOptimized(s) for s in systems
+                 if isinstance(s, PhantomDB) and not args.no_optimizer]
+        r = Runner(args, systems, args.workdir, bar, extra)
         try:
             if "tpch" in args.workloads:
                 tpch = r.tpch(csv_dir)
@@ -900,7 +1012,8 @@ def main():
         finally:
             for s in systems:
                 s.close()
-    text, missed = report(args, versions, tpch, point, udf, storage)
+    text, missed = report(args, versions, tpch, point, udf, storage,
+                          getattr(r, "reordered", None) if r.tpch_extra else None)
     text += f"\nTotal wall time {time.perf_counter() - started:.0f} s.\n"
     print(text)
     if not args.no_save:
@@ -914,7 +1027,7 @@ def main():
         print(f"written to {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}", file=sys.stderr)
     if missed:
         print("targets missed: " + "; ".join(missed), file=sys.stderr)
-    if tpch and any(str(res.get("phantomdb", "")).startswith("wrong answer") for res in tpch[1].values()):
+    if tpch and any(str(v).startswith("wrong answer") for res in tpch[1].values() for v in res.values()):
         print("wrong TPC-H answers: see the table", file=sys.stderr)
         sys.exit(1)
 

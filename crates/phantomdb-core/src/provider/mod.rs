@@ -15,10 +15,11 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::{Constraint, Constraints, DataFusionError, ScalarValue};
+use datafusion::common::{Constraint, Constraints, DataFusionError, ScalarValue, Statistics};
 use datafusion::datasource::TableType;
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
+use datafusion::physical_plan::statistics::StatisticsArgs;
 use datafusion::physical_plan::ExecutionPlan;
 
 use crate::engines::{FilterSupport, ScanLayout, ScanRequest, TableAccess};
@@ -242,6 +243,41 @@ impl TableProvider for PhantomTable {
                 }
             })
             .collect())
+    }
+
+    /// The table's statistics (row count; per column min, max, null and distinct counts where
+    /// the engine records them), merged over a whole-table scan plan: nothing is read but the
+    /// engine's metadata. Query processors see them in the plan form's scans.
+    fn statistics(&self) -> Option<Statistics> {
+        let n = self.access.def().schema.fields().len();
+        let request = ScanRequest {
+            projection: Some((0..n).collect()),
+            filters: Vec::new(),
+            limit: None,
+            with_row_ids: false,
+        };
+        let layout = ScanLayout {
+            partitions: 1,
+            batch_size: 8192,
+        };
+        let scan = match self.access.scan(&request, layout) {
+            Ok(scan) => scan,
+            Err(e) => {
+                tracing::debug!(table = %self.access.def().name, error = %e, "no statistics");
+                return None;
+            }
+        };
+        let schema = self.access.def().schema_ref();
+        let exec = PhantomScanExec::new(
+            scan,
+            None,
+            schema,
+            (0..n).map(Some).collect(),
+            String::new(),
+        );
+        exec.statistics_from_inputs(&[], &StatisticsArgs::new())
+            .ok()
+            .map(Arc::unwrap_or_clone)
     }
 
     async fn scan(
