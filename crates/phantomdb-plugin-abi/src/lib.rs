@@ -40,7 +40,8 @@
 //! * `functions`: the `phantomdb.functions/1` interface ([`FunctionsInterface`]);
 //! * `storage`: the `phantomdb.storage/1` interface ([`StorageInterface`]);
 //! * `auth`: the `phantomdb.auth/1` interface ([`AuthInterface`]), authentication providers;
-//! * `query`: the `phantomdb.query/1` interface ([`QueryInterface`]), query processors.
+//! * `query`: the `phantomdb.query/1` interface ([`QueryInterface`]), query processors;
+//! * `data_types`: the `phantomdb.types/1` interface ([`TypesInterface`]), custom data types.
 
 use std::ffi::c_char;
 
@@ -48,6 +49,7 @@ pub use arrow_array::ffi::{FFI_ArrowArray, FFI_ArrowSchema};
 pub use arrow_array::ffi_stream::FFI_ArrowArrayStream;
 
 mod auth;
+mod data_types;
 mod functions;
 mod manifest;
 mod query;
@@ -56,6 +58,7 @@ mod types;
 mod vtable;
 
 pub use auth::*;
+pub use data_types::*;
 pub use functions::*;
 pub use manifest::*;
 pub use query::*;
@@ -68,9 +71,10 @@ pub const PHANTOMDB_PLUGIN_ABI_MAJOR: u32 = 1;
 /// Minor version of this ABI. Minor versions only append fields, interfaces and status codes
 /// (1.2: [`Status::CONFLICT`]; 1.3: the `phantomdb.auth/1` interface, [`AuthInterface`], and
 /// [`PluginType::Authentication`]; 1.4: the `phantomdb.query/1` interface,
-/// [`QueryInterface`], and [`PluginType::QueryProcessor`]); a host accepts plugins of any minor version of its major
+/// [`QueryInterface`], and [`PluginType::QueryProcessor`]; 1.5: the `phantomdb.types/1`
+/// interface, [`TypesInterface`], and [`PluginType::DataType`]); a host accepts plugins of any minor version of its major
 /// version (checking `struct_size` for new fields).
-pub const PHANTOMDB_PLUGIN_ABI_MINOR: u32 = 4;
+pub const PHANTOMDB_PLUGIN_ABI_MINOR: u32 = 5;
 
 /// Magic bytes at offset 0 of the embedded [`PluginManifest`].
 pub const PHANTOMDB_PLUGIN_MAGIC: [u8; 16] = *b"PHANTOMDB-PLUGIN";

@@ -64,6 +64,8 @@ pub enum PluginType {
     Authentication = 3,
     /// Adds query processors (`phantomdb.query/1`). Since ABI 1.4.
     QueryProcessor = 4,
+    /// Adds custom data types (`phantomdb.types/1`), usually with functions. Since ABI 1.5.
+    DataType = 5,
 }
 
 impl PluginType {
@@ -74,6 +76,7 @@ impl PluginType {
             2 => Some(Self::Storage),
             3 => Some(Self::Authentication),
             4 => Some(Self::QueryProcessor),
+            5 => Some(Self::DataType),
             _ => None,
         }
     }
@@ -85,6 +88,7 @@ impl PluginType {
             Self::Storage => "storage",
             Self::Authentication => "authentication",
             Self::QueryProcessor => "query_processor",
+            Self::DataType => "data_type",
         }
     }
 }
