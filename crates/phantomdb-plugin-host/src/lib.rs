@@ -26,6 +26,7 @@
 //! * `storage`: the `phantomdb.storage/1` interface ([`NativeStorageEngine`]);
 //! * `auth`: the `phantomdb.auth/1` interface ([`NativeAuthProvider`]);
 //! * `query`: the `phantomdb.query/1` interface ([`NativeQueryProcessor`]);
+//! * `data_types`: the `phantomdb.types/1` interface ([`NativeDataType`]);
 //! * `stream`: reading Arrow C streams a plugin returns;
 //! * `ffi`: exporting arguments to and importing results from a plugin;
 //! * `validate`: full validation of Arrow data coming from a plugin;
@@ -33,6 +34,7 @@
 
 mod accumulator;
 mod auth;
+mod data_types;
 mod error;
 mod ffi;
 mod functions;
@@ -46,6 +48,7 @@ mod validate;
 
 pub use accumulator::PluginAccumulator;
 pub use auth::NativeAuthProvider;
+pub use data_types::NativeDataType;
 pub use error::{CallError, LoadError, SDK_VERSION};
 pub use functions::{FunctionDecl, FunctionStats};
 pub use load::{load, load_unused};

@@ -237,6 +237,7 @@ pub fn load(path: impl AsRef<Path>, host_version: &str) -> Result<LoadedPlugin, 
     let (storage_iface, engines) = storage::read_interface(vtable).map_err(bad)?;
     let (auth_iface, auth_providers) = crate::auth::read_interface(vtable).map_err(bad)?;
     let (query_iface, query_processors) = crate::query::read_interface(vtable).map_err(bad)?;
+    let (types_iface, data_types) = crate::data_types::read_interface(vtable).map_err(bad)?;
 
     let plugin = LoadedPlugin {
         inner: Arc::new(Inner {
@@ -251,6 +252,8 @@ pub fn load(path: impl AsRef<Path>, host_version: &str) -> Result<LoadedPlugin, 
             auth_providers,
             query_iface,
             query_processors,
+            types_iface,
+            data_types,
             state: RwLock::new(PluginState::Loaded),
         }),
     };

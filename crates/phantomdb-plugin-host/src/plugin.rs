@@ -36,6 +36,8 @@ pub(crate) struct Inner {
     pub(crate) auth_providers: Vec<crate::auth::ProviderDecl>,
     pub(crate) query_iface: Option<&'static phantomdb_plugin_abi::QueryInterface>,
     pub(crate) query_processors: Vec<crate::query::ProcessorDecl>,
+    pub(crate) types_iface: Option<&'static phantomdb_plugin_abi::TypesInterface>,
+    pub(crate) data_types: Vec<crate::data_types::TypeDecl>,
     pub(crate) stats: Vec<StatCounters>,
     pub(crate) state: RwLock<PluginState>,
 }
@@ -123,6 +125,7 @@ impl LoadedPlugin {
             FUNCTIONS_INTERFACE_V1,
             phantomdb_plugin_abi::STORAGE_INTERFACE_V1,
             phantomdb_plugin_abi::AUTH_INTERFACE_V1,
+            phantomdb_plugin_abi::TYPES_INTERFACE_V1,
         ]
         .into_iter()
         .filter(|n| self.has_interface(n))
@@ -159,6 +162,14 @@ impl LoadedPlugin {
     pub fn query_processors(&self) -> Vec<crate::NativeQueryProcessor> {
         (0..self.inner.query_processors.len())
             .map(|i| crate::NativeQueryProcessor::new(self.clone(), i))
+            .collect()
+    }
+
+    /// The plugin's custom data types (empty when it has none). Call them only after
+    /// [`LoadedPlugin::initialize`].
+    pub fn data_types(&self) -> Vec<crate::NativeDataType> {
+        (0..self.inner.data_types.len())
+            .map(|i| crate::NativeDataType::new(self.clone(), i))
             .collect()
     }
 

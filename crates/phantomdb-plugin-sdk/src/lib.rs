@@ -4,7 +4,8 @@
 //! registers its components in [`Plugin::register`] (functions: [`ScalarFunction`],
 //! [`AggregateFunction`], [`TableFunction`]; storage engines: [`storage::StorageEngine`];
 //! authentication providers: [`auth::AuthProvider`]; query processors:
-//! [`query::QueryProcessor`], over plans in the [`plan`] form) and
+//! [`query::QueryProcessor`], over plans in the [`plan`] form; data types:
+//! [`data_type::CustomType`]) and
 //! exports everything with one [`phantomdb_plugin!`] invocation, which emits:
 //! * the manifest static in the `.phantomdb_plugin` section (read by the host *before* `dlopen`),
 //! * the `phantomdb_plugin_entry` symbol,
@@ -62,6 +63,8 @@ use arrow_schema::SchemaRef;
 
 pub mod auth;
 mod auth_runtime;
+pub mod data_type;
+mod data_type_runtime;
 pub mod plan;
 pub mod query;
 mod query_runtime;
@@ -82,6 +85,7 @@ pub mod __private {
 /// Commonly used items for plugin authors.
 pub mod prelude {
     pub use crate::auth::{AuthDecision, AuthOptions, AuthProvider, AuthRequest};
+    pub use crate::data_type::{CustomType, ParseError, TypeError, TypeOrdering};
     pub use crate::plan::{Plan, PlanNode};
     pub use crate::query::{FailureMode, Hooks, QueryEnd, QueryProcessor, Session, Stage};
     pub use crate::storage::{
@@ -191,6 +195,7 @@ pub struct Registrar {
     pub(crate) engines: Vec<Arc<dyn storage::StorageEngine>>,
     pub(crate) auth_providers: Vec<Arc<dyn auth::AuthProvider>>,
     pub(crate) query_processors: Vec<Arc<dyn query::QueryProcessor>>,
+    pub(crate) data_types: Vec<Arc<dyn data_type::CustomType>>,
 }
 
 /// The C tables of every component kind past functions, for the runtime to offer by name.
@@ -198,6 +203,7 @@ pub(crate) fn interface_tables(
     engines: Vec<Arc<dyn storage::StorageEngine>>,
     auth_providers: Vec<Arc<dyn auth::AuthProvider>>,
     query_processors: Vec<Arc<dyn query::QueryProcessor>>,
+    data_types: Vec<Arc<dyn data_type::CustomType>>,
 ) -> Vec<Box<dyn runtime::InterfaceTables>> {
     let mut out: Vec<Box<dyn runtime::InterfaceTables>> = Vec::new();
     if let Some(t) = storage_runtime::StorageTables::new(engines) {
@@ -207,6 +213,9 @@ pub(crate) fn interface_tables(
         out.push(Box::new(t));
     }
     if let Some(t) = query_runtime::QueryTables::new(query_processors) {
+        out.push(Box::new(t));
+    }
+    if let Some(t) = data_type_runtime::TypeTables::new(data_types) {
         out.push(Box::new(t));
     }
     out
@@ -260,6 +269,17 @@ impl Registrar {
     ) -> &mut Self {
         self.query_processors.extend(processors);
         self
+    }
+
+    /// Registers custom data types (`phantomdb.types/1`).
+    pub fn data_types(&mut self, types: Vec<Arc<dyn data_type::CustomType>>) -> &mut Self {
+        self.data_types.extend(types);
+        self
+    }
+
+    /// The data types registered so far (for a plugin's own tests).
+    pub fn registered_data_types(&self) -> &[Arc<dyn data_type::CustomType>] {
+        &self.data_types
     }
 
     /// The query processors registered so far (for a plugin's own tests).

@@ -485,6 +485,7 @@ fn build_runtime(manifest: &'static PluginManifest, plugin: Box<dyn Plugin>) -> 
         registered.engines,
         registered.auth_providers,
         registered.query_processors,
+        registered.data_types,
     );
     Runtime {
         interfaces,
