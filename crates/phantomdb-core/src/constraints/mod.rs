@@ -114,6 +114,9 @@ impl TableAccess for Guarded {
     fn change_schema(&self, new: &TableDef, fill: &ColumnFill<'_>) -> Result<()> {
         self.inner.change_schema(new, fill)
     }
+    fn drop_columns(&self, new: &TableDef, kept: &[usize]) -> Result<bool> {
+        self.inner.drop_columns(new, kept)
+    }
     fn keeps_indexes(&self) -> bool {
         self.inner.keeps_indexes()
     }

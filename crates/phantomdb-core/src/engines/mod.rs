@@ -104,6 +104,12 @@ pub(crate) trait TableAccess: Send + Sync {
     /// Prepares stored rows for the table's new definition `new` (after ADD, RENAME or
     /// similar): `fill(column, rows)` gives a new column's values for existing rows.
     fn change_schema(&self, new: &TableDef, fill: &ColumnFill<'_>) -> Result<()>;
+    /// Rewrites the stored rows in place for `new`, the definition without some columns:
+    /// `kept` are the positions in the current schema of `new`'s columns, in order. Returns
+    /// `false` when the engine cannot (the core then copies the rows to new storage).
+    fn drop_columns(&self, _new: &TableDef, _kept: &[usize]) -> Result<bool> {
+        Ok(false)
+    }
     /// Whether the engine keeps secondary indexes (`CREATE INDEX`); UNIQUE constraints of
     /// other engines are enforced by the core.
     fn keeps_indexes(&self) -> bool {

@@ -1,9 +1,10 @@
 //! `ALTER TABLE ... DROP COLUMN [IF EXISTS]` and `ALTER COLUMN ... SET/DROP DEFAULT, SET/DROP
 //! NOT NULL`.
 //!
-//! DROP COLUMN rewrites the table: its rows are read, the old storage is dropped and the
-//! table is made again (new storage id, same name, owner, grants, constraints) holding the
-//! rows without the column. Indexes and CHECK constraints on the column go with it, as in
+//! DROP COLUMN rewrites the table's rows without the column: in place when the engine can
+//! (`TableAccess::drop_columns`: plugin engines with UPDATE/DELETE keep their storage and
+//! options), else the rows are read, the old storage is dropped and the table is made again
+//! (new storage id, same name, owner, grants, constraints). Indexes and CHECK constraints on the column go with it, as in
 //! PostgreSQL's CASCADE; a primary-key column cannot be dropped.
 
 use std::collections::BTreeMap;
@@ -65,12 +66,7 @@ pub(crate) fn drop_columns(
         .filter(|i| !drop.contains(i))
         .collect();
     let position = |old: usize| kept.iter().position(|&k| k == old);
-    let rows = read_all(
-        scope.raw_table(planner, def)?.as_ref(),
-        &ScanRequest::default(),
-    )?;
     let mut new = (**def).clone();
-    new.id = scope.w.lock().allocate_table_id();
     new.schema = Schema::new(
         kept.iter()
             .map(|&i| def.schema.field(i).clone())
@@ -105,7 +101,42 @@ pub(crate) fn drop_columns(
         .into_iter()
         .filter(|c| validate_condition(&new, &c.expr).is_ok())
         .collect();
-    new.options = def.options.clone();
+    let new = if scope.raw_table(planner, def)?.drop_columns(&new, &kept)? {
+        // Rewritten in place: same storage id and options (a plugin engine's location).
+        let new = Arc::new(new);
+        scope
+            .w
+            .lock()
+            .put_entry(&new.name, CatalogEntry::Table(new.clone()))?;
+        new
+    } else {
+        move_to_new_storage(planner, scope, def, new, &kept)?
+    };
+    let access = scope.raw_table(planner, &new)?;
+    for index in new.indexes.iter().filter(|i| i.stored) {
+        // Entries were written with the rows when the engine keeps indexes; a rebuild makes
+        // sure of it.
+        access.drop_index(index)?;
+        access.create_index(index)?;
+    }
+    Ok(())
+}
+
+/// Copies the rows of `def` (columns `kept`) into new storage for `new`, dropping the old
+/// storage: for engines that cannot drop columns in place (redb stores rows encoded in the
+/// table's schema).
+fn move_to_new_storage(
+    planner: &Planner,
+    scope: &WriteScope,
+    def: &Arc<TableDef>,
+    mut new: TableDef,
+    kept: &[usize],
+) -> Result<Arc<TableDef>> {
+    let rows = read_all(
+        scope.raw_table(planner, def)?.as_ref(),
+        &ScanRequest::default(),
+    )?;
+    new.id = scope.w.lock().allocate_table_id();
     drop_table_storage(planner, scope, &def.name)?;
     scope.w.lock().remove_entry(&def.name)?;
     let engine = table_engine(&planner.registry(), &new)?;
@@ -115,19 +146,12 @@ pub(crate) fn drop_columns(
         .w
         .lock()
         .put_entry(&new.name, CatalogEntry::Table(new.clone()))?;
-    let rows = rows.project(&kept)?;
+    let rows = rows.project(kept)?;
     let rows = RecordBatch::try_new(new.schema_ref(), rows.columns().to_vec())?;
-    let access = scope.raw_table(planner, &new)?;
     if rows.num_rows() > 0 {
-        access.insert(rows)?;
+        scope.raw_table(planner, &new)?.insert(rows)?;
     }
-    for index in new.indexes.iter().filter(|i| i.stored) {
-        // Entries were written with the rows when the engine keeps indexes; a rebuild makes
-        // sure of it.
-        access.drop_index(index)?;
-        access.create_index(index)?;
-    }
-    Ok(())
+    Ok(new)
 }
 
 /// `ALTER COLUMN c SET/DROP DEFAULT, SET/DROP NOT NULL` on the definition `new`.

@@ -165,6 +165,33 @@ impl TableAccess for SdkTable {
         txns.delete(&self.engine, &self.info, &ids)?;
         txns.insert(&self.engine, &table_info(new), rows)
     }
+
+    /// Engines with UPDATE/DELETE rewrite every row in the narrower schema, under the same
+    /// storage (its location and options stay); append-only engines cannot.
+    fn drop_columns(&self, new: &TableDef, kept: &[usize]) -> Result<bool> {
+        if !self.engine.capabilities().update_delete {
+            return Ok(false);
+        }
+        let all = self.read_all(&ScanRequest {
+            with_row_ids: true,
+            ..ScanRequest::default()
+        })?;
+        let n_old = self.def.schema.fields().len();
+        let ids = all
+            .column(n_old)
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .cloned()
+            .ok_or_else(|| Error::Storage("engine returned bad row ids".into()))?;
+        if ids.is_empty() {
+            return Ok(true);
+        }
+        let rows = table_batch(new, kept.iter().map(|&i| all.column(i).clone()).collect())?;
+        let mut txns = self.txns.lock();
+        txns.delete(&self.engine, &self.info, &ids)?;
+        txns.insert(&self.engine, &table_info(new), rows)?;
+        Ok(true)
+    }
 }
 
 /// The filter selecting rows whose key is one of `keys`; `None` when a key value has no
