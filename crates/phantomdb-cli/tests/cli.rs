@@ -7,6 +7,8 @@ use std::process::{Command, Output, Stdio};
 
 #[path = "cli/habits.rs"]
 mod habits;
+#[path = "cli/integrity.rs"]
+mod integrity;
 #[path = "cli/migration.rs"]
 mod migration;
 
@@ -357,6 +359,7 @@ fn committed_data_survives_kill_9() {
 
 const BUNDLED: &[&str] = &["math_functions", "string_functions"];
 const BUNDLED_STORAGE: &[&str] = &["s3_storage"];
+const BUNDLED_QUERY_PROCESSORS: &[&str] = &["advanced_optimizer"];
 
 /// The directory cargo put this test's `phantomdb` binary in, where the plugin libraries of
 /// the same profile land too.
@@ -390,6 +393,12 @@ fn plugin_dir() -> &'static Path {
         for p in BUNDLED_STORAGE {
             let lib = library(p);
             std::fs::copy(&lib, storage.join(lib.file_name().unwrap())).unwrap();
+        }
+        let processors = dir.parent().unwrap().join("query_processors");
+        std::fs::create_dir_all(&processors).unwrap();
+        for p in BUNDLED_QUERY_PROCESSORS {
+            let lib = library(p);
+            std::fs::copy(&lib, processors.join(lib.file_name().unwrap())).unwrap();
         }
         dir.parent().unwrap().to_path_buf()
     })
@@ -554,20 +563,19 @@ fn a_panicking_or_lying_plugin_gives_sql_errors() {
 fn plugin_sql_suites_pass() {
     let dir = plugin_dir().to_str().unwrap();
     let root = workspace_root();
-    let out = run(&[
-        "test",
-        "--plugin-dir",
-        dir,
-        root.join("plugins/function_extensions/math_functions/tests")
-            .to_str()
-            .unwrap(),
-        root.join("plugins/function_extensions/string_functions/tests")
-            .to_str()
-            .unwrap(),
-    ]);
+    let suites: Vec<PathBuf> = [
+        "plugins/function_extensions/math_functions/tests",
+        "plugins/function_extensions/string_functions/tests",
+        "plugins/query_processors/advanced_optimizer/tests",
+    ]
+    .iter()
+    .map(|s| root.join(s))
+    .collect();
+    let mut args = vec!["test", "--plugin-dir", dir];
+    args.extend(suites.iter().map(|s| s.to_str().unwrap()));
+    let out = run(&args);
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
-    let records = count_records(&root.join("plugins/function_extensions/math_functions/tests"))
-        + count_records(&root.join("plugins/function_extensions/string_functions/tests"));
+    let records: usize = suites.iter().map(|s| count_records(s)).sum();
     assert!(
         stdout(&out)
             .trim_end()
