@@ -4,6 +4,7 @@ mod catalog;
 mod complete;
 mod dump;
 mod import;
+mod integrity;
 mod interrupt;
 mod meta;
 mod output;
@@ -65,6 +66,25 @@ enum Command {
     /// phantomdb DB_PATH -c "CREATE ROLE admin LOGIN SUPERUSER PASSWORD '...'".
     /// SIGTERM (or Ctrl-C) stops accepting, lets running statements finish, and exits.
     Serve(serve::ServeArgs),
+    /// Read and verify everything in a database file (every page, catalog entry, segment and
+    /// index entry) and report each problem.
+    ///
+    /// The file must not be open in another process (while it is, run
+    /// `SELECT * FROM phantomdb_check()` in it). Exit status: 0 sound, 1 problems found.
+    Check {
+        /// The database file.
+        db_path: PathBuf,
+    },
+    /// Copy every readable table, row, view and role of a damaged database into a new file.
+    ///
+    /// Reports what could not be read, then checks the new database. Exit status: 0
+    /// everything copied, 3 the new database lacks what is listed, 1 nothing recovered.
+    Recover {
+        /// The damaged database file (not open in another process).
+        db_path: PathBuf,
+        /// The new database file to write (must not exist).
+        out: PathBuf,
+    },
     /// Plugin development tools.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -140,6 +160,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Some(Command::Serve(args)) => serve::run(args).await,
+            Some(Command::Check { db_path }) => Ok(integrity::check(&db_path)),
+            Some(Command::Recover { db_path, out }) => integrity::recover(&db_path, &out).await,
             Some(Command::Plugin(PluginCommand::New {
                 name,
                 plugin_type: ScaffoldType::Function,

@@ -11,6 +11,8 @@ mod habits;
 mod integrity;
 #[path = "cli/migration.rs"]
 mod migration;
+#[path = "cli/query_processors.rs"]
+mod query_processors;
 
 fn phantomdb() -> Command {
     Command::new(env!("CARGO_BIN_EXE_phantomdb"))

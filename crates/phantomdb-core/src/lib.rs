@@ -48,10 +48,11 @@ mod sqlstate;
 mod statistics;
 mod system;
 mod table;
+pub mod types;
 
 pub use auth::{RoleInfo, ScramVerifier};
 pub use database::Database;
-pub use engines::redb::{CheckReport, Problem};
+pub use engines::redb::{CheckReport, Problem, RecoverReport};
 pub use error::{Error, Position, Result, SqlState};
 pub use memory::{memory_limit, parse_memory_size, set_memory_limit};
 pub use pg_catalog::types as pg_types;

@@ -34,6 +34,7 @@ mod group;
 mod guard;
 mod index;
 mod read;
+mod recover;
 mod segment;
 mod sequence;
 mod stats;
@@ -44,6 +45,7 @@ use redb::TableDefinition;
 
 pub(crate) use check::check_file_pages;
 pub use check::{CheckReport, Problem};
+pub use recover::RecoverReport;
 pub(crate) use engine::RedbEngine;
 pub(crate) use read::{DataView, ReadView};
 pub(crate) use store::Store;

@@ -9,7 +9,7 @@ use super::write::WriteTxn;
 use crate::error::{Error, Result, SqlState};
 
 /// Last value by sequence name; created by the first write that uses a sequence.
-const SEQUENCES: TableDefinition<&str, i64> = TableDefinition::new("sequences");
+pub(super) const SEQUENCES: TableDefinition<&str, i64> = TableDefinition::new("sequences");
 
 impl WriteTxn {
     /// Takes the next `n` values of sequence `name` (starting at 1); returns the first.
