@@ -1,11 +1,18 @@
 //! Join order search: the cheapest tree of joins for a join graph, never joining two sets
 //! of relations that no condition connects (no cross product the query did not have).
 //!
-//! The cost of a tree is the sum of the estimated rows of its joins (C_out). Up to a limit of
-//! relations per connected component the search is exhaustive over bushy trees (dynamic
-//! programming over connected subsets, `O(3^n)`); beyond it greedy (at each step the
-//! connected pair of subtrees whose join is smallest). Components the query joins without
-//! a condition are cross-joined last, smallest first.
+//! The cost of a tree is the sum of the estimated rows of its joins (C_out). Trees are
+//! left-deep: each join adds one relation to those joined so far. DataFusion's logical
+//! optimizer flattens every tree of inner joins and rebuilds it left-deep, taking the
+//! inputs in the order they appear and each time the first one a condition connects
+//! (`EliminateCrossJoin`): a left-deep order where every relation is connected to the ones
+//! before it comes through that unchanged, a bushy tree does not.
+//!
+//! Up to a limit of relations per connected component the search is exhaustive (dynamic
+//! programming over connected subsets, `O(n 2^n)`); beyond it greedy (the connected pair
+//! whose join is smallest, then at each step the connected relation that keeps the result
+//! smallest). Components the query joins without a condition are cross-joined last,
+//! smallest first.
 
 use crate::estimate::Estimator;
 use crate::graph::{bit, members, JoinGraph, RelSet};
@@ -21,8 +28,9 @@ pub enum JoinTree {
         rows: f64,
     },
     Join {
-        /// The smaller side (by estimate): the build side of a hash join.
+        /// The relations joined so far (for the first join, the smaller relation).
         left: Box<JoinTree>,
+        /// The relation added (for cross joins of components, a component's tree).
         right: Box<JoinTree>,
         rows: f64,
         /// No condition connects the sides (components of a query that has a cross join).
@@ -56,8 +64,15 @@ impl JoinTree {
         }
     }
 
+    /// `a` joined with `b`: a tree of several relations stays on the left; of two single
+    /// relations, the smaller goes left.
     fn join(a: JoinTree, b: JoinTree, rows: f64, cross: bool) -> JoinTree {
-        let (left, right) = if b.rows() < a.rows() { (b, a) } else { (a, b) };
+        let single = |t: &JoinTree| matches!(t, JoinTree::Relation { .. });
+        let (left, right) = match (single(&a), single(&b)) {
+            (true, false) => (b, a),
+            (true, true) if b.rows() < a.rows() => (b, a),
+            _ => (a, b),
+        };
         JoinTree::Join {
             left: Box::new(left),
             right: Box::new(right),
@@ -91,7 +106,8 @@ pub fn best_tree(graph: &JoinGraph, exhaustive_limit: usize) -> Option<JoinTree>
     }))
 }
 
-/// Dynamic programming over the connected subsets of `component`.
+/// Dynamic programming over the connected subsets of `component`, each built from a
+/// smaller one and one relation.
 fn exhaustive(graph: &JoinGraph, estimator: &Estimator, component: RelSet) -> Option<JoinTree> {
     let rels: Vec<usize> = members(component).collect();
     let n = rels.len();
@@ -116,21 +132,17 @@ fn exhaustive(graph: &JoinGraph, estimator: &Estimator, component: RelSet) -> Op
         }
         let rows = estimator.rows(global(s));
         let mut found: Best = None;
-        // Every split of s into two non-empty halves, each unordered pair once.
-        let mut a = (s - 1) & s;
-        while a > 0 {
-            let b = s ^ a;
-            if a > b {
-                if let (Some((ca, _)), Some((cb, _))) = (best[a], best[b]) {
-                    if graph.connected(global(a), global(b)) {
-                        let cost = ca + cb + rows;
-                        if found.is_none_or(|(c, _)| cost < c) {
-                            found = Some((cost, Some((a, b))));
-                        }
+        // Every split of s into the relations joined before and the one added last.
+        for last in (0..n).filter(|i| s & (1 << i) != 0) {
+            let (a, b) = (s ^ (1 << last), 1 << last);
+            if let Some((ca, _)) = best[a] {
+                if graph.connected(global(a), global(b)) {
+                    let cost = ca + rows;
+                    if found.is_none_or(|(c, _)| cost < c) {
+                        found = Some((cost, Some((a, b))));
                     }
                 }
             }
-            a = (a - 1) & s;
         }
         best[s] = found;
     }
@@ -160,40 +172,42 @@ fn exhaustive(graph: &JoinGraph, estimator: &Estimator, component: RelSet) -> Op
     Some(build((1 << n) - 1, &best, &rels, estimator, &global))
 }
 
-/// Greedy operator ordering: joins the connected pair of subtrees with the smallest result
-/// until one tree is left.
+/// Greedy ordering: the connected pair whose join is smallest, then at each step the
+/// connected relation whose join with the tree so far is smallest.
 fn greedy(graph: &JoinGraph, estimator: &Estimator, component: RelSet) -> Option<JoinTree> {
-    let mut trees: Vec<JoinTree> = members(component)
-        .map(|relation| JoinTree::Relation {
-            relation,
-            rows: estimator.relation_rows(relation),
-        })
-        .collect();
-    while trees.len() > 1 {
-        let mut pick: Option<(usize, usize, f64)> = None;
-        for i in 0..trees.len() {
-            for j in i + 1..trees.len() {
-                let (a, b) = (trees[i].relations(), trees[j].relations());
-                if !graph.connected(a, b) {
-                    continue;
-                }
-                let rows = estimator.rows(a | b);
-                if pick.is_none_or(|(_, _, r)| rows < r) {
-                    pick = Some((i, j, rows));
+    let leaf = |relation: usize| JoinTree::Relation {
+        relation,
+        rows: estimator.relation_rows(relation),
+    };
+    let rels: Vec<usize> = members(component).collect();
+    let mut first: Option<(usize, usize, f64)> = None;
+    for (i, &a) in rels.iter().enumerate() {
+        for &b in &rels[i + 1..] {
+            if graph.connected(bit(a), bit(b)) {
+                let rows = estimator.rows(bit(a) | bit(b));
+                if first.is_none_or(|(_, _, r)| rows < r) {
+                    first = Some((a, b, rows));
                 }
             }
         }
-        let Some((i, j, rows)) = pick else {
+    }
+    let Some((a, b, rows)) = first else {
+        return (rels.len() == 1).then(|| leaf(rels[0]));
+    };
+    let mut tree = JoinTree::join(leaf(a), leaf(b), rows, false);
+    loop {
+        let joined = tree.relations();
+        let next = members(component & !joined)
+            .filter(|&r| graph.connected(joined, bit(r)))
+            .map(|r| (r, estimator.rows(joined | bit(r))))
+            .min_by(|x, y| x.1.total_cmp(&y.1));
+        let Some((r, rows)) = next else {
             break;
         };
-        let b = trees.swap_remove(j);
-        let a = trees.swap_remove(i);
-        trees.push(JoinTree::join(a, b, rows, false));
+        tree = JoinTree::join(tree, leaf(r), rows, false);
     }
-    trees.into_iter().reduce(|tree, other| {
-        let rows = estimator.rows(tree.relations() | other.relations());
-        JoinTree::join(tree, other, rows, true)
-    })
+    // A component is connected: every relation was reached.
+    (tree.relations() == component).then_some(tree)
 }
 
 #[cfg(test)]
@@ -216,27 +230,43 @@ mod tests {
         }
     }
 
-    /// The cost of the cheapest tree over `set` found by trying every tree (no memo).
+    /// The cost of the cheapest left-deep tree over `set` found by trying every order of
+    /// its relations that never joins without a condition (no memo).
     fn brute_force(graph: &JoinGraph, estimator: &Estimator, set: RelSet) -> Option<f64> {
-        if set.count_ones() == 1 {
-            return Some(0.0);
-        }
-        let mut best: Option<f64> = None;
-        let mut a = (set - 1) & set;
-        while a > 0 {
-            let b = set ^ a;
-            if graph.connected(a, b) {
-                if let (Some(ca), Some(cb)) = (
-                    brute_force(graph, estimator, a),
-                    brute_force(graph, estimator, b),
-                ) {
-                    let cost = ca + cb + estimator.rows(set);
-                    best = Some(best.map_or(cost, |c: f64| c.min(cost)));
-                }
+        fn extend(
+            graph: &JoinGraph,
+            estimator: &Estimator,
+            set: RelSet,
+            joined: RelSet,
+            cost: f64,
+        ) -> Option<f64> {
+            if joined == set {
+                return Some(cost);
             }
-            a = (a - 1) & set;
+            members(set & !joined)
+                .filter(|&r| joined == 0 || graph.connected(joined, bit(r)))
+                .filter_map(|r| {
+                    let next = joined | bit(r);
+                    let rows = if joined == 0 {
+                        0.0
+                    } else {
+                        estimator.rows(next)
+                    };
+                    extend(graph, estimator, set, next, cost + rows)
+                })
+                .min_by(f64::total_cmp)
         }
-        best
+        extend(graph, estimator, set, 0, 0.0)
+    }
+
+    /// Every join adds one relation to the tree on its left (the first join: two relations).
+    fn left_deep(tree: &JoinTree) -> bool {
+        match tree {
+            JoinTree::Relation { .. } => true,
+            JoinTree::Join { left, right, .. } => {
+                matches!(**right, JoinTree::Relation { .. }) && left_deep(left)
+            }
+        }
     }
 
     /// The relation joined first (the deepest join's two relations), as a set.
@@ -368,6 +398,10 @@ mod tests {
             assert_eq!(greedy.relations(), graph.all());
             assert!(no_cross_product(&graph, &exhaustive), "round {round}");
             assert!(no_cross_product(&graph, &greedy), "round {round}");
+            assert!(
+                left_deep(&exhaustive) && left_deep(&greedy),
+                "round {round}"
+            );
         }
     }
 
