@@ -47,6 +47,21 @@ impl Database {
         })
     }
 
+    /// Opens the database file at `path` with I/O failures injected as `faults` says (to
+    /// test how statements fail when the disk fills up or the device fails).
+    pub fn open_with_io_faults(
+        path: impl AsRef<Path>,
+        faults: Arc<crate::engines::redb::IoFaults>,
+    ) -> Result<Self> {
+        let path = path.as_ref();
+        Ok(Self {
+            shared: DatabaseShared::new(
+                Store::open_with_io_faults(path, faults)?,
+                Some(path.to_path_buf()),
+            ),
+        })
+    }
+
     /// Creates a database that lives in memory and disappears when dropped.
     pub fn open_in_memory() -> Result<Self> {
         Ok(Self {

@@ -284,10 +284,25 @@ macro_rules! storage_from {
     ($($t:ty),*) => {$(
         impl From<$t> for Error {
             fn from(e: $t) -> Self {
-                Error::storage(e)
+                from_redb(e.into())
             }
         }
     )*};
+}
+
+/// A redb error: a failed read, write or sync of the file is an I/O error (`58030`; after
+/// one, redb refuses every write until the database is opened again), damage it detects
+/// is `XX001`, the rest a storage error.
+fn from_redb(e: redb::Error) -> Error {
+    match e {
+        redb::Error::Io(io) => Error::Io(io),
+        redb::Error::PreviousIo => Error::Io(std::io::Error::other(
+            "an earlier write to the database file failed; no change can be committed until \
+             the database is opened again",
+        )),
+        redb::Error::Corrupted(msg) => Error::Corrupt(msg),
+        other => Error::storage(other),
+    }
 }
 storage_from!(
     redb::Error,

@@ -52,7 +52,7 @@ pub mod types;
 
 pub use auth::{RoleInfo, ScramVerifier};
 pub use database::Database;
-pub use engines::redb::{CheckReport, Problem, RecoverReport};
+pub use engines::redb::{CheckReport, IoFaults, Problem, RecoverReport};
 pub use error::{Error, Position, Result, SqlState};
 pub use memory::{memory_limit, parse_memory_size, set_memory_limit};
 pub use pg_catalog::types as pg_types;

@@ -8,6 +8,9 @@ use phantomdb::{Connection, Database, SqlState};
 
 use super::scalar;
 
+#[path = "io_faults.rs"]
+mod io_faults;
+
 /// `SELECT 1 + 1 + ... + 1` with 20,000 terms aborted the process with a stack overflow.
 #[test]
 fn deep_expressions_are_refused_with_a_limit_error_not_a_crash() {

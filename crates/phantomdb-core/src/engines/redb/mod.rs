@@ -30,6 +30,7 @@ mod cache;
 mod check;
 mod checksum;
 mod engine;
+mod faults;
 mod group;
 mod guard;
 mod index;
@@ -45,6 +46,7 @@ use redb::TableDefinition;
 
 pub(crate) use check::check_file_pages;
 pub use check::{CheckReport, Problem};
+pub use faults::IoFaults;
 pub use recover::RecoverReport;
 pub(crate) use engine::RedbEngine;
 pub(crate) use read::{DataView, ReadView};

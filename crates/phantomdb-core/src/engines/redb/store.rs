@@ -85,7 +85,7 @@ impl Store {
         Self::init(db)
     }
 
-    fn init(db: redb::Database) -> Result<Arc<Self>> {
+    pub(super) fn init(db: redb::Database) -> Result<Arc<Self>> {
         // A file in the current format opens without writing, so a damaged file is only
         // read (redb can panic, even while unwinding, when it writes into damaged pages).
         if let Some((next_segment, next_table)) = current_counters(&db)? {
