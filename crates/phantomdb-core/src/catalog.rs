@@ -332,8 +332,11 @@ impl Catalog {
     }
 }
 
-/// Stores a schema as a list of `{name, type, nullable}`, the type in Arrow's text form.
+/// Stores a schema as a list of `{name, type, nullable[, metadata]}`, the type in Arrow's text
+/// form.
 mod schema_serde {
+    use std::collections::BTreeMap;
+
     use arrow::datatypes::{DataType, Field, Schema};
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -343,6 +346,9 @@ mod schema_serde {
         #[serde(rename = "type")]
         data_type: String,
         nullable: bool,
+        /// Field metadata: a custom type's name and plugin (`crate::types`).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        metadata: BTreeMap<String, String>,
     }
 
     pub fn serialize<S: Serializer>(schema: &Schema, s: S) -> Result<S::Ok, S::Error> {
@@ -353,6 +359,11 @@ mod schema_serde {
                 name: f.name().clone(),
                 data_type: f.data_type().to_string(),
                 nullable: f.is_nullable(),
+                metadata: f
+                    .metadata()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
             })
             .collect();
         cols.serialize(s)
@@ -364,7 +375,8 @@ mod schema_serde {
             .into_iter()
             .map(|c| {
                 let ty: DataType = c.data_type.parse().map_err(serde::de::Error::custom)?;
-                Ok(Field::new(c.name, ty, c.nullable))
+                Ok(Field::new(c.name, ty, c.nullable)
+                    .with_metadata(c.metadata.into_iter().collect()))
             })
             .collect::<Result<Vec<_>, D::Error>>()?;
         Ok(Schema::new(fields))

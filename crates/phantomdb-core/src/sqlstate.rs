@@ -59,6 +59,8 @@ pub enum SqlState {
     SyntaxError,
     /// `42804` datatype_mismatch.
     DatatypeMismatch,
+    /// `42846` cannot_coerce (a cast between types that have none).
+    CannotCoerce,
     /// `42000` syntax_error_or_access_rule_violation (other planning errors).
     SyntaxErrorOrAccessRuleViolation,
     /// `42501` insufficient_privilege.
@@ -128,6 +130,7 @@ impl SqlState {
             Self::InvalidGrantOperation => "0LP01",
             Self::SyntaxError => "42601",
             Self::DatatypeMismatch => "42804",
+            Self::CannotCoerce => "42846",
             Self::SyntaxErrorOrAccessRuleViolation => "42000",
             Self::InsufficientPrivilege => "42501",
             Self::InvalidSqlStatementName => "26000",

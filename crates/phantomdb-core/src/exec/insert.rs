@@ -44,6 +44,15 @@ pub(crate) fn insert_literal_rows(
     let Some(positions) = insert_positions(&def, &literal.columns) else {
         return Ok(None);
     };
+    // Text for a custom-typed column is parsed by the planned INSERT.
+    if def
+        .schema
+        .fields()
+        .iter()
+        .any(|f| crate::types::logical_type(f).is_some())
+    {
+        return Ok(None);
+    }
     if literal
         .rows
         .first()

@@ -131,7 +131,7 @@ impl PluginManager {
             plugin: plugin.clone(),
             generation: self.instances.fetch_add(1, Ordering::Relaxed),
         });
-        let components = native::components(&plugin, &lease);
+        let components = native::components(&plugin, &lease)?;
         current.check_new(plugin.name(), &components)?;
         plugin.initialize(config).map_err(|e| {
             Error::Plugin(
@@ -343,6 +343,12 @@ impl PluginManager {
                 FunctionImpl::Table(t) => state.register_udtf(&f.name, t.clone()),
                 FunctionImpl::Engine => {}
             }
+        }
+        if registry.data_types().next().is_some() {
+            let planner = crate::types::planner::CustomTypePlanner::new(registry.data_types());
+            *state = datafusion::execution::SessionStateBuilder::new_from_existing(state.clone())
+                .with_type_planner(Arc::new(planner))
+                .build();
         }
         Ok((registry, pins))
     }

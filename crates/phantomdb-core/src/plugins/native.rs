@@ -1,6 +1,7 @@
 //! The core's adapters for a native plugin's components: its functions become DataFusion
 //! UDFs calling through the host, its engines go behind the SDK engine adapter, its
-//! authentication providers and query processors are kept as the host's safe wrappers.
+//! authentication providers, query processors and data types are kept as the host's safe
+//! wrappers.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,9 +15,14 @@ use super::registry::{Component, FunctionImpl, FunctionInfo};
 use super::udf::{describe, PluginAggregate, PluginLease, PluginScalar, PluginTable};
 use crate::engines::{EngineInfo, StorageEngine};
 use crate::error::Result;
+use crate::types::TypeInfo;
 
 /// The components a loaded plugin declared, ready for the registry.
-pub(super) fn components(plugin: &LoadedPlugin, lease: &Arc<PluginLease>) -> Vec<Component> {
+/// A type whose ordering this host cannot serve is an error.
+pub(super) fn components(
+    plugin: &LoadedPlugin,
+    lease: &Arc<PluginLease>,
+) -> Result<Vec<Component>> {
     let functions: Vec<FunctionInfo> = plugin
         .functions()
         .iter()
@@ -61,13 +67,19 @@ pub(super) fn components(plugin: &LoadedPlugin, lease: &Arc<PluginLease>) -> Vec
         .into_iter()
         .map(|p| QueryProcessorInfo::from_processor(plugin.name(), Arc::new(p)))
         .collect();
-    functions
+    let types = plugin
+        .data_types()
+        .into_iter()
+        .map(|t| TypeInfo::from_type(plugin.name(), Arc::new(t)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(functions
         .into_iter()
         .map(Component::Function)
         .chain(engines.into_iter().map(Component::StorageEngine))
         .chain(providers.into_iter().map(Component::AuthProvider))
         .chain(processors.into_iter().map(Component::QueryProcessor))
-        .collect()
+        .chain(types.into_iter().map(Component::DataType))
+        .collect())
 }
 
 pub(super) fn collect_libraries(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {

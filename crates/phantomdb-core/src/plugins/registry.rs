@@ -17,6 +17,7 @@ use super::query::QueryProcessorInfo;
 use super::udf::PluginLease;
 use crate::engines::EngineInfo;
 use crate::error::{Error, Result, SqlState};
+use crate::types::TypeInfo;
 
 /// The kinds of component a plugin can register.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -29,6 +30,8 @@ pub enum ComponentKind {
     AuthProvider,
     /// A query processor (statement hooks and plan rewrites).
     QueryProcessor,
+    /// A custom data type (a column type with its own input, output and order).
+    DataType,
 }
 
 impl ComponentKind {
@@ -39,6 +42,7 @@ impl ComponentKind {
             Self::StorageEngine => "storage_backend",
             Self::AuthProvider => "authentication",
             Self::QueryProcessor => "query_processor",
+            Self::DataType => "data_type",
         }
     }
 
@@ -49,6 +53,7 @@ impl ComponentKind {
             Self::StorageEngine => "storage engine",
             Self::AuthProvider => "authentication provider",
             Self::QueryProcessor => "query processor",
+            Self::DataType => "type",
         }
     }
 }
@@ -92,6 +97,8 @@ pub enum Component {
     AuthProvider(AuthProviderInfo),
     /// A query processor.
     QueryProcessor(QueryProcessorInfo),
+    /// A custom data type.
+    DataType(TypeInfo),
 }
 
 impl Component {
@@ -102,6 +109,7 @@ impl Component {
             Self::StorageEngine(_) => ComponentKind::StorageEngine,
             Self::AuthProvider(_) => ComponentKind::AuthProvider,
             Self::QueryProcessor(_) => ComponentKind::QueryProcessor,
+            Self::DataType(_) => ComponentKind::DataType,
         }
     }
 
@@ -112,6 +120,7 @@ impl Component {
             Self::StorageEngine(e) => &e.name,
             Self::AuthProvider(a) => &a.name,
             Self::QueryProcessor(q) => &q.name,
+            Self::DataType(t) => &t.name,
         }
     }
 
@@ -122,6 +131,7 @@ impl Component {
             Self::StorageEngine(e) => &e.plugin,
             Self::AuthProvider(a) => &a.plugin,
             Self::QueryProcessor(q) => &q.plugin,
+            Self::DataType(t) => &t.plugin,
         }
     }
 }
@@ -310,6 +320,15 @@ impl Registry {
             .collect();
         out.sort_by(|a, b| (a.processor.order(), &a.name).cmp(&(b.processor.order(), &b.name)));
         out
+    }
+
+    /// All custom data types, by name.
+    pub fn data_types(&self) -> impl Iterator<Item = &TypeInfo> {
+        self.components(ComponentKind::DataType)
+            .filter_map(|c| match c {
+                Component::DataType(t) => Some(t),
+                _ => None,
+            })
     }
 
     /// The authentication provider named `name`.

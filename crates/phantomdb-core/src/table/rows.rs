@@ -25,6 +25,13 @@ pub(crate) fn table_batch(def: &TableDef, cols: Vec<ArrayRef>) -> Result<RecordB
         }
         out.push(if col.data_type() == field.data_type() {
             col
+        } else if let Some((type_name, _)) = crate::types::logical_type(field) {
+            // A cast would reinterpret the value as storage bytes.
+            return Err(Error::Unsupported(format!(
+                "writing {} values into column \"{}\" of type {type_name} this way",
+                col.data_type(),
+                field.name()
+            )));
         } else {
             cast(&col, field.data_type())?
         });

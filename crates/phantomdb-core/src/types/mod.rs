@@ -1,0 +1,122 @@
+//! Custom data types (issue #14): column types a plugin adds through `phantomdb.types/1`.
+//!
+//! A type is a registry component ([`TypeInfo`]) holding the plugin's implementation behind
+//! the SDK's [`CustomType`] trait. Values are stored as the type's storage Arrow type; which
+//! columns have a custom type is recorded as field metadata ([`TYPE_NAME_KEY`],
+//! [`TYPE_PLUGIN_KEY`]), kept in the catalog with the table's schema and carried by DataFusion
+//! from the scans through column references.
+//!
+//! * `planner`: the DataFusion [`TypePlanner`](datafusion::logical_expr::planner::TypePlanner)
+//!   mapping a type's SQL names to its storage field with that metadata;
+//! * `udf`: the parse and format functions casts and results are rewritten into;
+//! * `rewrite`: the plan rewrite giving typed values their semantics (text casts, comparisons
+//!   with text, INSERT's assignment casts, the missing-plugin check) and formatting results.
+//!
+//! Types ordered by their storage are supported; sort-key ordered types are refused when
+//! their plugin loads (the sort-key rewrite is not built yet).
+
+pub(crate) mod planner;
+pub(crate) mod rewrite;
+pub(crate) mod udf;
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field};
+pub use phantomdb_plugin_sdk::data_type::{CustomType, TypeOrdering};
+
+use crate::error::{Error, Result, SqlState};
+
+/// Field metadata key naming a column's custom type.
+pub const TYPE_NAME_KEY: &str = "phantomdb.type";
+/// Field metadata key naming the plugin that provides a column's custom type.
+pub const TYPE_PLUGIN_KEY: &str = "phantomdb.type_plugin";
+
+/// One registered custom type.
+#[derive(Clone)]
+pub struct TypeInfo {
+    /// SQL name.
+    pub name: String,
+    /// Further SQL names.
+    pub aliases: Vec<String>,
+    /// Name of the plugin that provides it.
+    pub plugin: String,
+    /// The Arrow type values are stored as.
+    pub storage: DataType,
+    /// How values are ordered.
+    pub ordering: TypeOrdering,
+    /// The implementation.
+    pub implementation: Arc<dyn CustomType>,
+}
+
+impl std::fmt::Debug for TypeInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TypeInfo")
+            .field("name", &self.name)
+            .field("plugin", &self.plugin)
+            .field("storage", &self.storage)
+            .finish()
+    }
+}
+
+impl TypeInfo {
+    /// A type a plugin implements. Sort-key ordered types are refused (not supported yet).
+    pub fn from_type(plugin: &str, implementation: Arc<dyn CustomType>) -> Result<Self> {
+        let info = Self {
+            name: implementation.name().to_ascii_lowercase(),
+            aliases: implementation.aliases(),
+            plugin: plugin.to_string(),
+            storage: implementation.storage_type(),
+            ordering: implementation.ordering(),
+            implementation,
+        };
+        if info.ordering == TypeOrdering::SortKey {
+            return Err(Error::Plugin(
+                SqlState::FeatureNotSupported,
+                format!(
+                    "plugin {plugin}: type {} is ordered by sort keys, which this version of \
+                     PhantomDB does not support yet (only types ordered by their storage)",
+                    info.name
+                ),
+            ));
+        }
+        Ok(info)
+    }
+
+    /// The storage field of a column of this type: the storage type with the metadata that
+    /// names the type and its plugin.
+    pub fn field(&self, name: &str, nullable: bool) -> Field {
+        Field::new(name, self.storage.clone(), nullable).with_metadata(
+            [
+                (TYPE_NAME_KEY.to_string(), self.name.clone()),
+                (TYPE_PLUGIN_KEY.to_string(), self.plugin.clone()),
+            ]
+            .into(),
+        )
+    }
+}
+
+/// The custom type of a column, as its field's metadata names it: `(type, plugin)`.
+pub fn logical_type(field: &Field) -> Option<(&str, &str)> {
+    let m = field.metadata();
+    let name = m.get(TYPE_NAME_KEY)?;
+    let plugin = m.get(TYPE_PLUGIN_KEY).map_or("", String::as_str);
+    Some((name.as_str(), plugin))
+}
+
+/// The error for a column whose type's plugin is not loaded.
+pub(crate) fn missing_type(column: &str, type_name: &str, plugin: &str) -> Error {
+    Error::Plugin(
+        SqlState::UndefinedObject,
+        format!("column {column} has type {type_name} from plugin {plugin} (not loaded)"),
+    )
+}
+
+/// The error for a text value a type does not accept (SQLSTATE 22P02).
+pub(crate) fn invalid_input(type_name: &str, value: &str, reason: &str) -> Error {
+    let shown: String = value.chars().take(200).collect();
+    let mut message = format!("invalid input syntax for type {type_name}: \"{shown}\"");
+    if !reason.is_empty() {
+        message.push_str(&format!(" ({reason})"));
+    }
+    Error::Data(SqlState::InvalidTextRepresentation, message)
+}

@@ -1,0 +1,451 @@
+//! Gives typed values their semantics in a planned statement, before DataFusion analyzes it.
+//!
+//! DataFusion sees a custom type only as its storage type (plus field metadata it keeps on
+//! column references and casts), so its own casts would reinterpret bytes. [`rewrite`]:
+//! * turns a cast from text to a custom type into the type's parse function, and a cast of a
+//!   typed value to text into its format function; other casts to or from a custom type are
+//!   refused (42846);
+//! * parses the text side of a comparison (`= <> < <= > >=`, `IN`, `BETWEEN`) with a typed
+//!   value;
+//! * parses the text an INSERT or UPDATE assigns to a typed column (PostgreSQL's assignment
+//!   cast);
+//! * refuses any reference to, or write into a table with, a column whose type's plugin is
+//!   not loaded.
+//!
+//! [`format_results`] puts the format function over every typed column of a query's result,
+//! so clients, the shell and the server see text, never storage bytes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field};
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Column, DFSchema, Result as DfResult};
+use datafusion::logical_expr::expr::{Between, Cast, InList, TryCast};
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::{
+    BinaryExpr, DmlStatement, Expr, ExprSchemable, LogicalPlan, Operator, Projection, Statement,
+    WriteOp,
+};
+
+use super::{logical_type, missing_type, udf, TypeInfo};
+use crate::error::{Error, Result, SqlState};
+use crate::plugins::Registry;
+
+/// The registered types by name.
+struct Types<'a>(BTreeMap<&'a str, &'a TypeInfo>);
+
+impl<'a> Types<'a> {
+    fn of(registry: &'a Registry) -> Self {
+        Self(
+            registry
+                .data_types()
+                .map(|t| (t.name.as_str(), t))
+                .collect(),
+        )
+    }
+
+    /// The loaded type a field has, `Ok(None)` for a plain field, an error when its plugin is
+    /// not loaded.
+    fn of_field(&self, field: &Field, column: &str) -> Result<Option<&'a TypeInfo>> {
+        let Some((name, plugin)) = logical_type(field) else {
+            return Ok(None);
+        };
+        match self.0.get(name) {
+            Some(t) if t.plugin == plugin || plugin.is_empty() => Ok(Some(*t)),
+            _ => Err(missing_type(column, name, plugin)),
+        }
+    }
+}
+
+fn is_text(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+}
+
+fn sql_name(t: &DataType) -> String {
+    crate::pg_types::pg_type_of(t).name.to_string()
+}
+
+fn cannot_cast(from: &str, to: &str) -> Error {
+    Error::Data(
+        SqlState::CannotCoerce,
+        format!("cannot cast type {from} to {to}"),
+    )
+}
+
+/// Rewrites `plan` (see the module documentation).
+pub(crate) fn rewrite(plan: LogicalPlan, registry: &Registry) -> Result<LogicalPlan> {
+    let types = Types::of(registry);
+    Ok(rewrite_plan(plan, &types)?.data)
+}
+
+fn rewrite_plan(plan: LogicalPlan, types: &Types) -> DfResult<Transformed<LogicalPlan>> {
+    let children = plan.map_children(|c| rewrite_plan(c, types))?;
+    let mut changed = children.transformed;
+    let subqueries = children.data.map_subqueries(|s| rewrite_plan(s, types))?;
+    changed |= subqueries.transformed;
+    let node = subqueries.data;
+    if let LogicalPlan::Dml(dml) = &node {
+        check_target(dml, types)?;
+    }
+    let schema = expression_schema(&node);
+    let preserver = NamePreserver::new(&node);
+    let exprs = node.map_expressions(|e| {
+        let saved = preserver.save(&e);
+        let t = e.transform_up(|e| rewrite_expr(e, &schema, types).map_err(Into::into))?;
+        Ok(if t.transformed {
+            t.update_data(|e| saved.restore(e))
+        } else {
+            t
+        })
+    })?;
+    changed |= exprs.transformed;
+    let mut node = exprs.data;
+    if let LogicalPlan::Dml(dml) = node {
+        let t = assignment_casts(dml, types)?;
+        changed |= t.transformed;
+        node = t.data;
+    }
+    if changed {
+        Ok(Transformed::yes(node.recompute_schema()?))
+    } else {
+        Ok(Transformed::no(node))
+    }
+}
+
+/// The schema a node's expressions are resolved against: its inputs' columns together.
+fn expression_schema(node: &LogicalPlan) -> DFSchema {
+    let inputs = node.inputs();
+    let Some((first, rest)) = inputs.split_first() else {
+        return node.schema().as_ref().clone();
+    };
+    let mut schema = first.schema().as_ref().clone();
+    for input in rest {
+        schema.merge(input.schema());
+    }
+    schema
+}
+
+/// A write into a table with a column whose type is not loaded is refused.
+fn check_target(dml: &DmlStatement, types: &Types) -> Result<()> {
+    for field in dml.target.schema().fields() {
+        let column = format!("{}.{}", dml.table_name.table(), field.name());
+        types.of_field(field, &column)?;
+    }
+    Ok(())
+}
+
+/// The field and qualified name of a column reference, when it resolves.
+fn column_field(schema: &DFSchema, c: &Column) -> Option<(String, Arc<Field>)> {
+    let (qualifier, field) = schema.qualified_field_from_column(c).ok()?;
+    let table = qualifier.map_or_else(
+        || c.relation.as_ref().map(|r| r.table().to_string()),
+        |q| Some(q.table().to_string()),
+    );
+    let name = match table {
+        Some(t) => format!("{t}.{}", field.name()),
+        None => field.name().clone(),
+    };
+    Some((name, field.clone()))
+}
+
+/// The custom type of `e`'s result, if it has one (errors: its plugin is not loaded).
+fn type_of<'a>(e: &Expr, schema: &DFSchema, types: &Types<'a>) -> Result<Option<&'a TypeInfo>> {
+    let Ok((_, field)) = e.to_field(schema) else {
+        return Ok(None);
+    };
+    types.of_field(&field, field.name())
+}
+
+fn data_type(e: &Expr, schema: &DFSchema) -> Option<DataType> {
+    e.get_type(schema).ok()
+}
+
+/// Text on one side of a comparison with a typed value is parsed into the type.
+fn typed_operand(e: Expr, ty: &TypeInfo, schema: &DFSchema) -> Transformed<Expr> {
+    match data_type(&e, schema) {
+        Some(t) if is_text(&t) => Transformed::yes(udf::parse(ty, e)),
+        _ => Transformed::no(e),
+    }
+}
+
+fn rewrite_expr(e: Expr, schema: &DFSchema, types: &Types) -> Result<Transformed<Expr>> {
+    match e {
+        Expr::Column(c) => {
+            if let Some((name, field)) = column_field(schema, &c) {
+                types.of_field(&field, &name)?;
+            }
+            Ok(Transformed::no(Expr::Column(c)))
+        }
+        Expr::Cast(Cast { expr, field }) => cast(*expr, field, schema, types, false),
+        Expr::TryCast(TryCast { expr, field }) => cast(*expr, field, schema, types, true),
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) if is_comparison(op) => {
+            let (l, r) = (
+                type_of(&left, schema, types)?,
+                type_of(&right, schema, types)?,
+            );
+            let (left, right) = match (l, r) {
+                (Some(t), None) => (Transformed::no(*left), typed_operand(*right, t, schema)),
+                (None, Some(t)) => (typed_operand(*left, t, schema), Transformed::no(*right)),
+                (Some(a), Some(b)) if a.name != b.name => {
+                    return Err(Error::Data(
+                        SqlState::UndefinedFunction,
+                        format!("operator does not exist: {} {op} {}", a.name, b.name),
+                    ))
+                }
+                _ => (Transformed::no(*left), Transformed::no(*right)),
+            };
+            let changed = left.transformed || right.transformed;
+            let e = Expr::BinaryExpr(BinaryExpr::new(
+                Box::new(left.data),
+                op,
+                Box::new(right.data),
+            ));
+            Ok(if changed {
+                Transformed::yes(e)
+            } else {
+                Transformed::no(e)
+            })
+        }
+        Expr::InList(InList {
+            expr,
+            list,
+            negated,
+        }) => {
+            let Some(t) = type_of(&expr, schema, types)? else {
+                return Ok(Transformed::no(Expr::InList(InList::new(
+                    expr, list, negated,
+                ))));
+            };
+            let list: Vec<Transformed<Expr>> = list
+                .into_iter()
+                .map(|item| typed_operand(item, t, schema))
+                .collect();
+            let changed = list.iter().any(|i| i.transformed);
+            let list = list.into_iter().map(|i| i.data).collect();
+            let e = Expr::InList(InList::new(expr, list, negated));
+            Ok(if changed {
+                Transformed::yes(e)
+            } else {
+                Transformed::no(e)
+            })
+        }
+        Expr::Between(Between {
+            expr,
+            negated,
+            low,
+            high,
+        }) => {
+            let Some(t) = type_of(&expr, schema, types)? else {
+                return Ok(Transformed::no(Expr::Between(Between::new(
+                    expr, negated, low, high,
+                ))));
+            };
+            let (low, high) = (
+                typed_operand(*low, t, schema),
+                typed_operand(*high, t, schema),
+            );
+            let changed = low.transformed || high.transformed;
+            let e = Expr::Between(Between::new(
+                expr,
+                negated,
+                Box::new(low.data),
+                Box::new(high.data),
+            ));
+            Ok(if changed {
+                Transformed::yes(e)
+            } else {
+                Transformed::no(e)
+            })
+        }
+        other => Ok(Transformed::no(other)),
+    }
+}
+
+fn is_comparison(op: Operator) -> bool {
+    matches!(
+        op,
+        Operator::Eq
+            | Operator::NotEq
+            | Operator::Lt
+            | Operator::LtEq
+            | Operator::Gt
+            | Operator::GtEq
+            | Operator::IsDistinctFrom
+            | Operator::IsNotDistinctFrom
+    )
+}
+
+/// A cast to or from a custom type.
+fn cast(
+    expr: Expr,
+    field: Arc<Field>,
+    schema: &DFSchema,
+    types: &Types,
+    try_cast: bool,
+) -> Result<Transformed<Expr>> {
+    let keep = |expr: Expr, field: Arc<Field>| {
+        let e = if try_cast {
+            Expr::TryCast(TryCast::new_from_field(Box::new(expr), field))
+        } else {
+            Expr::Cast(Cast::new_from_field(Box::new(expr), field))
+        };
+        Ok(Transformed::no(e))
+    };
+    let target = types.of_field(&field, "")?;
+    let source = type_of(&expr, schema, types)?;
+    let from = data_type(&expr, schema);
+    match (source, target) {
+        (None, None) => keep(expr, field),
+        (None, Some(t)) => match from {
+            Some(f) if is_text(&f) => Ok(Transformed::yes(udf::parse(t, expr))),
+            Some(DataType::Null) | None => keep(expr, field),
+            Some(f) => Err(cannot_cast(&sql_name(&f), &t.name)),
+        },
+        (Some(s), Some(t)) if s.name == t.name => Ok(Transformed::yes(expr)),
+        (Some(s), Some(t)) => Err(cannot_cast(&s.name, &t.name)),
+        (Some(s), None) if is_text(field.data_type()) => {
+            let text = udf::format(s, expr);
+            Ok(Transformed::yes(if field.data_type() == &DataType::Utf8 {
+                text
+            } else {
+                Expr::Cast(Cast::new_from_field(Box::new(text), field))
+            }))
+        }
+        (Some(s), None) => Err(cannot_cast(&s.name, &sql_name(field.data_type()))),
+    }
+}
+
+/// INSERT and UPDATE: the text a statement assigns to a typed column is parsed (DataFusion
+/// planned a storage cast of it, or nothing when the text has the storage type).
+fn assignment_casts(dml: DmlStatement, types: &Types) -> Result<Transformed<LogicalPlan>> {
+    if !matches!(dml.op, WriteOp::Insert(_) | WriteOp::Update) {
+        return Ok(Transformed::no(LogicalPlan::Dml(dml)));
+    }
+    let target = dml.target.schema();
+    let typed: BTreeMap<&str, &TypeInfo> = target
+        .fields()
+        .iter()
+        .filter_map(|f| Some((f.name().as_str(), types.of_field(f, "").ok()??)))
+        .collect();
+    let LogicalPlan::Projection(projection) = dml.input.as_ref() else {
+        return Ok(Transformed::no(LogicalPlan::Dml(dml)));
+    };
+    if typed.is_empty() {
+        return Ok(Transformed::no(LogicalPlan::Dml(dml)));
+    }
+    let input_schema = projection.input.schema().as_ref().clone();
+    let mut values = match projection.input.as_ref() {
+        LogicalPlan::Values(v) => Some(v.clone()),
+        _ => None,
+    };
+    let mut changed = false;
+    let mut exprs = Vec::with_capacity(projection.expr.len());
+    for e in &projection.expr {
+        let name = e.schema_name().to_string();
+        let (inner, alias) = match e {
+            Expr::Alias(a) => (a.expr.as_ref().clone(), Some(a.name.clone())),
+            other => (other.clone(), None),
+        };
+        let name = alias.clone().unwrap_or(name);
+        let Some(t) = typed.get(name.as_str()) else {
+            exprs.push(e.clone());
+            continue;
+        };
+        // INSERT ... VALUES: DataFusion cast the values in the Values node itself.
+        if let (Expr::Column(c), Some(v)) = (&inner, values.as_mut()) {
+            if let Ok(i) = input_schema.index_of_column(c) {
+                let mut parsed = false;
+                for row in v.values.iter_mut() {
+                    if let Some(cell) = row.get_mut(i) {
+                        let value = strip_cast(cell.clone());
+                        if data_type(&value, &DFSchema::empty()).is_some_and(|t| is_text(&t)) {
+                            *cell = udf::parse(t, value);
+                            parsed = true;
+                        }
+                    }
+                }
+                changed |= parsed;
+                exprs.push(e.clone());
+                continue;
+            }
+        }
+        let value = strip_cast(inner);
+        let new = match data_type(&value, &input_schema) {
+            Some(f) if is_text(&f) => udf::parse(t, value),
+            _ => {
+                exprs.push(e.clone());
+                continue;
+            }
+        };
+        changed = true;
+        exprs.push(new.alias(name));
+    }
+    if !changed {
+        return Ok(Transformed::no(LogicalPlan::Dml(dml)));
+    }
+    let input = match values {
+        Some(v) => Arc::new(LogicalPlan::Values(v)),
+        None => projection.input.clone(),
+    };
+    let projection = Projection::try_new(exprs, input)?;
+    Ok(Transformed::yes(LogicalPlan::Dml(DmlStatement::new(
+        dml.table_name,
+        dml.target,
+        dml.op,
+        Arc::new(LogicalPlan::Projection(projection)),
+    ))))
+}
+
+fn strip_cast(e: Expr) -> Expr {
+    match e {
+        Expr::Cast(Cast { expr, .. }) | Expr::TryCast(TryCast { expr, .. }) => *expr,
+        other => other,
+    }
+}
+
+/// Formats every typed column of a query's result as text (a projection on top); other
+/// statements are returned as they are.
+pub(crate) fn format_results(plan: LogicalPlan, registry: &Registry) -> Result<LogicalPlan> {
+    let types = Types::of(registry);
+    match plan {
+        LogicalPlan::Statement(Statement::Prepare(mut prepare)) => {
+            let input = Arc::unwrap_or_clone(prepare.input);
+            prepare.input = Arc::new(format_query(input, &types)?);
+            Ok(LogicalPlan::Statement(Statement::Prepare(prepare)))
+        }
+        LogicalPlan::Dml(_)
+        | LogicalPlan::Ddl(_)
+        | LogicalPlan::Explain(_)
+        | LogicalPlan::Analyze(_)
+        | LogicalPlan::Copy(_)
+        | LogicalPlan::DescribeTable(_)
+        | LogicalPlan::Statement(_)
+        | LogicalPlan::Extension(_) => Ok(plan),
+        query => format_query(query, &types),
+    }
+}
+
+fn format_query(plan: LogicalPlan, types: &Types) -> Result<LogicalPlan> {
+    let schema = plan.schema().clone();
+    let mut any = false;
+    let mut exprs = Vec::with_capacity(schema.fields().len());
+    for (qualifier, field) in schema.iter() {
+        let column = Expr::Column(Column::from((qualifier, field)));
+        match types.of_field(field, field.name())? {
+            Some(t) => {
+                any = true;
+                exprs
+                    .push(udf::format(t, column).alias_qualified(qualifier.cloned(), field.name()));
+            }
+            None => exprs.push(column),
+        }
+    }
+    if !any {
+        return Ok(plan);
+    }
+    Ok(LogicalPlan::Projection(Projection::try_new(
+        exprs,
+        Arc::new(plan),
+    )?))
+}

@@ -1,0 +1,157 @@
+//! The functions typed values go through: `__phantomdb_parse_<type>` (text → storage, the
+//! assignment and explicit casts from text) and `__phantomdb_format_<type>` (storage → text,
+//! casts to text and every query's results). Each batch is one call into the plugin.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, StringArray};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::Result;
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
+};
+use phantomdb_plugin_sdk::data_type::TypeError;
+
+use super::{invalid_input, TypeInfo};
+use crate::error::{Error, SqlState};
+
+/// Which way a function converts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Direction {
+    Parse,
+    Format,
+}
+
+/// A parse or format function of one type.
+#[derive(Debug)]
+struct TypeFunction {
+    name: String,
+    info: TypeInfo,
+    direction: Direction,
+    signature: Signature,
+}
+
+impl PartialEq for TypeFunction {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.info.plugin == other.info.plugin
+    }
+}
+impl Eq for TypeFunction {}
+impl Hash for TypeFunction {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+        self.info.plugin.hash(state);
+    }
+}
+
+fn function(info: &TypeInfo, direction: Direction) -> Arc<ScalarUDF> {
+    let verb = match direction {
+        Direction::Parse => "parse",
+        Direction::Format => "format",
+    };
+    Arc::new(ScalarUDF::new_from_impl(TypeFunction {
+        name: format!("__phantomdb_{verb}_{}", info.name),
+        info: info.clone(),
+        direction,
+        signature: Signature::any(1, Volatility::Immutable),
+    }))
+}
+
+/// `expr` (text) parsed into `info`'s storage.
+pub(crate) fn parse(info: &TypeInfo, expr: Expr) -> Expr {
+    function(info, Direction::Parse).call(vec![expr])
+}
+
+/// `expr` (of type `info`) formatted as text.
+pub(crate) fn format(info: &TypeInfo, expr: Expr) -> Expr {
+    function(info, Direction::Format).call(vec![expr])
+}
+
+fn failed(info: &TypeInfo, message: String) -> datafusion::error::DataFusionError {
+    Error::Plugin(
+        SqlState::ExternalRoutineException,
+        format!("type {}: {message}", info.name),
+    )
+    .into()
+}
+
+impl TypeFunction {
+    fn parse_array(&self, input: ArrayRef) -> Result<ArrayRef> {
+        let text = cast(&input, &DataType::Utf8)?;
+        let text = text
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| failed(&self.info, "text input expected".into()))?;
+        self.info.implementation.parse(text).map_err(|e| match e {
+            TypeError::InvalidInput(bad) => {
+                let value = text.is_valid(bad.row).then(|| text.value(bad.row));
+                invalid_input(&self.info.name, value.unwrap_or(""), &bad.reason).into()
+            }
+            TypeError::Failed(m) => failed(&self.info, m),
+        })
+    }
+
+    fn format_array(&self, input: ArrayRef) -> Result<ArrayRef> {
+        if input.data_type() != &self.info.storage {
+            return Err(failed(
+                &self.info,
+                format!("cannot format a value of type {}", input.data_type()),
+            ));
+        }
+        let out = self
+            .info
+            .implementation
+            .format(&input)
+            .map_err(|m| failed(&self.info, m))?;
+        Ok(Arc::new(out))
+    }
+}
+
+impl ScalarUDFImpl for TypeFunction {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(match self.direction {
+            Direction::Parse => self.info.storage.clone(),
+            Direction::Format => DataType::Utf8,
+        })
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let nullable = args.arg_fields.iter().any(|f| f.is_nullable());
+        Ok(Arc::new(match self.direction {
+            Direction::Parse => self.info.field(self.name(), nullable),
+            Direction::Format => Field::new(self.name(), DataType::Utf8, nullable),
+        }))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let scalar = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let Some(input) = args.args.into_iter().next() else {
+            return Err(failed(&self.info, "one argument expected".into()));
+        };
+        let input = input.into_array(if scalar { 1 } else { rows })?;
+        let out = match self.direction {
+            Direction::Parse => self.parse_array(input)?,
+            Direction::Format => self.format_array(input)?,
+        };
+        Ok(if scalar {
+            ColumnarValue::Scalar(datafusion::common::ScalarValue::try_from_array(&out, 0)?)
+        } else {
+            ColumnarValue::Array(out)
+        })
+    }
+}
