@@ -9,6 +9,8 @@
 //!   value;
 //! * parses the text an INSERT or UPDATE assigns to a typed column (PostgreSQL's assignment
 //!   cast);
+//! * types again the result of `CASE`, `coalesce`, `nullif`, `greatest` and `least` over
+//!   typed values (DataFusion drops the metadata there), parsing their text arguments;
 //! * refuses any reference to, or write into a table with, a column whose type's plugin is
 //!   not loaded.
 //!
@@ -20,12 +22,12 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field};
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{Column, DFSchema, Result as DfResult};
-use datafusion::logical_expr::expr::{Between, Cast, InList, TryCast};
+use datafusion::common::{Column, DFSchema, Result as DfResult, TableReference};
+use datafusion::logical_expr::expr::{Between, Cast, InList, ScalarFunction, TryCast};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
-    BinaryExpr, DmlStatement, Expr, ExprSchemable, LogicalPlan, Operator, Projection, Statement,
-    WriteOp,
+    Aggregate, BinaryExpr, DmlStatement, Expr, ExprSchemable, LogicalPlan, Operator, Projection,
+    Statement, WriteOp,
 };
 
 use super::{logical_type, missing_type, udf, TypeInfo};
@@ -106,11 +108,80 @@ fn rewrite_plan(plan: LogicalPlan, types: &Types) -> DfResult<Transformed<Logica
         changed |= t.transformed;
         node = t.data;
     }
-    if changed {
-        Ok(Transformed::yes(node.recompute_schema()?))
+    let node = if changed {
+        node.recompute_schema()?
     } else {
-        Ok(Transformed::no(node))
+        node
+    };
+    let typed = typed_aggregates(node)?;
+    Ok(if changed || typed.transformed {
+        Transformed::yes(typed.data)
+    } else {
+        Transformed::no(typed.data)
+    })
+}
+
+/// DataFusion's `min`, `max`, `first_value`, `last_value` and `any_value` return a plain
+/// storage field: the aggregate's output keeps the custom type of its argument.
+fn typed_aggregates(node: LogicalPlan) -> DfResult<Transformed<LogicalPlan>> {
+    let LogicalPlan::Aggregate(agg) = node else {
+        return Ok(Transformed::no(node));
+    };
+    let input_schema = agg.input.schema().clone();
+    let Some(first) = agg.schema.fields().len().checked_sub(agg.aggr_expr.len()) else {
+        return Ok(Transformed::no(LogicalPlan::Aggregate(agg)));
+    };
+    let mut fields: Vec<(Option<TableReference>, Arc<Field>)> = agg
+        .schema
+        .iter()
+        .map(|(q, f)| (q.cloned(), f.clone()))
+        .collect();
+    let mut patched = false;
+    for (i, e) in agg.aggr_expr.iter().enumerate() {
+        let inner = match e {
+            Expr::Alias(a) => a.expr.as_ref(),
+            e => e,
+        };
+        let Expr::AggregateFunction(f) = inner else {
+            continue;
+        };
+        if !matches!(
+            f.func.name(),
+            "min" | "max" | "first_value" | "last_value" | "any_value"
+        ) {
+            continue;
+        }
+        let [arg] = f.params.args.as_slice() else {
+            continue;
+        };
+        let Ok((_, arg_field)) = arg.to_field(&input_schema) else {
+            continue;
+        };
+        let Some(slot) = fields.get_mut(first + i) else {
+            continue;
+        };
+        if logical_type(&arg_field).is_none()
+            || slot.1.data_type() != arg_field.data_type()
+            || slot.1.metadata() == arg_field.metadata()
+        {
+            continue;
+        }
+        slot.1 = Arc::new(
+            slot.1
+                .as_ref()
+                .clone()
+                .with_metadata(arg_field.metadata().clone()),
+        );
+        patched = true;
     }
+    if !patched {
+        return Ok(Transformed::no(LogicalPlan::Aggregate(agg)));
+    }
+    let schema = DFSchema::new_with_metadata(fields, agg.schema.metadata().clone())?
+        .with_functional_dependencies(agg.schema.functional_dependencies().clone())?;
+    Ok(Transformed::yes(LogicalPlan::Aggregate(
+        Aggregate::try_new_with_schema(agg.input, agg.group_expr, agg.aggr_expr, Arc::new(schema))?,
+    )))
 }
 
 /// The schema a node's expressions are resolved against: its inputs' columns together.
@@ -257,6 +328,46 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, types: &Types) -> Result<Transformed
             } else {
                 Transformed::no(e)
             })
+        }
+        Expr::Case(case) => {
+            let branches = case
+                .when_then_expr
+                .iter()
+                .map(|(_, then)| then.as_ref())
+                .chain(case.else_expr.as_deref());
+            let mut typed = None;
+            for b in branches {
+                if let Some(t) = type_of(b, schema, types)? {
+                    typed = Some(t);
+                }
+            }
+            let e = Expr::Case(case);
+            match typed {
+                Some(t) if type_of(&e, schema, types)?.is_none() => {
+                    Ok(Transformed::yes(udf::retag(t, e)))
+                }
+                _ => Ok(Transformed::no(e)),
+            }
+        }
+        Expr::ScalarFunction(f)
+            if matches!(f.func.name(), "coalesce" | "nullif" | "greatest" | "least") =>
+        {
+            let mut typed = None;
+            for a in &f.args {
+                if let Some(t) = type_of(a, schema, types)? {
+                    typed = Some(t);
+                }
+            }
+            let Some(t) = typed else {
+                return Ok(Transformed::no(Expr::ScalarFunction(f)));
+            };
+            let args = f
+                .args
+                .into_iter()
+                .map(|a| typed_operand(a, t, schema).data)
+                .collect();
+            let e = Expr::ScalarFunction(ScalarFunction::new_udf(f.func, args));
+            Ok(Transformed::yes(udf::retag(t, e)))
         }
         other => Ok(Transformed::no(other)),
     }

@@ -1,6 +1,8 @@
 //! The functions typed values go through: `__phantomdb_parse_<type>` (text → storage, the
 //! assignment and explicit casts from text) and `__phantomdb_format_<type>` (storage → text,
-//! casts to text and every query's results). Each batch is one call into the plugin.
+//! casts to text and every query's results), and `__phantomdb_as_<type>` (the value unchanged,
+//! typed again where DataFusion's expressions dropped the type). Each batch is one call into
+//! the plugin.
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -23,6 +25,8 @@ use crate::error::{Error, SqlState};
 enum Direction {
     Parse,
     Format,
+    /// The storage value unchanged, typed again (where DataFusion dropped the metadata).
+    Retag,
 }
 
 /// A parse or format function of one type.
@@ -51,6 +55,7 @@ fn function(info: &TypeInfo, direction: Direction) -> Arc<ScalarUDF> {
     let verb = match direction {
         Direction::Parse => "parse",
         Direction::Format => "format",
+        Direction::Retag => "as",
     };
     Arc::new(ScalarUDF::new_from_impl(TypeFunction {
         name: format!("__phantomdb_{verb}_{}", info.name),
@@ -63,6 +68,11 @@ fn function(info: &TypeInfo, direction: Direction) -> Arc<ScalarUDF> {
 /// `expr` (text) parsed into `info`'s storage.
 pub(crate) fn parse(info: &TypeInfo, expr: Expr) -> Expr {
     function(info, Direction::Parse).call(vec![expr])
+}
+
+/// `expr` (storage of `info`, whose type DataFusion lost) typed as `info` again.
+pub(crate) fn retag(info: &TypeInfo, expr: Expr) -> Expr {
+    function(info, Direction::Retag).call(vec![expr])
 }
 
 /// `expr` (of type `info`) formatted as text.
@@ -121,7 +131,7 @@ impl ScalarUDFImpl for TypeFunction {
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
         Ok(match self.direction {
-            Direction::Parse => self.info.storage.clone(),
+            Direction::Parse | Direction::Retag => self.info.storage.clone(),
             Direction::Format => DataType::Utf8,
         })
     }
@@ -129,7 +139,7 @@ impl ScalarUDFImpl for TypeFunction {
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
         let nullable = args.arg_fields.iter().any(|f| f.is_nullable());
         Ok(Arc::new(match self.direction {
-            Direction::Parse => self.info.field(self.name(), nullable),
+            Direction::Parse | Direction::Retag => self.info.field(self.name(), nullable),
             Direction::Format => Field::new(self.name(), DataType::Utf8, nullable),
         }))
     }
@@ -147,6 +157,13 @@ impl ScalarUDFImpl for TypeFunction {
         let out = match self.direction {
             Direction::Parse => self.parse_array(input)?,
             Direction::Format => self.format_array(input)?,
+            Direction::Retag if input.data_type() == &self.info.storage => input,
+            Direction::Retag => {
+                return Err(failed(
+                    &self.info,
+                    format!("a value of type {} is not its storage", input.data_type()),
+                ))
+            }
         };
         Ok(if scalar {
             ColumnarValue::Scalar(datafusion::common::ScalarValue::try_from_array(&out, 0)?)
