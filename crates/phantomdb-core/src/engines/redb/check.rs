@@ -1,5 +1,5 @@
-//! Checking a database: every catalog entry, role, segment, deletion bitmap and
-//! primary-key index entry of the latest committed state is read and verified.
+//! Checking a database: every catalog entry, role, segment, deletion bitmap, statistics
+//! entry and primary-key index entry of the latest committed state is read and verified.
 //!
 //! The check runs on a redb read transaction of its own, so other connections keep reading
 //! and writing meanwhile (`SELECT * FROM phantomdb_check()`). `phantomdb check FILE` adds
@@ -86,6 +86,7 @@ impl Store {
         check_roles(&txn, report)?;
         let segments = txn.open_table(SEGMENTS)?;
         let deletes = txn.open_table(DELETES)?;
+        let stats = txn.open_table(super::stats::STATS)?;
         let known: BTreeSet<u64> = tables.iter().map(|t| t.id).collect();
         // Data of a table the catalog does not know, and ids beyond the allocators.
         let mut stored_tables = BTreeSet::new();
@@ -121,7 +122,14 @@ impl Store {
             }
             report.tables += 1;
             let checked = catch_unwind(AssertUnwindSafe(|| {
-                check_table(&txn, table, &segments, &deletes, report)
+                check_table(&txn, table, &segments, &deletes, report)?;
+                for (seg, e) in super::stats::damaged(&stats, table)? {
+                    report.problems.push(Problem::new(
+                        format!("statistics of {}", segment_name(&table.name, seg)),
+                        e,
+                    ));
+                }
+                Ok::<(), crate::error::Error>(())
             }));
             match checked {
                 Ok(Ok(())) => {}

@@ -1,5 +1,8 @@
 //! Checksummed envelopes around the values PhantomDB writes into the database file.
 //!
+//! Segment statistics are sealed too; the ones format-2 files stored bare (before
+//! statistics were sealed) read as unknown until `ANALYZE` rewrites them.
+//!
 //! redb checks its commit slots, not every page it reads: a flipped byte in a page could reach
 //! a decoder, or worse, decode into a different but valid value. Every segment, deletion
 //! bitmap, catalog entry and role is therefore stored as
@@ -29,6 +32,8 @@ pub(super) enum Kind {
     Catalog,
     /// A role (JSON).
     Role,
+    /// A segment's column statistics.
+    Stats,
 }
 
 impl Kind {
@@ -38,7 +43,15 @@ impl Kind {
             Kind::Deletes => *b"PDdl",
             Kind::Catalog => *b"PDct",
             Kind::Role => *b"PDrl",
+            Kind::Stats => *b"PDst",
         }
+    }
+}
+
+impl Kind {
+    /// Whether `bytes` start with this kind's tag.
+    pub(super) fn is_tag_of(self, bytes: &[u8]) -> bool {
+        bytes.starts_with(&self.tag())
     }
 }
 

@@ -143,10 +143,10 @@ impl Store {
             catalog_cache: Mutex::new(None),
             refs: Mutex::new(HashMap::new()),
             columns: ColumnCache {
-                columns: BudgetCache::new(DEFAULT_CACHE_BYTES),
+                columns: BudgetCache::new(COLUMN_CACHE_BYTES),
                 shapes: Mutex::new(HashMap::new()),
             },
-            cache: SegmentCache::new(DEFAULT_CACHE_BYTES),
+            cache: SegmentCache::new(SEGMENT_CACHE_BYTES),
             write_gate: Arc::new(tokio::sync::Mutex::new(())),
             suspect: std::sync::atomic::AtomicBool::new(false),
         })
@@ -311,10 +311,15 @@ fn current_counters(db: &redb::Database) -> Result<Option<(u64, u64)>> {
     Ok(Some((seg, tab)))
 }
 
-/// The upgrade from format 1: every segment, deletion bitmap, catalog entry and role goes
-/// into its checksummed envelope.
+/// The upgrade from format 1: every segment, deletion bitmap, statistics entry, catalog
+/// entry and role goes into its checksummed envelope.
 fn seal_all_values(txn: &redb::WriteTransaction) -> Result<()> {
-    for (def, kind) in [(SEGMENTS, Kind::Segment), (DELETES, Kind::Deletes)] {
+    let stats = super::stats::STATS;
+    for (def, kind) in [
+        (SEGMENTS, Kind::Segment),
+        (DELETES, Kind::Deletes),
+        (stats, Kind::Stats),
+    ] {
         let mut table = txn.open_table(def)?;
         let keys: Vec<(u64, u64)> = table
             .iter()?
