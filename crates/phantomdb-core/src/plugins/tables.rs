@@ -210,3 +210,42 @@ impl TableFunctionImpl for QueryProcessorsTable {
         )
     }
 }
+
+/// `phantomdb_types()`: one row per custom data type.
+#[derive(Debug)]
+pub(crate) struct TypesTable(pub(crate) Arc<PluginManager>);
+
+impl TableFunctionImpl for TypesTable {
+    fn call(&self, args: &[Expr]) -> Result<Arc<dyn TableProvider>> {
+        if !args.is_empty() {
+            return plan_err!("phantomdb_types() takes no arguments");
+        }
+        let registry = self.0.snapshot();
+        let rows = registry
+            .data_types()
+            .map(|t| {
+                vec![
+                    t.name.clone(),
+                    t.plugin.clone(),
+                    t.aliases.join(", "),
+                    t.storage.to_string(),
+                    t.ordering.as_str().to_string(),
+                    "text (explicit, assignment), to text (explicit)".to_string(),
+                    t.implementation.description().to_string(),
+                ]
+            })
+            .collect();
+        table(
+            &[
+                "name",
+                "plugin",
+                "aliases",
+                "storage_type",
+                "ordering",
+                "casts",
+                "description",
+            ],
+            rows,
+        )
+    }
+}
