@@ -1,6 +1,10 @@
 //! `phantomdb-bench serve`: the PhantomDB side of `bench/compare.py`.
 //! `phantomdb-bench points [OPTIONS]`: point operations against SQLite (rusqlite) and DuckDB's
 //! appender from this process (see `points/mod.rs`; `--help` lists the options).
+//! `phantomdb-bench indexes [OPTIONS]`: secondary-index lookups and range scans against full
+//! scans and SQLite (see `indexes/mod.rs`).
+//! `phantomdb-bench processors [OPTIONS]`: a point query's cost with a no-op query processor
+//! `rewrite` loaded, against none (see `processors.rs`).
 //!
 //! Reads one JSON command per line on standard input and answers each with one JSON line on
 //! standard output, so that all timing happens inside this process (no start-up in the
@@ -19,7 +23,9 @@
 //! | `storage_boundary` | `plugin` (path of libs3_storage), `dir`, `rows`, `runs` | `timings`: `[{name, plugin, linked}]` (median seconds) |
 //! | `quit` | | |
 
+mod indexes;
 mod points;
+mod processors;
 mod storage_boundary;
 
 use std::io::{BufRead, Write};
@@ -50,10 +56,33 @@ fn main() -> Result<()> {
         let cli = Cli::parse_from(std::env::args().skip(1));
         return points::run(cli.args);
     }
+    if mode == "indexes" {
+        use clap::Parser;
+        #[derive(Parser)]
+        #[command(name = "phantomdb-bench indexes")]
+        struct Cli {
+            #[command(flatten)]
+            args: indexes::IndexArgs,
+        }
+        let cli = Cli::parse_from(std::env::args().skip(1));
+        return indexes::run(cli.args);
+    }
+    if mode == "processors" {
+        use clap::Parser;
+        #[derive(Parser)]
+        #[command(name = "phantomdb-bench processors")]
+        struct Cli {
+            #[command(flatten)]
+            args: processors::ProcessorArgs,
+        }
+        let cli = Cli::parse_from(std::env::args().skip(1));
+        return processors::run(cli.args);
+    }
     if mode != "serve" {
         eprintln!(
             "usage: phantomdb-bench serve   (JSON-lines commands on stdin; see bench/compare.py)\n       \
-             phantomdb-bench points [--help]   (point operations vs SQLite and DuckDB)"
+             phantomdb-bench points [--help]   (point operations vs SQLite and DuckDB)\n       \
+             phantomdb-bench indexes [--help]   (index lookups and range scans vs full scans and SQLite)"
         );
         std::process::exit(2);
     }

@@ -66,7 +66,8 @@ pub(crate) struct Figure {
 }
 
 impl Figure {
-    fn per_op_us(&self) -> f64 {
+    /// Microseconds per operation.
+    pub(crate) fn per_op_us(&self) -> f64 {
         self.secs * 1e6 / self.ops as f64
     }
     fn per_sec(&self) -> f64 {
@@ -82,7 +83,7 @@ fn median(mut figures: Vec<Figure>) -> Figure {
 
 /// Runs `warm-up + runs` rounds of `each(round)` for every engine in turn and keeps the
 /// medians, in engine order.
-fn alternate<const N: usize>(
+pub(crate) fn alternate<const N: usize>(
     runs: usize,
     mut each: impl FnMut(usize, usize) -> Result<Figure>,
 ) -> Result<[Figure; N]> {
