@@ -27,7 +27,7 @@ use crate::error::Result;
 use crate::table::RowId;
 
 pub(crate) use check::{check_rows, validate_condition};
-pub(crate) use functions::register_functions;
+pub(crate) use functions::{calls_nextval, register_functions};
 pub(crate) use identity::{fill_identity, SessionSequences};
 
 /// Whether writes to `def` need the core's checks.

@@ -11,7 +11,7 @@ use datafusion::sql::sqlparser::ast::{CreateIndex, ObjectName};
 use super::table_extras::column_names;
 use super::{table_def, WriteScope};
 use crate::catalog::{Catalog, CatalogEntry, IndexDef, TableDef};
-use crate::engines::{read_all, ScanRequest};
+use crate::engines::{read_all, ScanRequest, TableAccess};
 use crate::error::{Error, Result, SqlState};
 use crate::planner::{object_name, Planner};
 use crate::result::ResultSet;
@@ -116,17 +116,23 @@ pub(crate) fn add_index(planner: &Planner, scope: &WriteScope, spec: IndexSpec) 
         access.create_index(&index)
     } else {
         // Rows already there (CREATE TABLE ... AS) must be unique.
-        let request = ScanRequest::default();
-        let rows = read_all(access.as_ref(), &request)?;
-        let keys = encode_index(&new, &index, &rows)?;
-        let mut seen = std::collections::HashSet::new();
-        for (row, key) in keys.iter().enumerate() {
-            if !key.has_null() && !seen.insert(key.bytes()) {
-                return Err(duplicate_in_index(&new, &index, &rows, row));
-            }
-        }
-        Ok(())
+        check_unique_rows(access.as_ref(), &index)
     }
+}
+
+/// Fails with 23505 when two rows of the table share a non-NULL key of `index` (for indexes
+/// the engine does not store).
+pub(crate) fn check_unique_rows(access: &dyn TableAccess, index: &IndexDef) -> Result<()> {
+    let def = access.def();
+    let rows = read_all(access, &ScanRequest::default())?;
+    let keys = encode_index(def, index, &rows)?;
+    let mut seen = std::collections::HashSet::new();
+    for (row, key) in keys.iter().enumerate() {
+        if !key.has_null() && !seen.insert(key.bytes()) {
+            return Err(duplicate_in_index(def, index, &rows, row));
+        }
+    }
+    Ok(())
 }
 
 /// `DROP INDEX [IF EXISTS] name, ...`.
