@@ -66,11 +66,7 @@ pub(super) fn seal(kind: Kind, payload: &[u8]) -> Vec<u8> {
 
 /// The payload of a sealed value, once its tag and checksum are verified; `what` names the
 /// value in the error (`segment 7 of table "t"`).
-pub(super) fn unseal<'a>(
-    kind: Kind,
-    bytes: &'a [u8],
-    what: impl FnOnce() -> String,
-) -> Result<&'a [u8]> {
+pub(super) fn unseal(kind: Kind, bytes: &[u8], what: impl FnOnce() -> String) -> Result<&[u8]> {
     if bytes.len() < HEADER || bytes[..4] != kind.tag() {
         return Err(Error::Corrupt(format!(
             "{}: the stored value has no valid header",
