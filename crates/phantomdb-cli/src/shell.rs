@@ -137,7 +137,7 @@ impl Shell {
     /// Runs SQL text statement by statement, printing each result and flushing it before
     /// the next statement starts. Returns false at the first error.
     pub(crate) async fn run_sql(&mut self, sql: &str) -> bool {
-        let statements = match phantomdb::parse(sql) {
+        let statements = match self.conn.parse(sql).await {
             Ok(s) => s,
             Err(e) => {
                 self.report(&e.into(), Some(sql));

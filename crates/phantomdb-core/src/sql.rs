@@ -16,6 +16,9 @@ use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Whi
 use crate::error::{Error, Result};
 
 pub mod limits;
+mod reindex;
+
+pub use reindex::Reindex;
 
 /// One parsed statement.
 #[derive(Debug, Clone)]
@@ -35,6 +38,8 @@ pub enum Statement {
     CreateTableUsing(Box<CreateTableUsing>),
     /// `SET default_table_access_method = 'engine'`.
     SetDefaultEngine(String),
+    /// `REINDEX ...`: rebuilds indexes from their tables.
+    Reindex(Reindex),
 }
 
 /// A `CREATE TABLE` with PhantomDB's storage clauses.
@@ -126,6 +131,8 @@ fn parse_statements(sql: &str) -> Result<Vec<Statement>> {
             stmt
         } else if let Some(stmt) = parse_role_statement(&mut parser.parser)? {
             stmt
+        } else if let Some(reindex) = reindex::parse_reindex(&mut parser.parser)? {
+            Statement::Reindex(reindex)
         } else {
             let stmt = limits::check_depth(parser.parse_statement().map_err(Error::from)?)?;
             match stmt {

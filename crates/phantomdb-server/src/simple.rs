@@ -107,7 +107,7 @@ where
     }
     // psql's and drivers' catalog queries use PostgreSQL-only syntax.
     let sql = phantomdb::pg_catalog::rewrite(sql);
-    let statements = match phantomdb::parse(&sql) {
+    let statements = match session.conn.parse(&sql).await {
         Ok(s) => s,
         Err(e) => {
             let unknown = Kind::Other("?".into());

@@ -105,6 +105,7 @@ pub(crate) fn kind(stmt: &Statement) -> Kind {
         Statement::LoadPlugin(_) => Kind::Other("LOAD".into()),
         Statement::UnloadPlugin(_) => Kind::Other("UNLOAD".into()),
         Statement::ShowPlugins => Kind::Other("SHOW".into()),
+        Statement::Reindex(_) => Kind::Other("REINDEX".into()),
     }
 }
 

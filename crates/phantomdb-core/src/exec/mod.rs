@@ -15,6 +15,7 @@ mod grant;
 mod index;
 mod insert;
 pub(crate) mod plugins;
+mod reindex;
 mod returning;
 mod role;
 mod settings;
@@ -37,10 +38,11 @@ pub(crate) use dml_ext::{
 pub(crate) use grant::{grant, revoke};
 pub(crate) use index::{create_index, drop_index};
 pub(crate) use insert::{insert_literal_rows, insert_rows};
+pub(crate) use reindex::reindex;
 pub(crate) use role::{alter_role, create_role, drop_roles};
 pub(crate) use settings::set_default_engine;
 pub(crate) use table_extras::{apply_table_extras, table_id, take_table_extras};
-pub(crate) use upsert::{insert_extended, is_extended_insert};
+pub(crate) use upsert::{insert_extended, is_extended_insert, replaces_rows};
 
 use crate::catalog::TableDef;
 use crate::engines::redb::WriteTxn;

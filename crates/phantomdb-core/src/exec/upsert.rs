@@ -43,6 +43,19 @@ pub(crate) fn is_extended_insert(insert: &Insert) -> bool {
         || insert.table_alias.is_some()
 }
 
+/// Whether an INSERT may change rows already in the table (`ON CONFLICT DO UPDATE`, `ON
+/// DUPLICATE KEY UPDATE`, `INSERT OR REPLACE`, `REPLACE INTO`): those rows are found by key,
+/// not by a plan query processors see.
+pub(crate) fn replaces_rows(insert: &Insert) -> bool {
+    insert.replace_into
+        || matches!(insert.or, Some(SqliteOnConflict::Replace))
+        || match &insert.on {
+            Some(OnInsert::OnConflict(c)) => matches!(c.action, OnConflictAction::DoUpdate(_)),
+            Some(OnInsert::DuplicateKeyUpdate(_)) => true,
+            _ => false,
+        }
+}
+
 /// What to do with a row whose key is taken.
 enum Conflict {
     /// Fail (23505).

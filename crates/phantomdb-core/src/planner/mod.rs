@@ -123,6 +123,10 @@ impl Planner {
             "phantomdb_query_processors",
             Arc::new(QueryProcessorsTable(plugins.clone())),
         );
+        ctx.register_udtf(
+            "phantomdb_types",
+            Arc::new(crate::plugins::tables::TypesTable(plugins.clone())),
+        );
         let schema = PhantomSchema::default();
         ctx.register_udtf("phantomdb_tables", Arc::new(TablesTable(schema.clone())));
         ctx.register_udtf("phantomdb_check", Arc::new(CheckTable(schema.clone())));
@@ -190,6 +194,33 @@ impl Planner {
         }
     }
 
+    /// Whether a query processor in mode `fail` rewrites plans (then every statement must be
+    /// planned: no fast path skips it).
+    pub(crate) fn security_rewrites(&self) -> bool {
+        processors::security_rewrites(&self.plugins.snapshot())
+    }
+
+    /// Refuses `what`, a write that does not go through planning (so no query processor sees
+    /// it), while a processor in mode `fail` rewrites plans: it could write rows a security
+    /// processor (row-level security) would refuse. 0A000.
+    pub(crate) fn refuse_unplanned_write(&self, what: &str) -> Result<()> {
+        let registry = self.plugins.snapshot();
+        if !processors::security_rewrites(&registry) {
+            return Ok(());
+        }
+        let names: Vec<String> = registry
+            .query_processors()
+            .into_iter()
+            .filter(|p| p.processor.failure_mode() == crate::plugins::query::FailureMode::Fail)
+            .map(|p| p.name.clone())
+            .collect();
+        Err(Error::Unsupported(format!(
+            "{what} while query processor {} (mode fail) rewrites plans: it writes rows no \
+             plan checks; use INSERT ... SELECT or UPDATE without FROM",
+            names.join(", ")
+        )))
+    }
+
     /// The query processors that changed the plan of the last statement planned, as
     /// `name (stage)`.
     pub(crate) fn changed_by_processors(&self) -> Vec<String> {
@@ -254,7 +285,9 @@ impl Planner {
             },
         };
         check_plan(&plan, &self.actor(&catalog), &catalog)?;
-        let plan = names.apply(inline_views(plan)?)?;
+        let plan = crate::types::rewrite::rewrite(inline_views(plan)?, &processors_registry)?;
+        let plan = names.apply(plan)?;
+        let plan = crate::types::rewrite::format_results(plan, &processors_registry)?;
         let session = || {
             let superuser = self.actor(&catalog).check_superuser("").is_ok();
             self.query_session(superuser)

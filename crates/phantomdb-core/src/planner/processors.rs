@@ -13,7 +13,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use datafusion::execution::context::SessionState;
-use datafusion::logical_expr::{Analyze, Explain, LogicalPlan};
+use datafusion::logical_expr::{Analyze, Explain, LogicalPlan, Prepare, Statement};
 
 use super::plan_form::{check_output, from_form, to_form};
 use crate::error::{Error, Result, SqlState};
@@ -44,6 +44,17 @@ pub(crate) fn rewrite(
     rewrite_with(state, plan, &session(), &processors)
 }
 
+/// Whether a processor in mode `fail` rewrites plans: such a processor may enforce security
+/// (row-level security), so no statement may skip planning while one is loaded (the fast
+/// paths of literal INSERTs and prepared key lookups and inserts are off).
+pub(crate) fn security_rewrites(registry: &Registry) -> bool {
+    registry.query_processors().into_iter().any(|p| {
+        let h = p.processor.hooks();
+        (h.rewrite_analyzed || h.rewrite_optimized)
+            && p.processor.failure_mode() == FailureMode::Fail
+    })
+}
+
 fn rewrite_with(
     state: &SessionState,
     plan: LogicalPlan,
@@ -68,6 +79,16 @@ fn rewrite_with(
                 ..a
             };
             return Ok((LogicalPlan::Analyze(analyze), changed));
+        }
+        // A prepared statement's plan is rewritten with its parameters unbound.
+        LogicalPlan::Statement(Statement::Prepare(p)) => {
+            let (inner, changed) =
+                rewrite_with(state, p.input.as_ref().clone(), session, processors)?;
+            let prepare = Prepare {
+                input: Arc::new(inner),
+                ..p
+            };
+            return Ok((LogicalPlan::Statement(Statement::Prepare(prepare)), changed));
         }
         LogicalPlan::Ddl(_)
         | LogicalPlan::Statement(_)

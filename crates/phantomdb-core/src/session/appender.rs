@@ -75,6 +75,8 @@ impl Connection {
     /// An [`Appender`] for bulk loads into `table` (named as in SQL: unquoted names are
     /// case-insensitive).
     pub async fn appender_async(&self, table: &str) -> Result<Appender<'_>> {
+        // Rows appended are not planned, so no query processor could check them.
+        self.planner.refuse_unplanned_write("the appender")?;
         let owns_txn = !self.in_transaction().await;
         if owns_txn {
             self.txn.begin().await?;

@@ -33,7 +33,7 @@ use crate::exec::{self, CopyFile, StorageClause, WriteScope};
 use crate::planner::{dml_target, is_write, object_name, Planner};
 use crate::result::ResultSet;
 use crate::shared::{runtime, DatabaseShared};
-use crate::sql::{self, normalize_ident, CopyFrom, Statement};
+use crate::sql::{normalize_ident, CopyFrom, Statement};
 use crate::table::TableRole;
 use prepared::PreparedEntry;
 use set::{name_parts, own_setting};
@@ -150,73 +150,77 @@ impl Connection {
     }
 
     /// Runs one or more `;`-separated statements and returns the result of the last one.
+    ///
+    /// Query processors' session hooks (`on_statement`, `on_query_end`) run around each
+    /// statement, and `on_query_end` also for a script that does not parse.
     pub async fn execute_async(&self, sql: &str) -> Result<ResultSet> {
-        let hooks = self.hook_processors();
-        if !hooks.is_empty() {
-            return self.execute_hooked(sql, &hooks).await;
-        }
-        let statements = sql::parse(sql)?;
+        let statements = self.parse_hooked(sql).await?;
+        let single = statements.len() == 1;
         let mut last = ResultSet::empty();
         for stmt in statements {
-            last = self.run(stmt).await?;
+            let text = |stmt: &Statement| {
+                if single {
+                    sql.trim().to_string()
+                } else {
+                    processors::statement_text(stmt)
+                }
+            };
+            last = self.run_hooked(stmt, text).await?;
         }
         Ok(last)
     }
 
-    /// [`Connection::execute_async`] with query processors' session hooks around each
-    /// statement (and around a script that does not parse).
-    async fn execute_hooked(
+    /// Parses `sql` into statements for [`Connection::execute_statement`] and
+    /// [`Connection::execute_statement_stream`] (as [`crate::parse`] does); a script that
+    /// does not parse is reported to query processors' `on_query_end` hooks, as
+    /// [`Connection::execute_async`] reports it.
+    pub async fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
+        self.parse_hooked(sql).await
+    }
+
+    /// Runs one statement with query processors' session hooks around it.
+    async fn run_hooked(
         &self,
-        sql: &str,
-        hooks: &[crate::plugins::query::QueryProcessorInfo],
+        stmt: Statement,
+        text: impl FnOnce(&Statement) -> String,
     ) -> Result<ResultSet> {
-        let started = processors::Started::now();
-        let statements = match sql::parse(sql) {
-            Ok(s) => s,
-            Err(e) => {
-                self.query_end_hooks(hooks, sql.trim(), started, Err(&e))
-                    .await;
-                return Err(e);
-            }
+        let Some(hook) = self.start_statement(|| text(&stmt)).await? else {
+            return self.run(stmt).await;
         };
-        let mut last = ResultSet::empty();
-        let mut started = Some(started);
-        for stmt in statements {
-            let started = started.take().unwrap_or_else(processors::Started::now);
-            let text = sql.trim();
-            let result = match self.statement_hooks(hooks, text).await {
-                Ok(()) => self.run(stmt).await,
-                Err(e) => Err(e),
-            };
-            let outcome = match &result {
-                Ok(r) => Ok(Some(r.rows_affected.unwrap_or_else(|| r.num_rows()) as u64)),
-                Err(e) => Err(e),
-            };
-            self.query_end_hooks(hooks, text, started, outcome).await;
-            last = result?;
-        }
-        Ok(last)
+        let result = self.run(stmt).await;
+        hook.fire(match &result {
+            Ok(r) => Ok(Some(r.rows_affected.unwrap_or_else(|| r.num_rows()) as u64)),
+            Err(e) => Err(e),
+        });
+        result
     }
 
     /// Runs one or more `;`-separated statements and streams the rows of the last one as
     /// they are produced (queries run incrementally; other statements run to the end first).
     pub async fn execute_stream_async(&self, sql: &str) -> Result<ResultStream> {
-        let mut statements = sql::parse(sql)?;
+        let mut statements = self.parse_hooked(sql).await?;
         let Some(last) = statements.pop() else {
             return Ok(ResultStream::ready(ResultSet::empty()));
         };
         for stmt in statements {
-            self.run(stmt).await?;
+            self.run_hooked(stmt, processors::statement_text).await?;
         }
         self.execute_statement_stream(last).await
     }
 
-    /// Runs one statement parsed with [`crate::sql::parse`] and streams its rows.
+    /// Runs one statement parsed with [`crate::sql::parse`] and streams its rows. Query
+    /// processors' `on_query_end` hooks run when the stream ends (or is dropped).
     pub async fn execute_statement_stream(&self, stmt: Statement) -> Result<ResultStream> {
-        match stmt {
-            Statement::DataFusion(df) if is_query(&df) => self.query_stream(*df).await,
-            other => Ok(ResultStream::ready(self.run(other).await?)),
-        }
+        let hook = self
+            .start_statement(|| processors::statement_text(&stmt))
+            .await?;
+        let result = match stmt {
+            Statement::DataFusion(df) if is_query(&df) && !calls_nextval(&df) => {
+                self.query_stream(*df).await
+            }
+            other => self.run(other).await.map(ResultStream::ready),
+        };
+        processors::hooked_stream(hook, result)
     }
 
     /// Blocking form of [`Connection::execute_stream_async`]; read the stream with
@@ -231,9 +235,10 @@ impl Connection {
         runtime().block_on(self.execute_stream_async(sql))
     }
 
-    /// Runs one statement parsed with [`crate::sql::parse`].
+    /// Runs one statement parsed with [`crate::sql::parse`] (with query processors' session
+    /// hooks around it).
     pub async fn execute_statement(&self, stmt: Statement) -> Result<ResultSet> {
-        self.run(stmt).await
+        self.run_hooked(stmt, processors::statement_text).await
     }
 
     /// Loads a file the caller wrote with data its client sent, as `COPY table [(columns)]
@@ -248,6 +253,7 @@ impl Connection {
 
     /// Runs a COPY FROM in the write transaction.
     async fn copy_from(&self, copy: CopyFrom, file: CopyFile) -> Result<ResultSet> {
+        self.planner.refuse_unplanned_write("COPY ... FROM")?;
         let p = &self.planner;
         self.write(|s| async move { exec::copy_from(p, &s, copy, file).await })
             .await
@@ -285,6 +291,10 @@ impl Connection {
                 exec::plugins::unload_plugin(p.plugins(), &name).await
             }
             Statement::ShowPlugins => exec::plugins::show_plugins(p.plugins()),
+            Statement::Reindex(r) => {
+                self.write(|w| async move { exec::reindex(p, &w, r) })
+                    .await
+            }
             Statement::DataFusion(df) => self.run_sql(*df).await,
         }
     }
@@ -360,6 +370,10 @@ impl Connection {
                         .await;
                 }
                 SqlStatement::Insert(insert) if exec::is_extended_insert(insert) => {
+                    if exec::replaces_rows(insert) {
+                        self.planner
+                            .refuse_unplanned_write("INSERT ... ON CONFLICT DO UPDATE or REPLACE")?;
+                    }
                     let insert = insert.clone();
                     let p = &self.planner;
                     return self
@@ -367,6 +381,9 @@ impl Connection {
                         .await;
                 }
                 SqlStatement::Update(update) if exec::is_extended_update(update) => {
+                    if update.from.is_some() {
+                        self.planner.refuse_unplanned_write("UPDATE ... FROM")?;
+                    }
                     let update = update.clone();
                     let p = &self.planner;
                     return self
@@ -400,10 +417,16 @@ impl Connection {
                 "CREATE EXTERNAL TABLE; create a table and load it with COPY t FROM 'file'".into(),
             ));
         }
+        if !is_write(&stmt) && calls_nextval(&stmt) {
+            // nextval takes its values in the write transaction.
+            return self.write(|w| self.query_in_write(w, stmt)).await;
+        }
         if is_write(&stmt) {
             let target = dml_target(&stmt);
-            // `INSERT ... VALUES` of literals, however many rows: built as arrays, not planned.
+            // `INSERT ... VALUES` of literals, however many rows: built as arrays, not planned
+            // (unless a security processor must see the plan).
             let literal = match &stmt {
+                _ if self.planner.security_rewrites() => None,
                 DfStatement::Statement(s) => match s.as_ref() {
                     SqlStatement::Insert(insert) => crate::fastpath::literal_rows(insert),
                     _ => None,
@@ -472,6 +495,13 @@ impl Connection {
         result
     }
 
+    /// Runs a query in the write transaction (one that calls `nextval`).
+    async fn query_in_write(&self, scope: WriteScope, stmt: DfStatement) -> Result<ResultSet> {
+        let (plan, _guard) = self.planner.plan(scope.txns(), stmt, None).await?;
+        let df = self.planner.context().execute_logical_plan(plan).await?;
+        ResultSet::collect(df).await
+    }
+
     /// Starts a reading statement and returns its rows as a stream.
     async fn query_stream(&self, stmt: DfStatement) -> Result<ResultStream> {
         self.stream_read(stmt, Ok).await
@@ -533,8 +563,13 @@ impl Connection {
     {
         let interrupt = self.interrupt();
         let write = interrupt.clone().run(self.txn.write()).await?;
+        let attached = self
+            .planner
+            .sequences()
+            .attach(&write.scope.w, self.user());
         // Interrupted, the statement fails like any other: its own transaction rolls back.
         let result = interrupt.run(body(write.scope.clone())).await;
+        drop(attached);
         self.txn.end_write(write, result).await
     }
 
@@ -560,6 +595,11 @@ impl Connection {
 }
 
 /// Whether a statement only reads and produces rows (so its rows can be streamed).
+/// Whether a statement calls `nextval` (and so must run in the write transaction).
+fn calls_nextval(stmt: &DfStatement) -> bool {
+    matches!(stmt, DfStatement::Statement(s) if crate::constraints::calls_nextval(s))
+}
+
 fn is_query(stmt: &DfStatement) -> bool {
     match stmt {
         DfStatement::Statement(s) => matches!(s.as_ref(), SqlStatement::Query(_)),

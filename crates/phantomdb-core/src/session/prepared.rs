@@ -76,6 +76,16 @@ impl Connection {
         Ok(description)
     }
 
+    /// The text of the statement prepared under `name` (without `PREPARE`), for query
+    /// processors' hooks.
+    pub(super) fn prepared_text(&self, name: &str) -> String {
+        match self.prepared.lock().get(name).map(|e| &e.statement) {
+            Some(SqlStatement::Prepare { statement, .. }) => statement.to_string(),
+            Some(other) => other.to_string(),
+            None => format!("EXECUTE {name}"),
+        }
+    }
+
     /// `DEALLOCATE name`.
     pub(super) fn deallocate(&self, name: &str) -> Result<ResultSet> {
         if self.prepared.lock().remove(name).is_none() {
@@ -122,7 +132,11 @@ impl Connection {
             .get(name)
             .cloned()
             .ok_or_else(|| unknown_prepared(name))?;
-        if let (Some(FastPath::KeyLookup { .. }), [value]) = (&entry.fast, values.as_slice()) {
+        // A security processor must see every plan: no fast path while one is loaded.
+        let fast = !self.planner.security_rewrites();
+        if let (true, Some(FastPath::KeyLookup { .. }), [value]) =
+            (fast, &entry.fast, values.as_slice())
+        {
             if let Some(rs) = self.fast_lookup(&entry, value).await? {
                 return Ok(ResultStream::ready(rs));
             }
@@ -131,8 +145,10 @@ impl Connection {
             let p = &self.planner;
             return self
                 .write(|scope| async move {
-                    if let Some(n) = fast_insert(p, &scope, &entry, &values)? {
-                        return ResultSet::count(n);
+                    if fast {
+                        if let Some(n) = fast_insert(p, &scope, &entry, &values)? {
+                            return ResultSet::count(n);
+                        }
                     }
                     let prepared = DfStatement::Statement(Box::new(entry.statement.clone()));
                     let (plan, _guard) = p.plan(scope.txns(), prepared, target).await?;
@@ -143,6 +159,18 @@ impl Connection {
                 .map(ResultStream::ready);
         }
         let prepared = DfStatement::Statement(Box::new(entry.statement.clone()));
+        if crate::constraints::calls_nextval(&entry.statement) {
+            // nextval takes its values in the write transaction.
+            let p = &self.planner;
+            return self
+                .write(|scope| async move {
+                    let (plan, _guard) = p.plan(scope.txns(), prepared, None).await?;
+                    let plan = bind_parameters(plan, values)?;
+                    ResultSet::collect(p.context().execute_logical_plan(plan).await?).await
+                })
+                .await
+                .map(ResultStream::ready);
+        }
         self.stream_read(prepared, |plan| bind_parameters(plan, values))
             .await
     }

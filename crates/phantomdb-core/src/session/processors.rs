@@ -103,8 +103,76 @@ impl Connection {
         if !processors.iter().any(|p| p.processor.hooks().on_query_end) {
             return;
         }
-        let duration_us = started.clock.elapsed().as_micros() as u64;
-        let session = self.processor_session().await;
+        QueryEndHook {
+            processors: processors.to_vec(),
+            session: self.processor_session().await,
+            sql: sql.to_string(),
+            started,
+        }
+        .fire(outcome);
+    }
+
+    /// A statement starts: runs its `on_statement` hooks and returns what its end needs
+    /// (`None` when no processor has session hooks). `sql` is called only when one has. A
+    /// refused statement has had its `on_query_end` already.
+    pub(super) async fn start_statement(
+        &self,
+        sql: impl FnOnce() -> String,
+    ) -> Result<Option<QueryEndHook>> {
+        let processors = self.hook_processors();
+        if processors.is_empty() {
+            return Ok(None);
+        }
+        let started = Started::now();
+        let sql = sql();
+        if let Err(e) = self.statement_hooks(&processors, &sql).await {
+            self.query_end_hooks(&processors, &sql, started, Err(&e))
+                .await;
+            return Err(e);
+        }
+        Ok(Some(QueryEndHook {
+            session: self.processor_session().await,
+            processors,
+            sql,
+            started,
+        }))
+    }
+
+    /// Parses `sql`; a script that does not parse is reported to `on_query_end` hooks.
+    pub(super) async fn parse_hooked(&self, sql: &str) -> Result<Vec<crate::sql::Statement>> {
+        let started = Started::now();
+        match crate::sql::parse(sql) {
+            Ok(statements) => Ok(statements),
+            Err(e) => {
+                let processors = self.hook_processors();
+                self.query_end_hooks(&processors, sql.trim(), started, Err(&e))
+                    .await;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// What `on_query_end` needs of a statement that started: fired once, when it ends (for a
+/// stream: when its rows end, fail, or the stream is dropped).
+pub(crate) struct QueryEndHook {
+    processors: Vec<QueryProcessorInfo>,
+    session: Session,
+    sql: String,
+    started: Started,
+}
+
+impl QueryEndHook {
+    /// Calls every `on_query_end` hook (failures are logged: the statement is over).
+    pub(crate) fn fire(self, outcome: std::result::Result<Option<u64>, &Error>) {
+        if !self
+            .processors
+            .iter()
+            .any(|p| p.processor.hooks().on_query_end)
+        {
+            return;
+        }
+        let duration_us = self.started.clock.elapsed().as_micros() as u64;
         let (rows, error) = match outcome {
             Ok(rows) => (rows, None),
             Err(e) => (
@@ -116,9 +184,10 @@ impl Connection {
             ),
         };
         let end = QueryEnd {
-            sql: sql.to_string(),
-            session,
-            started_at_us: started
+            sql: self.sql,
+            session: self.session,
+            started_at_us: self
+                .started
                 .at
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_micros() as u64)
@@ -127,7 +196,8 @@ impl Connection {
             rows,
             error,
         };
-        for p in processors
+        for p in self
+            .processors
             .iter()
             .filter(|p| p.processor.hooks().on_query_end)
         {
@@ -136,6 +206,56 @@ impl Connection {
             if let Err(reason) | Ok(Err(reason)) = outcome {
                 tracing::warn!(processor = %p.name, "on_query_end failed: {reason}");
             }
+        }
+    }
+}
+
+/// A started statement's stream with its end hook attached (or, when it failed to start,
+/// the hook fired with the error).
+pub(super) fn hooked_stream(
+    hook: Option<QueryEndHook>,
+    result: Result<super::ResultStream>,
+) -> Result<super::ResultStream> {
+    match (hook, result) {
+        (None, result) => result,
+        (Some(hook), Err(e)) => {
+            hook.fire(Err(&e));
+            Err(e)
+        }
+        (Some(hook), Ok(stream)) => Ok(stream.with_end_hook(hook)),
+    }
+}
+
+/// The text of a statement for `on_statement` and `on_query_end`.
+pub(super) fn statement_text(stmt: &crate::sql::Statement) -> String {
+    use crate::sql::Statement;
+    match stmt {
+        Statement::DataFusion(df) => df.to_string(),
+        Statement::LoadPlugin(path) => format!("LOAD PLUGIN '{}'", path.replace('\'', "''")),
+        Statement::UnloadPlugin(name) => format!("UNLOAD PLUGIN {name}"),
+        Statement::Reindex(r) => r.to_string(),
+        Statement::ShowPlugins => "SHOW PLUGINS".into(),
+        Statement::SetDefaultEngine(e) => {
+            format!(
+                "SET default_table_access_method = '{}'",
+                e.replace('\'', "''")
+            )
+        }
+        Statement::CreateTableUsing(c) => match &c.engine {
+            Some(engine) => format!("{} USING {engine}", c.statement),
+            None => c.statement.to_string(),
+        },
+        Statement::CopyFrom(c) => {
+            let columns = if c.columns.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", c.columns.join(", "))
+            };
+            format!(
+                "COPY {}{columns} FROM '{}'",
+                c.table,
+                c.path.replace('\'', "''")
+            )
         }
     }
 }

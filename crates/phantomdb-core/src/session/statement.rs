@@ -94,13 +94,15 @@ impl Connection {
     }
 
     /// Runs the statement prepared under `name` with `params` bound to `$1`, `$2`, ... and
-    /// streams its rows.
+    /// streams its rows (with query processors' session hooks around it).
     pub async fn execute_named(
         &self,
         name: &str,
         params: Vec<ScalarValue>,
     ) -> Result<ResultStream> {
-        self.execute_prepared_stream(name, params).await
+        let hook = self.start_statement(|| self.prepared_text(name)).await?;
+        let result = self.execute_prepared_stream(name, params).await;
+        super::processors::hooked_stream(hook, result)
     }
 
     /// Forgets the statement prepared under `name`; `false` if there was none.
@@ -128,7 +130,9 @@ impl PreparedStatement<'_> {
     /// Runs the statement with `params` bound to `$1`, `$2`, ... and returns its rows.
     pub async fn query_async(&self, params: &[ScalarValue]) -> Result<ResultSet> {
         self.conn
-            .execute_prepared(&self.name, params.to_vec())
+            .execute_named(&self.name, params.to_vec())
+            .await?
+            .collect()
             .await
     }
 

@@ -19,6 +19,7 @@ use datafusion::physical_plan::SendableRecordBatchStream;
 use futures::{Stream, StreamExt};
 
 use super::cancel::Interrupt;
+use super::processors::QueryEndHook;
 use super::txn::StatementEnd;
 use crate::error::{Error, Result};
 use crate::plugins::StatementPin;
@@ -37,6 +38,10 @@ pub struct ResultStream {
     rows_affected: Option<usize>,
     _pins: Vec<StatementPin>,
     end: Option<StatementEnd>,
+    /// Query processors' `on_query_end`, fired when the rows end, fail or are dropped.
+    end_hook: Option<QueryEndHook>,
+    /// Rows handed out so far (for `on_query_end`).
+    rows_read: u64,
 }
 
 impl std::fmt::Debug for ResultStream {
@@ -64,6 +69,8 @@ impl ResultStream {
             rows_affected: None,
             _pins: pins,
             end,
+            end_hook: None,
+            rows_read: 0,
         }
     }
 
@@ -77,6 +84,32 @@ impl ResultStream {
             rows_affected: rs.rows_affected,
             _pins: Vec::new(),
             end: None,
+            end_hook: None,
+            rows_read: 0,
+        }
+    }
+
+    /// Fires `hook` when the statement ends: at once for rows already collected, else when
+    /// the rows end, fail, or the stream is dropped.
+    pub(crate) fn with_end_hook(mut self, hook: QueryEndHook) -> Self {
+        if self.live.is_none() {
+            let rows = self
+                .rows_affected
+                .unwrap_or_else(|| self.ready.iter().map(|b| b.num_rows()).sum());
+            hook.fire(Ok(Some(rows as u64)));
+        } else {
+            self.end_hook = Some(hook);
+        }
+        self
+    }
+
+    /// Fires the end hook, if any is still waiting.
+    fn fire_end_hook(&mut self, error: Option<&Error>) {
+        if let Some(hook) = self.end_hook.take() {
+            hook.fire(match error {
+                Some(e) => Err(e),
+                None => Ok(Some(self.rows_read)),
+            });
         }
     }
 
@@ -154,6 +187,7 @@ impl Stream for ResultStream {
             if let Poll::Ready(e) = interrupted.as_mut().poll(cx) {
                 self.interrupted = None;
                 self.finish();
+                self.fire_end_hook(Some(&e));
                 return Poll::Ready(Some(Err(e)));
             }
         }
@@ -161,9 +195,18 @@ impl Stream for ResultStream {
             return Poll::Ready(None);
         };
         match live.poll_next_unpin(cx) {
-            Poll::Ready(Some(b)) => Poll::Ready(Some(b.map_err(Error::from))),
+            Poll::Ready(Some(Ok(b))) => {
+                self.rows_read += b.num_rows() as u64;
+                Poll::Ready(Some(Ok(b)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                let e = Error::from(e);
+                self.fire_end_hook(Some(&e));
+                Poll::Ready(Some(Err(e)))
+            }
             Poll::Ready(None) => {
                 self.finish();
+                self.fire_end_hook(None);
                 Poll::Ready(None)
             }
             Poll::Pending => Poll::Pending,
@@ -174,5 +217,7 @@ impl Stream for ResultStream {
 impl Drop for ResultStream {
     fn drop(&mut self) {
         self.finish();
+        // Dropped before its end: the rows read so far are what the statement returned.
+        self.fire_end_hook(None);
     }
 }

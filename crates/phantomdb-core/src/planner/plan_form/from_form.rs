@@ -267,7 +267,10 @@ impl Back<'_> {
             .ok_or_else(|| format!("the statement does not write table {table} that way"))
     }
 
-    /// `input` with a filter refusing (42501) a row that fails one of `checks`.
+    /// `input` with its first column passed through `phantomdb_row_check(conditions, col)`,
+    /// which refuses (42501) a row failing one of `checks`. A projection rather than a
+    /// filter: the optimizer merges filters (and would then check rows the statement's own
+    /// WHERE removes), but never evaluates a projection on rows a filter below removed.
     fn checked(&self, input: LogicalPlan, checks: &[Expr], table: &str) -> Result<LogicalPlan> {
         if checks.is_empty() {
             return Ok(input);
@@ -276,20 +279,34 @@ impl Back<'_> {
         let fields: Vec<_> = input.schema().fields().iter().cloned().collect();
         let unqualified =
             DFSchema::from_unqualified_fields(fields.into(), Default::default()).map_err(df)?;
-        let udf = Arc::new(ScalarUDF::new_from_impl(RowCheck::new(table)));
-        let mut predicate: Option<DfExpr> = None;
+        let mut condition: Option<DfExpr> = None;
         for c in checks {
-            let cond = self.expr(c, &unqualified)?;
-            let cond = strip_qualifiers(cond)?;
-            let check = DfExpr::ScalarFunction(ScalarFunction::new_udf(udf.clone(), vec![cond]));
-            predicate = Some(match predicate {
-                Some(p) => p.and(check),
-                None => check,
+            let cond = strip_qualifiers(self.expr(c, &unqualified)?)?;
+            condition = Some(match condition {
+                Some(p) => p.and(cond),
+                None => cond,
             });
         }
-        let predicate = predicate.ok_or("no check")?;
-        Ok(LogicalPlan::Filter(
-            Filter::try_new(predicate, Arc::new(input)).map_err(df)?,
+        let condition = condition.ok_or("no check")?;
+        let udf = Arc::new(ScalarUDF::new_from_impl(RowCheck::new(table)));
+        let exprs = input
+            .schema()
+            .iter()
+            .enumerate()
+            .map(|(i, (qualifier, field))| {
+                let column = DfExpr::Column(Column::new(qualifier.cloned(), field.name()));
+                if i > 0 {
+                    return column;
+                }
+                DfExpr::ScalarFunction(ScalarFunction::new_udf(
+                    udf.clone(),
+                    vec![condition.clone(), column],
+                ))
+                .alias_qualified(qualifier.cloned(), field.name())
+            })
+            .collect::<Vec<_>>();
+        Ok(LogicalPlan::Projection(
+            Projection::try_new(exprs, Arc::new(input)).map_err(df)?,
         ))
     }
 

@@ -1,9 +1,9 @@
-//! `phantomdb_row_check(condition)`: true, or an error (42501) naming the table when the
-//! condition is not true. The filter the plan form's `checks` of an INSERT or UPDATE become
-//! (row-level security's `WITH CHECK`). Volatile, so the optimizer never moves it below the
-//! rows it checks.
+//! `phantomdb_row_check(condition, value)`: `value`, or an error (42501) naming the table
+//! when the condition is not true. The plan form's `checks` of an INSERT or UPDATE become
+//! this call on the first column of the new rows, in a projection (row-level security's
+//! `WITH CHECK`). Volatile, so the optimizer never removes or moves it.
 
-use arrow::array::{Array, AsArray, BooleanArray};
+use arrow::array::{Array, AsArray};
 use arrow::datatypes::DataType;
 use datafusion::error::Result;
 use datafusion::logical_expr::{
@@ -23,7 +23,7 @@ impl RowCheck {
     pub(super) fn new(table: &str) -> Self {
         Self {
             table: table.to_string(),
-            signature: Signature::exact(vec![DataType::Boolean], Volatility::Volatile),
+            signature: Signature::any(2, Volatility::Volatile),
         }
     }
 }
@@ -37,14 +37,21 @@ impl ScalarUDFImpl for RowCheck {
         &self.signature
     }
 
-    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Boolean)
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(args.get(1).cloned().unwrap_or(DataType::Null))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
         let values = args.args[0].clone().into_array(rows)?;
-        let values = values.as_boolean();
+        let Some(values) = values.as_boolean_opt() else {
+            return Err(Error::Sql(format!(
+                "the row check of table \"{}\" is {}, not boolean",
+                self.table,
+                values.data_type()
+            ))
+            .into());
+        };
         let refused = (0..values.len()).any(|i| values.is_null(i) || !values.value(i));
         if refused {
             return Err(Error::PermissionDenied(format!(
@@ -53,8 +60,6 @@ impl ScalarUDFImpl for RowCheck {
             ))
             .into());
         }
-        Ok(ColumnarValue::Array(std::sync::Arc::new(
-            BooleanArray::from(vec![true; rows]),
-        )))
+        Ok(args.args[1].clone())
     }
 }
