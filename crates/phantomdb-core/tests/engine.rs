@@ -10,6 +10,8 @@ use phantomdb::{Database, SqlState};
 
 #[path = "engine/duplicate_names.rs"]
 mod duplicate_names;
+#[path = "engine/indexes.rs"]
+mod indexes;
 #[path = "engine/integrity.rs"]
 mod integrity;
 #[path = "engine/pg_catalog.rs"]

@@ -9,6 +9,7 @@ mod logs;
 mod providers;
 mod psql;
 mod python;
+mod returning;
 mod slapd;
 mod stress;
 mod support;
