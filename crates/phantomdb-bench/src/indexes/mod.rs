@@ -120,7 +120,7 @@ fn starts(args: &IndexArgs, query: Query, n: u64, round: usize) -> Vec<i64> {
 
 /// Runs the workloads and prints (and optionally writes) the table.
 pub fn run(args: IndexArgs) -> Result<()> {
-    if args.rows % MULTIPLIER == 0 {
+    if args.rows.is_multiple_of(MULTIPLIER) {
         return Err(anyhow!("--rows must not be a multiple of {MULTIPLIER}"));
     }
     let dir = args
