@@ -291,10 +291,7 @@ impl Connection {
                 exec::plugins::unload_plugin(p.plugins(), &name).await
             }
             Statement::ShowPlugins => exec::plugins::show_plugins(p.plugins()),
-            Statement::Reindex(r) => {
-                self.write(|w| async move { exec::reindex(p, &w, r) })
-                    .await
-            }
+            Statement::Reindex(r) => self.write(|w| async move { exec::reindex(p, &w, r) }).await,
             Statement::DataFusion(df) => self.run_sql(*df).await,
         }
     }
@@ -371,8 +368,9 @@ impl Connection {
                 }
                 SqlStatement::Insert(insert) if exec::is_extended_insert(insert) => {
                     if exec::replaces_rows(insert) {
-                        self.planner
-                            .refuse_unplanned_write("INSERT ... ON CONFLICT DO UPDATE or REPLACE")?;
+                        self.planner.refuse_unplanned_write(
+                            "INSERT ... ON CONFLICT DO UPDATE or REPLACE",
+                        )?;
                     }
                     let insert = insert.clone();
                     let p = &self.planner;
@@ -563,10 +561,7 @@ impl Connection {
     {
         let interrupt = self.interrupt();
         let write = interrupt.clone().run(self.txn.write()).await?;
-        let attached = self
-            .planner
-            .sequences()
-            .attach(&write.scope.w, self.user());
+        let attached = self.planner.sequences().attach(&write.scope.w, self.user());
         // Interrupted, the statement fails like any other: its own transaction rolls back.
         let result = interrupt.run(body(write.scope.clone())).await;
         drop(attached);

@@ -115,7 +115,11 @@ fn every_slt_query_gives_the_same_rows_through_the_plan_form() {
         }
         let db = Database::open_in_memory().unwrap();
         let conn = db.connect().unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
+        // Files the suites write go to a temporary directory, as `phantomdb test` does.
+        let scratch = tempfile::tempdir().unwrap();
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("$__TEST_DIR__", &scratch.path().display().to_string());
         for (is_query, sql) in slt_records(&text) {
             if !is_query {
                 let _ = conn.execute(&sql);

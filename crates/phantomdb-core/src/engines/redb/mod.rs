@@ -46,10 +46,10 @@ use redb::TableDefinition;
 
 pub(crate) use check::check_file_pages;
 pub use check::{CheckReport, Problem};
-pub use faults::IoFaults;
-pub use recover::RecoverReport;
 pub(crate) use engine::RedbEngine;
+pub use faults::IoFaults;
 pub(crate) use read::{DataView, ReadView};
+pub use recover::RecoverReport;
 pub(crate) use store::Store;
 pub(crate) use write::WriteTxn;
 
