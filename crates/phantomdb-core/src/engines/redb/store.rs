@@ -34,7 +34,8 @@ pub struct Store {
     pub(super) publish_lock: Mutex<()>,
     /// Group commit: commits waiting to be made durable together.
     pub(super) group: GroupCommit,
-    pub(super) db: redb::Database,
+    /// Dropped by hand, under a panic guard (see `Drop for Store`).
+    pub(super) db: std::mem::ManuallyDrop<redb::Database>,
     pub(super) next_segment: AtomicU64,
     pub(super) next_table: AtomicU64,
     pub(super) catalog_cache: Mutex<Option<(u64, Arc<Catalog>)>>,
@@ -47,6 +48,26 @@ pub struct Store {
     pub(super) write_gate: Arc<tokio::sync::Mutex<()>>,
     /// A storage call panicked: the file is damaged, writes are refused ([`super::guard`]).
     pub(super) suspect: std::sync::atomic::AtomicBool,
+}
+
+impl Drop for Store {
+    /// Closing writes to the file (redb flushes and records a clean shutdown), and on a
+    /// damaged file redb can panic there: the last snapshot and the database are released
+    /// under a guard, so closing a damaged database never takes the process down.
+    fn drop(&mut self) {
+        let snapshot = self.published.swap(None);
+        let closed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            drop(snapshot);
+            // SAFETY: `db` is dropped once, here, and never used after.
+            unsafe { std::mem::ManuallyDrop::drop(&mut self.db) };
+        }));
+        if let Err(panic) = closed {
+            tracing::error!(
+                "closing the database file panicked in the storage layer (damaged file): {}",
+                super::guard::panic_message(panic.as_ref())
+            );
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -137,7 +158,7 @@ impl Store {
             published: arc_swap::ArcSwapOption::empty(),
             publish_lock: Mutex::new(()),
             group: GroupCommit::default(),
-            db,
+            db: std::mem::ManuallyDrop::new(db),
             next_segment: AtomicU64::new(next_segment),
             next_table: AtomicU64::new(next_table),
             catalog_cache: Mutex::new(None),
