@@ -200,14 +200,7 @@ impl Transactions {
             return result;
         }
         let WriteScope { w, engines } = write.scope;
-        let w = Arc::try_unwrap(w)
-            .map_err(|_| {
-                Error::Transaction(
-                    SqlState::InternalError,
-                    "write transaction still in use".into(),
-                )
-            })?
-            .into_inner();
+        let w = unwrap_released(w, "write transaction still in use")?.into_inner();
         let engines = unwrap_engines(engines)?;
         match result {
             Ok(r) => {
@@ -309,12 +302,7 @@ fn take_txn(state: &mut TxnState, verb: &str) -> Result<(Option<WriteTxn>, Engin
             engines,
             ..
         } => {
-            let w = Arc::try_unwrap(w).map(|m| m.into_inner()).map_err(|_| {
-                Error::Transaction(
-                    SqlState::InternalError,
-                    "write transaction still in use".into(),
-                )
-            })?;
+            let w = unwrap_released(w, "write transaction still in use")?.into_inner();
             Ok((Some(w), unwrap_engines(engines)?))
         }
     }
@@ -324,19 +312,26 @@ fn take_txn(state: &mut TxnState, verb: &str) -> Result<(Option<WriteTxn>, Engin
 ///
 /// A scan's blocking reader thread may still hold the handle for a moment after its
 /// statement ended (it cannot be cancelled); wait for it.
-fn unwrap_engines(mut engines: SharedEngineTxns) -> Result<EngineTxns> {
+fn unwrap_engines(engines: SharedEngineTxns) -> Result<EngineTxns> {
+    Ok(unwrap_released(engines, "engine transactions still in use by a scan")?.into_inner())
+}
+
+/// The value of `shared` once every other holder let it go. The operators of a finished or
+/// dropped statement release their references as their tasks wind down, which on a busy
+/// machine can be a little after the statement ended: this waits for them (up to 30 s).
+fn unwrap_released<T>(mut shared: Arc<T>, in_use: &str) -> Result<T> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        match Arc::try_unwrap(engines) {
-            Ok(m) => return Ok(m.into_inner()),
-            Err(shared) if Instant::now() < deadline => {
-                engines = shared;
+        match Arc::try_unwrap(shared) {
+            Ok(value) => return Ok(value),
+            Err(still) if Instant::now() < deadline => {
+                shared = still;
                 std::thread::sleep(Duration::from_millis(1));
             }
             Err(_) => {
                 return Err(Error::Transaction(
                     SqlState::InternalError,
-                    "engine transactions still in use by a scan".into(),
+                    in_use.to_string(),
                 ))
             }
         }
