@@ -103,7 +103,11 @@ fn check_passes_a_sound_file_and_recover_copies_it_whole() {
         csv(&copy, "INSERT INTO t (id, v) VALUES (0, 'new') RETURNING n"),
         ["70001"]
     );
-    assert_eq!(csv(&copy, "SELECT id FROM t WHERE n = 7"), ["7"]);
+    // The index on n answers in the copy as in the original (identity values follow the
+    // order the parallel insert wrote rows in, not necessarily id order).
+    let by_n = "SELECT id FROM t WHERE n = 7";
+    assert_eq!(csv(&copy, by_n).len(), 1);
+    assert_eq!(csv(&copy, by_n), csv(&db, by_n));
     assert_eq!(
         csv(
             &copy,
