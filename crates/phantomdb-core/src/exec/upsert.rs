@@ -66,7 +66,7 @@ enum Conflict {
     Update {
         key: UniqueKey,
         assignments: Vec<Assignment>,
-        selection: Option<SqlExpr>,
+        selection: Option<Box<SqlExpr>>,
     },
     /// Delete the stored rows holding any key of the row, then insert it (SQLite).
     Replace,
@@ -112,7 +112,7 @@ pub(crate) async fn insert_extended(
                     Conflict::Update {
                         key,
                         assignments: u.assignments,
-                        selection: u.selection,
+                        selection: u.selection.map(Box::new),
                     }
                 }
             }
@@ -295,7 +295,7 @@ async fn apply(
                     def,
                     alias,
                     &assignments,
-                    selection.as_ref(),
+                    selection.as_deref(),
                     &stored,
                     &proposed,
                 )
