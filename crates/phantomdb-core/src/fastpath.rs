@@ -288,6 +288,28 @@ pub(crate) struct Lookup {
     pub(crate) engine: Arc<dyn TableEngine>,
 }
 
+/// The encoded key `value` looks up (cast to the key column's type); `None` when it does not
+/// convert (the statement is then planned, and reports it).
+pub(crate) fn lookup_key(l: &Lookup, value: &ScalarValue) -> Result<Option<Vec<u8>>> {
+    let cast;
+    let value = if value.data_type() == l.key_type {
+        value
+    } else {
+        match value.cast_to(&l.key_type) {
+            Ok(v) => {
+                cast = v;
+                &cast
+            }
+            Err(_) => return Ok(None),
+        }
+    };
+    if let Some(key) = crate::table::keys::scalar_key(value) {
+        return Ok(Some(key));
+    }
+    let mut keys = crate::table::keys::encode_key_columns(&l.def, &[value.to_array()?])?;
+    Ok(keys.pop())
+}
+
 /// A one-row insert resolved against a catalog.
 pub(crate) struct InsertPlan {
     pub(crate) def: Arc<TableDef>,

@@ -238,6 +238,146 @@ impl Connection {
     }
 }
 
+/// What a prepared statement's synchronous fast path produced.
+pub(super) enum Immediate {
+    /// The rows of a key lookup.
+    Rows(ResultSet),
+    /// The count of a one-row insert.
+    Count(usize),
+}
+
+impl Immediate {
+    /// The outcome as a statement's result (an insert's one-row `count`).
+    pub(super) fn into_result_set(self) -> Result<ResultSet> {
+        match self {
+            Immediate::Rows(rs) => Ok(rs),
+            Immediate::Count(n) => ResultSet::count(n),
+        }
+    }
+
+    /// Rows changed (0 for a lookup).
+    pub(super) fn count(&self) -> usize {
+        match self {
+            Immediate::Rows(_) => 0,
+            Immediate::Count(n) => *n,
+        }
+    }
+}
+
+impl Connection {
+    /// Runs prepared statement `name` through its fast path without the runtime, when it
+    /// can run that way now: a key lookup of a table of the built-in engine, or a one-row
+    /// insert inside an explicit transaction that has already written. Neither waits for
+    /// anything (the transaction state is only tried, never awaited), so no interrupt can
+    /// arrive during one. `None`: run the statement the general way
+    /// ([`Connection::execute_prepared_stream`]), which also reports its errors. No query
+    /// processor may be loaded: session hooks see every statement, and a security processor
+    /// every plan.
+    pub(super) fn execute_immediate(
+        &self,
+        name: &str,
+        values: &[ScalarValue],
+    ) -> Result<Option<Immediate>> {
+        let registry = self.planner.plugins().snapshot();
+        if registry
+            .components(crate::plugins::ComponentKind::QueryProcessor)
+            .next()
+            .is_some()
+        {
+            return Ok(None);
+        }
+        let Some(entry) = self.prepared.lock().get(name).cloned() else {
+            return Ok(None);
+        };
+        match (&entry.fast, values) {
+            (Some(FastPath::KeyLookup { .. }), [value]) => Ok(self
+                .lookup_immediate(&entry, &registry, value)?
+                .map(Immediate::Rows)),
+            (Some(FastPath::Insert { .. }), _) => Ok(self
+                .insert_immediate(&entry, &registry, values)?
+                .map(Immediate::Count)),
+            _ => Ok(None),
+        }
+    }
+
+    /// [`Connection::execute_immediate`] of a key lookup.
+    fn lookup_immediate(
+        &self,
+        entry: &PreparedEntry,
+        registry: &Arc<crate::plugins::Registry>,
+        value: &ScalarValue,
+    ) -> Result<Option<ResultSet>> {
+        let Some(FastPath::KeyLookup {
+            table,
+            columns,
+            key_column,
+        }) = &entry.fast
+        else {
+            return Ok(None);
+        };
+        let Some(view) = self.txn.try_read_view() else {
+            return Ok(None);
+        };
+        let view = view?;
+        let catalog = view.catalog();
+        let resolved = entry.resolved.get(&catalog, registry.generation(), || {
+            let r = fastpath::resolve_lookup(&catalog, registry, table, columns, key_column)?;
+            if let Resolved::Lookup(l) = &r {
+                // The fast path skips planning, and so the plan's check.
+                self.planner
+                    .actor(&catalog)
+                    .check_table(&l.def, Privilege::Select)?;
+            }
+            Ok(r)
+        })?;
+        let Resolved::Lookup(l) = resolved.as_ref() else {
+            return Ok(None);
+        };
+        if l.engine.name() != crate::catalog::DEFAULT_ENGINE {
+            return Ok(None);
+        }
+        if value.is_null() {
+            return Ok(Some(ResultSet::rows(l.schema.clone(), Vec::new())));
+        }
+        let key = match fastpath::lookup_key(l, value)? {
+            Some(key) => key,
+            None => return Ok(None),
+        };
+        let rows = crate::engines::redb::lookup_keys(view.as_ref(), &l.def, &[key])?;
+        Ok(Some(lookup_result(l, rows)?))
+    }
+
+    /// [`Connection::execute_immediate`] of a one-row insert.
+    fn insert_immediate(
+        &self,
+        entry: &PreparedEntry,
+        registry: &Arc<crate::plugins::Registry>,
+        values: &[ScalarValue],
+    ) -> Result<Option<usize>> {
+        let Some(scope) = self.txn.try_open_write() else {
+            return Ok(None);
+        };
+        let attached = self.planner.sequences().attach(&scope.w, self.user());
+        let inserted = fast_insert_in(&self.planner, registry, &scope, entry, values);
+        drop(attached);
+        inserted
+    }
+}
+
+/// A key lookup's rows as its result: the selected columns, in the statement's schema.
+fn lookup_result(l: &fastpath::Lookup, rows: RecordBatch) -> Result<ResultSet> {
+    let batches = if rows.num_rows() > 0 {
+        vec![RecordBatch::try_new_with_options(
+            l.schema.clone(),
+            l.columns.iter().map(|&c| rows.column(c).clone()).collect(),
+            &arrow::array::RecordBatchOptions::new().with_row_count(Some(rows.num_rows())),
+        )?]
+    } else {
+        Vec::new()
+    };
+    Ok(ResultSet::rows(l.schema.clone(), batches))
+}
+
 /// A prepared one-row insert without planning (see [`fastpath`]); `None` when the statement
 /// is not one or its table no longer fits, and it must be planned.
 fn fast_insert(
@@ -246,13 +386,23 @@ fn fast_insert(
     entry: &PreparedEntry,
     values: &[ScalarValue],
 ) -> Result<Option<usize>> {
+    fast_insert_in(planner, &planner.registry(), scope, entry, values)
+}
+
+/// [`fast_insert`] with the plugin registry the statement runs with.
+fn fast_insert_in(
+    planner: &Planner,
+    registry: &Arc<crate::plugins::Registry>,
+    scope: &WriteScope,
+    entry: &PreparedEntry,
+    values: &[ScalarValue],
+) -> Result<Option<usize>> {
     let Some(FastPath::Insert { table, columns }) = &entry.fast else {
         return Ok(None);
     };
     let catalog = scope.w.lock().catalog();
-    let registry = planner.registry();
     let resolved = entry.resolved.get(&catalog, registry.generation(), || {
-        let r = fastpath::resolve_insert(&catalog, &registry, table, columns)?;
+        let r = fastpath::resolve_insert(&catalog, registry, table, columns)?;
         if let Resolved::Insert(plan) = &r {
             // The fast path skips planning, and so the plan's check.
             planner

@@ -129,6 +129,9 @@ impl PreparedStatement<'_> {
 
     /// Runs the statement with `params` bound to `$1`, `$2`, ... and returns its rows.
     pub async fn query_async(&self, params: &[ScalarValue]) -> Result<ResultSet> {
+        if let Some(done) = self.conn.execute_immediate(&self.name, params)? {
+            return Ok(done.into_result_set()?);
+        }
         self.conn
             .execute_named(&self.name, params.to_vec())
             .await?
@@ -143,17 +146,36 @@ impl PreparedStatement<'_> {
                 "PreparedStatement::query blocks; inside an async runtime call query_async".into(),
             ));
         }
+        // Key lookups and one-row inserts in an open transaction run without the runtime.
+        if let Some(done) = self.conn.execute_immediate(&self.name, params)? {
+            return done.into_result_set();
+        }
         runtime().block_on(self.query_async(params))
     }
 
     /// Runs the statement and returns how many rows it changed (0 for statements that
     /// change none).
     pub fn execute(&self, params: &[ScalarValue]) -> Result<usize> {
-        Ok(self.query(params)?.rows_affected.unwrap_or(0))
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(Error::Unsupported(
+                "PreparedStatement::execute blocks; inside an async runtime call execute_async"
+                    .into(),
+            ));
+        }
+        if let Some(done) = self.conn.execute_immediate(&self.name, params)? {
+            return Ok(done.count());
+        }
+        Ok(runtime()
+            .block_on(self.query_async(params))?
+            .rows_affected
+            .unwrap_or(0))
     }
 
     /// Async form of [`PreparedStatement::execute`].
     pub async fn execute_async(&self, params: &[ScalarValue]) -> Result<usize> {
+        if let Some(done) = self.conn.execute_immediate(&self.name, params)? {
+            return Ok(done.count());
+        }
         Ok(self.query_async(params).await?.rows_affected.unwrap_or(0))
     }
 }

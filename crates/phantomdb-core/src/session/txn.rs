@@ -127,6 +127,36 @@ impl Transactions {
         })
     }
 
+    /// What a statement starting now reads through, without waiting: `None` while another
+    /// call holds the transaction state. Reads of the built-in engine only (no engine
+    /// transactions are opened).
+    pub(crate) fn try_read_view(&self) -> Option<Result<Arc<dyn DataView>>> {
+        let state = self.state.try_lock().ok()?;
+        Some(match &*state {
+            TxnState::Autocommit => self.store.read_view().map(|v| v as Arc<dyn DataView>),
+            TxnState::Explicit { write: Some(w), .. } => Ok(w.clone() as Arc<dyn DataView>),
+            TxnState::Explicit { snapshot, .. } => Ok(snapshot.clone() as Arc<dyn DataView>),
+        })
+    }
+
+    /// The write scope of the open explicit transaction once it has written, without
+    /// waiting: `None` in autocommit, before the transaction's first write, or while another
+    /// call holds the transaction state (those go through [`Transactions::write`]).
+    pub(crate) fn try_open_write(&self) -> Option<WriteScope> {
+        let state = self.state.try_lock().ok()?;
+        match &*state {
+            TxnState::Explicit {
+                write: Some(w),
+                engines,
+                ..
+            } => Some(WriteScope {
+                w: w.clone(),
+                engines: engines.clone(),
+            }),
+            _ => None,
+        }
+    }
+
     /// Hands a reading statement's end to a stream that outlives this call: `None` when the
     /// statement does not own its engine transactions.
     pub(crate) fn defer_read(&self, read: ReadScope) -> Option<StatementEnd> {

@@ -247,6 +247,16 @@ impl TableAccess for RedbTable {
     }
 }
 
+/// Rows of `def` whose primary key is one of `keys` (encoded), read through `view` under the
+/// panic guard: the prepared key lookup's synchronous fast path, which opens no table access.
+pub(crate) fn lookup_keys(
+    view: &dyn DataView,
+    def: &TableDef,
+    keys: &[Vec<u8>],
+) -> Result<RecordBatch> {
+    guard(def, view, || view.lookup(def, keys))
+}
+
 /// Runs a storage call on `table` under the panic guard ([`super::guard`]).
 fn guard<T>(table: &TableDef, view: &dyn DataView, f: impl FnOnce() -> Result<T>) -> Result<T> {
     super::guard::guarded(

@@ -1,7 +1,7 @@
 //! Reading tables: the [`DataView`] both a snapshot and the write transaction offer, and the
 //! committed snapshot [`ReadView`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arrow::array::{RecordBatch, UInt32Array};
@@ -15,6 +15,7 @@ use super::store::{load_catalog, load_roles, load_settings, Store};
 use super::*;
 use crate::catalog::{Catalog, TableDef};
 use crate::error::{Error, Result};
+use crate::table::RowId;
 
 /// Read access to tables, implemented by read snapshots and by the open write transaction.
 pub trait DataView: Send + Sync + std::fmt::Debug {
@@ -54,6 +55,26 @@ pub(crate) struct Snapshot {
     pub(super) txn: redb::ReadTransaction,
     pub(super) catalog: Arc<Catalog>,
     pub(super) data_version: u64,
+    /// Primary-key indexes opened in `txn`, by table id (opening one walks redb's table of
+    /// tables; point reads reuse them).
+    key_indexes: parking_lot::Mutex<HashMap<u64, Arc<KeyIndex>>>,
+}
+
+/// A primary-key index opened in a snapshot.
+type KeyIndex = redb::ReadOnlyTable<&'static [u8], u64>;
+
+impl Snapshot {
+    /// The primary-key index of table `table_id` in this snapshot.
+    fn key_index(&self, table_id: u64) -> Result<Arc<KeyIndex>> {
+        if let Some(index) = self.key_indexes.lock().get(&table_id) {
+            return Ok(index.clone());
+        }
+        let name = pk_table_name(table_id);
+        let def: TableDefinition<&[u8], u64> = TableDefinition::new(&name);
+        let index = Arc::new(self.txn.open_table(def)?);
+        self.key_indexes.lock().insert(table_id, index.clone());
+        Ok(index)
+    }
 }
 
 /// A committed snapshot, as one statement (or one `BEGIN ... COMMIT`) reads it.
@@ -107,33 +128,44 @@ where
     Ok(out)
 }
 
-pub(super) fn lookup_rows<S, P>(
+/// The rows whose encoded primary key is one of `keys`, found through `find` (the index),
+/// read from the stored segments or from the open transaction's `pending` rows.
+pub(super) fn lookup_rows<S>(
     store: &Store,
     table: &TableDef,
     keys: &[Vec<u8>],
-    index: &P,
+    mut find: impl FnMut(&[u8]) -> Result<Option<RowId>>,
     segments: impl Fn() -> Result<S>,
     pending: Option<&Pending>,
 ) -> Result<RecordBatch>
 where
     S: ReadableTable<(u64, u64), &'static [u8]>,
-    P: ReadableTable<&'static [u8], u64>,
 {
     // Group the hits by segment, keeping key order within a segment.
     let mut by_segment: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
     let mut found_keys: BTreeMap<u64, Vec<&[u8]>> = BTreeMap::new();
     for key in keys {
-        if let Some(id) = index.get(key.as_slice())? {
-            let (seg, row) = split_row_id(id.value());
+        if let Some(id) = find(key.as_slice())? {
+            let (seg, row) = split_row_id(id);
             by_segment.entry(seg).or_default().push(row as u32);
             found_keys.entry(seg).or_default().push(key.as_slice());
         }
     }
-    let schema = table.schema_ref();
-    let mut parts = Vec::new();
+    let past_end = |seg: u64| {
+        Error::Corrupt(format!(
+            "the primary-key index of table \"{}\" points past the end of segment {seg}",
+            table.name
+        ))
+    };
+    let mut parts = Vec::with_capacity(by_segment.len());
     for (seg, rows) in by_segment {
-        let batch = match pending.filter(|p| p.segment == seg) {
-            Some(p) => p.batch(&schema)?,
+        let part = match pending.filter(|p| p.segment == seg) {
+            Some(p) => {
+                if rows.iter().any(|&r| r as usize >= p.rows) {
+                    return Err(past_end(seg));
+                }
+                p.take(&table.schema_ref(), &rows)?
+            }
             None => {
                 let stored = store.segment(table.id, seg, || {
                     segments()?
@@ -147,16 +179,21 @@ where
                             )))
                         })
                 })?;
-                conform(table, &stored)?
+                if rows.iter().any(|&r| r as usize >= stored.num_rows()) {
+                    return Err(past_end(seg));
+                }
+                let part = match rows.as_slice() {
+                    [row] => stored.slice(*row as usize, 1),
+                    _ => take_record_batch(&stored, &UInt32Array::from(rows))?,
+                };
+                // Segments written in the table's current schema need no re-labelling.
+                if part.schema().fields() == table.schema.fields() {
+                    part
+                } else {
+                    conform(table, &part)?
+                }
             }
         };
-        if rows.iter().any(|&r| r as usize >= batch.num_rows()) {
-            return Err(Error::Corrupt(format!(
-                "the primary-key index of table \"{}\" points past the end of segment {seg}",
-                table.name
-            )));
-        }
-        let part = take_record_batch(&batch, &UInt32Array::from(rows))?;
         // A damaged index entry must not hand back another row: each row found has its key.
         let wanted = found_keys.remove(&seg).unwrap_or_default();
         if crate::table::keys::encode_keys(table, &part)? != wanted {
@@ -168,10 +205,11 @@ where
         }
         parts.push(part);
     }
-    if parts.len() == 1 {
-        return Ok(parts.remove(0));
+    match parts.len() {
+        0 => Ok(RecordBatch::new_empty(table.schema_ref())),
+        1 => Ok(parts.remove(0)),
+        _ => Ok(concat_batches(&table.schema_ref(), &parts)?),
     }
-    Ok(concat_batches(&schema, &parts)?)
 }
 
 pub(super) fn stored_refs<S, D, T>(
@@ -295,14 +333,12 @@ impl DataView for ReadView {
     }
 
     fn lookup(&self, table: &TableDef, keys: &[Vec<u8>]) -> Result<RecordBatch> {
-        let name = pk_table_name(table.id);
-        let def: TableDefinition<&[u8], u64> = TableDefinition::new(&name);
-        let index = self.snap.txn.open_table(def)?;
+        let index = self.snap.key_index(table.id)?;
         lookup_rows(
             &self.store,
             table,
             keys,
-            &index,
+            |key| Ok(index.get(key)?.map(|v| v.value())),
             || Ok(self.snap.txn.open_table(SEGMENTS)?),
             None,
         )
@@ -389,6 +425,7 @@ impl Store {
             txn,
             catalog,
             data_version,
+            key_indexes: parking_lot::Mutex::new(HashMap::new()),
         })
     }
 }

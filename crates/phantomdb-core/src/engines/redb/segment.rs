@@ -15,17 +15,81 @@ use super::checksum::{self, Kind};
 use crate::catalog::TableDef;
 use crate::error::{Error, Result};
 
-/// Rows inserted by the open transaction that do not fill a segment yet.
+/// Rows inserted by the open transaction that do not fill a segment yet, in insertion order.
+///
+/// One-row statements would leave one batch per row; runs of small batches are merged as
+/// they arrive ([`MERGE_SMALL`] at a time), so reading a row back or writing the segment
+/// out never walks one batch per row.
 #[derive(Debug)]
 pub(super) struct Pending {
     pub(super) segment: u64,
-    pub(super) batches: Vec<RecordBatch>,
+    batches: Vec<RecordBatch>,
     pub(super) rows: usize,
+    /// How many batches at the end of `batches` are small (fewer than [`MERGE_SMALL`] rows).
+    small_tail: usize,
 }
 
+/// Small batches merged into one once this many follow each other.
+const MERGE_SMALL: usize = 64;
+
 impl Pending {
+    pub(super) fn new(segment: u64) -> Self {
+        Self {
+            segment,
+            batches: Vec::new(),
+            rows: 0,
+            small_tail: 0,
+        }
+    }
+
+    /// Appends rows (in the table's schema).
+    pub(super) fn push(&mut self, batch: RecordBatch) -> Result<()> {
+        self.rows += batch.num_rows();
+        if batch.num_rows() >= MERGE_SMALL {
+            self.small_tail = 0;
+            self.batches.push(batch);
+            return Ok(());
+        }
+        self.batches.push(batch);
+        self.small_tail += 1;
+        if self.small_tail >= MERGE_SMALL {
+            let start = self.batches.len() - self.small_tail;
+            let merged = concat_batches(&self.batches[start].schema(), &self.batches[start..])?;
+            self.batches.truncate(start);
+            self.batches.push(merged);
+            self.small_tail = 0;
+        }
+        Ok(())
+    }
+
     pub(super) fn batch(&self, schema: &SchemaRef) -> Result<RecordBatch> {
+        if let [only] = self.batches.as_slice() {
+            return Ok(only.clone());
+        }
         Ok(concat_batches(schema, &self.batches)?)
+    }
+
+    /// The rows at positions `rows` (each below [`Pending::rows`]), in that order.
+    pub(super) fn take(&self, schema: &SchemaRef, rows: &[u32]) -> Result<RecordBatch> {
+        let mut parts = Vec::with_capacity(rows.len());
+        for &row in rows {
+            let mut at = row as usize;
+            let part = self.batches.iter().find_map(|b| {
+                if at < b.num_rows() {
+                    Some(b.slice(at, 1))
+                } else {
+                    at -= b.num_rows();
+                    None
+                }
+            });
+            parts.push(part.ok_or_else(|| {
+                Error::Storage(format!("pending row {row} is past the buffered rows"))
+            })?);
+        }
+        if parts.len() == 1 {
+            return Ok(parts.remove(0));
+        }
+        Ok(concat_batches(schema, &parts)?)
     }
 }
 

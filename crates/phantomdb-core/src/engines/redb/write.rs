@@ -20,6 +20,9 @@ use crate::error::{Error, Result, SqlState};
 use crate::table::keys::{duplicate_key, encode_keys};
 use crate::table::stats::UnitStats;
 
+/// New primary-key entries gathered before they are written to redb in one sorted run.
+const KEY_RUN: usize = 65_536;
+
 /// The single-writer lock of a database, released when dropped.
 pub(crate) struct WriterLock(#[allow(dead_code)] tokio::sync::OwnedMutexGuard<()>);
 
@@ -33,6 +36,14 @@ pub struct WriteTxn {
     pub(super) data_version: u64,
     pub(super) pending: HashMap<u64, Pending>,
     pub(super) touched: HashSet<u64>,
+    /// Primary-key entries this transaction added and has not written to redb yet, per
+    /// table: written in key order (one cursor run) at commit or once [`KEY_RUN`] gather.
+    /// Reads of the index look here first.
+    pub(super) new_keys: HashMap<u64, BTreeMap<Vec<u8>, RowId>>,
+    /// Per table, the greatest key in redb's primary-key index as last read (`None`: the
+    /// index was empty): a new key above it needs no lookup there. Deleting keys keeps it
+    /// an upper bound; writing keys raises it.
+    pub(super) key_bounds: HashMap<u64, Option<Vec<u8>>>,
     pub(super) _gate: tokio::sync::OwnedMutexGuard<()>,
 }
 
@@ -152,6 +163,8 @@ impl WriteTxn {
 
     fn drop_data(&mut self, table_id: u64) -> Result<()> {
         self.pending.remove(&table_id);
+        self.new_keys.remove(&table_id);
+        self.key_bounds.remove(&table_id);
         let txn = self.txn()?;
         {
             let mut segs = txn.open_table(SEGMENTS)?;
@@ -171,7 +184,7 @@ impl WriteTxn {
     /// Checks `batch` (in table schema) against NOT NULL and primary key constraints, treating
     /// the keys in `replaced` as free (their rows are being deleted by the same statement).
     pub fn check_insert(
-        &self,
+        &mut self,
         table: &TableDef,
         batch: &RecordBatch,
         replaced: &HashSet<Vec<u8>>,
@@ -192,18 +205,87 @@ impl WriteTxn {
             return Ok(Vec::new());
         }
         let keys = encode_keys(table, batch)?;
+        let bound = self.stored_key_bound(table.id)?;
         let name = pk_table_name(table.id);
         let def: TableDefinition<&[u8], u64> = TableDefinition::new(&name);
-        let index = self.txn()?.open_table(def)?;
+        let txn = self.txn()?;
+        let added = self.new_keys.get(&table.id);
+        let mut index = None;
         let mut seen = HashSet::with_capacity(keys.len());
         for (row, key) in keys.iter().enumerate() {
             let dup_in_statement = !seen.insert(key.as_slice());
-            let dup_in_table = !replaced.contains(key) && index.get(key.as_slice())?.is_some();
+            let dup_in_table = !replaced.contains(key)
+                && (added.is_some_and(|m| m.contains_key(key))
+                    || (bound.as_ref().is_some_and(|b| key <= b) && {
+                        if index.is_none() {
+                            index = Some(txn.open_table(def)?);
+                        }
+                        match &index {
+                            Some(t) => t.get(key.as_slice())?.is_some(),
+                            None => false,
+                        }
+                    }));
             if dup_in_statement || dup_in_table {
                 return Err(duplicate_key(table, batch, row));
             }
         }
         Ok(keys)
+    }
+
+    /// The greatest key in redb's primary-key index of table `table_id` (read once per
+    /// transaction, then kept up to date).
+    fn stored_key_bound(&mut self, table_id: u64) -> Result<Option<Vec<u8>>> {
+        if let Some(bound) = self.key_bounds.get(&table_id) {
+            return Ok(bound.clone());
+        }
+        let name = pk_table_name(table_id);
+        let def: TableDefinition<&[u8], u64> = TableDefinition::new(&name);
+        let last = self
+            .txn()?
+            .open_table(def)?
+            .last()?
+            .map(|(k, _)| k.value().to_vec());
+        self.key_bounds.insert(table_id, last.clone());
+        Ok(last)
+    }
+
+    /// Writes the primary-key entries the transaction gathered for table `table_id` to
+    /// redb, in key order: runs of keys falling into one gap of the index go in through one
+    /// cursor (no traversal per key); a key already there (compaction moving a row) is
+    /// overwritten.
+    fn write_keys(&mut self, table_id: u64) -> Result<()> {
+        let Some(keys) = self.new_keys.remove(&table_id) else {
+            return Ok(());
+        };
+        let Some(last) = keys.keys().next_back().cloned() else {
+            return Ok(());
+        };
+        let name = pk_table_name(table_id);
+        let def: TableDefinition<&[u8], u64> = TableDefinition::new(&name);
+        {
+            let mut index = self.txn()?.open_table(def)?;
+            let mut keys = keys.into_iter().peekable();
+            while keys.peek().is_some() {
+                key_run(&mut index, &mut keys, table_id)?;
+            }
+        }
+        if let Some(bound) = self.key_bounds.get_mut(&table_id) {
+            if bound.as_ref().is_none_or(|b| *b < last) {
+                *bound = Some(last);
+            }
+        }
+        Ok(())
+    }
+
+    /// The row id of each encoded primary key, as this transaction sees the index.
+    fn key_ids(&self, table: &TableDef, keys: &[Vec<u8>]) -> Result<Vec<Option<RowId>>> {
+        let added = self.new_keys.get(&table.id);
+        let stored = super::index::key_ids(self.txn()?, table, keys)?;
+        Ok(keys
+            .iter()
+            .zip(stored)
+            .map(|(k, s)| added.and_then(|m| m.get(k).copied()).or(s))
+            .collect())
     }
 
     /// Appends rows (already checked with [`Self::check_insert`], whose keys are `keys`).
@@ -212,31 +294,32 @@ impl WriteTxn {
         let mut offset = 0;
         while offset < batch.num_rows() {
             let store = self.store.clone();
-            let pending = self.pending.entry(table.id).or_insert_with(|| Pending {
-                segment: store.allocate_segment(),
-                batches: Vec::new(),
-                rows: 0,
-            });
+            let pending = self
+                .pending
+                .entry(table.id)
+                .or_insert_with(|| Pending::new(store.allocate_segment()));
             let take = (SEGMENT_ROWS - pending.rows).min(batch.num_rows() - offset);
             let part = batch.slice(offset, take);
             let segment = pending.segment;
             let first_row = pending.rows;
-            pending.batches.push(part);
-            pending.rows += take;
+            pending.push(part)?;
             let full = pending.rows >= SEGMENT_ROWS;
             if !keys.is_empty() {
-                let name = pk_table_name(table.id);
-                let def: TableDefinition<&[u8], u64> = TableDefinition::new(&name);
-                let mut index = self.txn()?.open_table(def)?;
+                let added = self.new_keys.entry(table.id).or_default();
                 for (i, key) in keys[offset..offset + take].iter().enumerate() {
-                    index.insert(key.as_slice(), row_id(segment, first_row + i))?;
+                    added.insert(key.clone(), row_id(segment, first_row + i));
+                }
+                if added.len() >= KEY_RUN {
+                    self.write_keys(table.id)?;
                 }
             }
-            self.index_add(
-                table,
-                &batch.slice(offset, take),
-                row_id(segment, first_row),
-            )?;
+            if table.indexes.iter().any(|i| i.stored) {
+                self.index_add(
+                    table,
+                    &batch.slice(offset, take),
+                    row_id(segment, first_row),
+                )?;
+            }
             if full {
                 self.flush(table)?;
             }
@@ -294,11 +377,21 @@ impl WriteTxn {
             }
         }
         if !keys.is_empty() {
-            let name = pk_table_name(table.id);
-            let def: TableDefinition<&[u8], u64> = TableDefinition::new(&name);
-            let mut index = txn.open_table(def)?;
-            for key in keys {
-                index.remove(key.as_slice())?;
+            let mut added = self.new_keys.remove(&table.id);
+            let stored: Vec<&Vec<u8>> = keys
+                .iter()
+                .filter(|k| !added.as_mut().is_some_and(|m| m.remove(*k).is_some()))
+                .collect();
+            if let Some(added) = added.filter(|m| !m.is_empty()) {
+                self.new_keys.insert(table.id, added);
+            }
+            if !stored.is_empty() {
+                let name = pk_table_name(table.id);
+                let def: TableDefinition<&[u8], u64> = TableDefinition::new(&name);
+                let mut index = self.txn()?.open_table(def)?;
+                for key in stored {
+                    index.remove(key.as_slice())?;
+                }
             }
         }
         Ok(())
@@ -315,6 +408,11 @@ impl WriteTxn {
     /// once [`Store::wait_durable`] for it returns; without one it is durable now.
     pub fn commit(mut self, may_defer: bool) -> Result<(WriterLock, Option<u64>)> {
         self.store.check_trusted()?;
+        // Before compaction, which moves rows and rewrites their entries directly.
+        let gathered: Vec<u64> = self.new_keys.keys().copied().collect();
+        for id in gathered {
+            self.write_keys(id)?;
+        }
         let touched: Vec<u64> = self.touched.iter().copied().collect();
         for id in touched {
             let Some(table) = self.catalog.table_by_id(id).cloned() else {
@@ -421,10 +519,54 @@ impl WriteTxn {
             encode_keys(table, &merged)?
         };
         self.append(table, merged, &keys)?;
+        // The moved rows' keys are in the index already: rewrite them in place.
+        self.write_keys(table.id)?;
         self.flush(table)?;
         tracing::debug!(table = %table.name, merged = small, "compacted segments");
         Ok(())
     }
+}
+
+/// Inserts the next keys of `keys` (ascending) that fall into one gap of the primary-key
+/// index through one cursor, replacing an entry whose key is already there.
+fn key_run(
+    index: &mut redb::Table<&'static [u8], u64>,
+    keys: &mut std::iter::Peekable<std::collections::btree_map::IntoIter<Vec<u8>, RowId>>,
+    table_id: u64,
+) -> Result<()> {
+    let Some((first, _)) = keys.peek() else {
+        return Ok(());
+    };
+    let mut cursor = index.lower_bound_mut(std::ops::Bound::Included(first.as_slice()))?;
+    let mut first_of_run = true;
+    while let Some((key, id)) = keys.peek() {
+        match cursor.insert_before(key.as_slice(), *id) {
+            Ok(()) => {
+                keys.next();
+                first_of_run = false;
+                continue;
+            }
+            Err(redb::CursorError::UnorderedKey) => {}
+            Err(e) => return Err(redb::Error::from(e).into()),
+        }
+        let existing = cursor
+            .peek_next()?
+            .is_some_and(|(k, _)| k.value() == key.as_slice());
+        if existing {
+            // Compaction moved the row: replace the entry.
+            cursor.remove_next()?;
+            continue;
+        }
+        if first_of_run {
+            return Err(Error::Corrupt(format!(
+                "the primary-key index of table id {table_id} is out of order"
+            )));
+        }
+        // Past the next stored key: the next run starts there.
+        break;
+    }
+    cursor.close()?;
+    Ok(())
 }
 
 impl WriteTxn {
@@ -497,7 +639,7 @@ impl DataView for parking_lot::Mutex<WriteTxn> {
         table: &TableDef,
         keys: &[Vec<u8>],
     ) -> Result<Vec<Option<crate::table::RowId>>> {
-        super::index::key_ids(self.lock().txn()?, table, keys)
+        self.lock().key_ids(table, keys)
     }
 
     fn catalog(&self) -> Arc<Catalog> {
@@ -542,18 +684,29 @@ impl DataView for parking_lot::Mutex<WriteTxn> {
     fn lookup(&self, table: &TableDef, keys: &[Vec<u8>]) -> Result<RecordBatch> {
         let w = self.lock();
         let txn = w.txn()?;
+        let added = w.new_keys.get(&table.id);
         let name = pk_table_name(table.id);
         let def: TableDefinition<&[u8], u64> = TableDefinition::new(&name);
-        let index = txn.open_table(def)?;
-        let rows = lookup_rows(
+        let mut index = None;
+        lookup_rows(
             &w.store,
             table,
             keys,
-            &index,
+            |key| {
+                if let Some(id) = added.and_then(|m| m.get(key)) {
+                    return Ok(Some(*id));
+                }
+                if index.is_none() {
+                    index = Some(txn.open_table(def)?);
+                }
+                match &index {
+                    Some(t) => Ok(t.get(key)?.map(|v| v.value())),
+                    None => Ok(None),
+                }
+            },
             || Ok(txn.open_table(SEGMENTS)?),
             w.pending.get(&table.id),
-        );
-        rows
+        )
     }
 }
 
@@ -658,6 +811,8 @@ impl Store {
             data_version,
             pending: HashMap::new(),
             touched: HashSet::new(),
+            new_keys: HashMap::new(),
+            key_bounds: HashMap::new(),
             _gate: gate,
         })
     }
