@@ -44,11 +44,7 @@ impl datafusion::catalog::TableFunctionImpl for TablesTable {
                     t.name.clone(),
                     t.engine.clone(),
                     options,
-                    if ctx.registry.engine(&t.engine).is_some() {
-                        "available".into()
-                    } else {
-                        "engine not loaded".into()
-                    },
+                    table_status(t, &ctx.registry),
                 ]
             })
             .collect();
@@ -131,7 +127,7 @@ impl datafusion::catalog::TableFunctionImpl for ColumnsTable {
                         t.name.clone(),
                         (i + 1).to_string(),
                         f.name().clone(),
-                        sql_type_name(f.data_type()),
+                        column_type_name(f),
                         (!f.is_nullable()).to_string(),
                         t.defaults.get(f.name()).cloned().unwrap_or_default(),
                         key.map(|k| (k + 1).to_string()).unwrap_or_default(),
@@ -209,6 +205,30 @@ impl datafusion::catalog::TableFunctionImpl for RolesTable {
             schema,
             vec![vec![batch]],
         )?))
+    }
+}
+
+/// Whether a table can be used: `available`, `engine not loaded`, or the first column type
+/// whose plugin is not loaded (`type uuid from plugin uuid not loaded`).
+fn table_status(t: &crate::catalog::TableDef, registry: &crate::plugins::Registry) -> String {
+    if registry.engine(&t.engine).is_none() {
+        return "engine not loaded".into();
+    }
+    let missing = t.schema.fields().iter().find_map(|f| {
+        let (name, plugin) = crate::types::logical_type(f)?;
+        let loaded = registry
+            .data_types()
+            .any(|d| d.name == name && (plugin.is_empty() || d.plugin == plugin));
+        (!loaded).then(|| format!("type {name} from plugin {plugin} not loaded"))
+    });
+    missing.unwrap_or_else(|| "available".into())
+}
+
+/// A column's type as SQL spells it: a custom type's name, else [`sql_type_name`].
+pub(crate) fn column_type_name(f: &arrow::datatypes::Field) -> String {
+    match crate::types::logical_type(f) {
+        Some((name, _)) => name.to_string(),
+        None => sql_type_name(f.data_type()),
     }
 }
 

@@ -108,7 +108,6 @@ fn add_column(
             format!("column \"{col}\" of table \"{name}\" already exists"),
         ));
     }
-    let ty = planner.sql_type(&column_def.data_type.to_string())?;
     let mut nullable = true;
     let mut default = None;
     for opt in &column_def.options {
@@ -119,6 +118,17 @@ fn add_column(
             other => return Err(Error::Unsupported(format!("ADD COLUMN option {other}"))),
         }
     }
+    let custom = crate::types::declared(&planner.registry(), &column_def.data_type)?;
+    if let (Some(t), Some(_)) = (&custom, &default) {
+        return Err(Error::Unsupported(format!(
+            "ADD COLUMN with a DEFAULT for a column of type {}",
+            t.name
+        )));
+    }
+    let ty = match &custom {
+        Some(t) => t.storage.clone(),
+        None => planner.sql_type(&column_def.data_type.to_string())?,
+    };
     let backfill = match &default {
         Some(sql) => Some(planner.eval_constant(sql, &ty)?),
         None => None,
@@ -134,7 +144,10 @@ fn add_column(
     }
     let position = new.schema.fields().len();
     let mut fields = fields_of(new);
-    fields.push(Field::new(&col, ty, nullable));
+    fields.push(match &custom {
+        Some(t) => t.field(&col, nullable),
+        None => Field::new(&col, ty, nullable),
+    });
     new.schema = Schema::new(fields);
     if let Some(v) = backfill.filter(|v| !v.is_null()) {
         new.backfill.insert(position, v.to_string());

@@ -2,8 +2,10 @@
 //! A file named in SQL is the server's and only superusers may read it; the network server's
 //! `COPY ... FROM STDIN` loads its spool file through [`crate::Connection::copy_from_client_file`].
 
+use std::collections::BTreeMap;
+
 use arrow::array::{ArrayRef, RecordBatch};
-use arrow::datatypes::Schema;
+use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::context::SessionContext;
 use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions};
@@ -12,10 +14,12 @@ use super::{insert_rows, table_def, WriteScope};
 use crate::catalog::TableDef;
 use crate::error::{Error, Result, SqlState};
 use crate::planner::Planner;
+use crate::plugins::Registry;
 use crate::privileges::Privilege;
 use crate::result::ResultSet;
 use crate::sql::CopyFrom;
 use crate::table::table_batch;
+use crate::types::{logical_type, missing_type, udf, TypeInfo};
 
 /// Whose file a `COPY FROM` reads, which decides who may run it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,10 +53,18 @@ pub(crate) async fn copy_from(
         )));
     }
     let target_cols = target_columns(&def, &copy)?;
+    let types = ColumnTypes::of(&def, &planner.registry())?;
+    // A custom-typed column is read as its text and parsed by its type.
     let file_schema = Schema::new(
         target_cols
             .iter()
-            .map(|&i| def.schema.field(i).clone().with_nullable(true))
+            .map(|&i| {
+                let field = def.schema.field(i);
+                match types.get(i) {
+                    Some(_) => Field::new(field.name(), DataType::Utf8, true),
+                    None => field.clone().with_nullable(true),
+                }
+            })
             .collect::<Vec<_>>(),
     );
     let batches = read_file(planner.context(), &copy, &file_schema)
@@ -61,7 +73,7 @@ pub(crate) async fn copy_from(
         .await?;
     let batches = batches
         .into_iter()
-        .map(|b| table_rows(planner, &def, &target_cols, b))
+        .map(|b| table_rows(planner, &def, &types, &target_cols, b))
         .collect::<Result<Vec<_>>>()?;
     ResultSet::count(insert_rows(planner, scope, &def, batches)?)
 }
@@ -134,6 +146,7 @@ async fn read_file(
 fn table_rows(
     planner: &Planner,
     def: &TableDef,
+    types: &ColumnTypes,
     target_cols: &[usize],
     b: RecordBatch,
 ) -> Result<RecordBatch> {
@@ -150,7 +163,7 @@ fn table_rows(
     }
     let mut cols: Vec<Option<ArrayRef>> = vec![None; def.schema.fields().len()];
     for (j, &i) in target_cols.iter().enumerate() {
-        cols[i] = Some(b.column(j).clone());
+        cols[i] = Some(types.parse(i, b.column(j))?);
     }
     let cols = cols
         .into_iter()
@@ -161,4 +174,40 @@ fn table_rows(
         })
         .collect::<Result<Vec<_>>>()?;
     table_batch(def, cols)
+}
+
+/// The custom types of a table's columns, by column index.
+struct ColumnTypes(BTreeMap<usize, TypeInfo>);
+
+impl ColumnTypes {
+    /// The loaded type of every typed column (a type whose plugin is not loaded is an error).
+    fn of(def: &TableDef, registry: &Registry) -> Result<Self> {
+        let mut types = BTreeMap::new();
+        for (i, field) in def.schema.fields().iter().enumerate() {
+            let Some((name, plugin)) = logical_type(field) else {
+                continue;
+            };
+            let info = registry
+                .data_types()
+                .find(|t| t.name == name && (plugin.is_empty() || t.plugin == plugin))
+                .ok_or_else(|| {
+                    missing_type(&format!("{}.{}", def.name, field.name()), name, plugin)
+                })?;
+            types.insert(i, info.clone());
+        }
+        Ok(Self(types))
+    }
+
+    fn get(&self, column: usize) -> Option<&TypeInfo> {
+        self.0.get(&column)
+    }
+
+    /// A column of the file as the table column stores it: text parsed by the column's type,
+    /// storage values (a Parquet file of storage values) kept; other columns unchanged.
+    fn parse(&self, column: usize, values: &ArrayRef) -> Result<ArrayRef> {
+        match self.get(column) {
+            Some(t) if values.data_type() != &t.storage => udf::parse_values(t, values),
+            _ => Ok(values.clone()),
+        }
+    }
 }

@@ -76,9 +76,7 @@ pub(crate) fn duplicate_in_index(
     let shown: Vec<String> = index
         .columns
         .iter()
-        .map(|&c| {
-            arrow::util::display::array_value_to_string(batch.column(c), row).unwrap_or_default()
-        })
+        .map(|&c| crate::types::display_value(table.schema.field(c), batch.column(c), row))
         .collect();
     Error::Constraint(
         SqlState::UniqueViolation,

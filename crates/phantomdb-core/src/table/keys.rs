@@ -17,9 +17,7 @@ pub(crate) fn duplicate_key(table: &TableDef, batch: &RecordBatch, row: usize) -
     let shown = table
         .primary_key
         .iter()
-        .map(|&c| {
-            arrow::util::display::array_value_to_string(batch.column(c), row).unwrap_or_default()
-        })
+        .map(|&c| crate::types::display_value(table.schema.field(c), batch.column(c), row))
         .collect::<Vec<_>>()
         .join(", ");
     Error::Constraint(

@@ -10,17 +10,21 @@
 //!   mapping a type's SQL names to its storage field with that metadata;
 //! * `udf`: the parse and format functions casts and results are rewritten into;
 //! * `rewrite`: the plan rewrite giving typed values their semantics (text casts, comparisons
-//!   with text, INSERT's assignment casts, the missing-plugin check) and formatting results.
+//!   with text, INSERT's assignment casts, the missing-plugin check) and formatting results;
+//! * `assign`: what INSERT and UPDATE assign to typed columns, written as casts to their type.
 //!
 //! Types ordered by their storage are supported; sort-key ordered types are refused when
 //! their plugin loads (the sort-key rewrite is not built yet).
 
+pub(crate) mod assign;
 pub(crate) mod planner;
 pub(crate) mod rewrite;
 pub(crate) mod udf;
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, LazyLock, RwLock, Weak};
 
+use arrow::array::{Array, ArrayRef};
 use arrow::datatypes::{DataType, Field};
 pub use phantomdb_plugin_sdk::data_type::{CustomType, TypeOrdering};
 
@@ -69,6 +73,7 @@ impl TypeInfo {
             ordering: implementation.ordering(),
             implementation,
         };
+        info.remember();
         if info.ordering == TypeOrdering::SortKey {
             return Err(Error::Plugin(
                 SqlState::FeatureNotSupported,
@@ -82,6 +87,17 @@ impl TypeInfo {
         Ok(info)
     }
 
+    /// Remembers the implementation for [`display_value`] (weakly: unloading the plugin
+    /// drops it).
+    fn remember(&self) {
+        if let Ok(mut loaded) = LOADED.write() {
+            loaded.insert(
+                (self.plugin.clone(), self.name.clone()),
+                Arc::downgrade(&self.implementation),
+            );
+        }
+    }
+
     /// The storage field of a column of this type: the storage type with the metadata that
     /// names the type and its plugin.
     pub fn field(&self, name: &str, nullable: bool) -> Field {
@@ -93,6 +109,45 @@ impl TypeInfo {
             .into(),
         )
     }
+}
+
+/// The registered type a SQL type name denotes, if it names one.
+pub(crate) fn declared(
+    registry: &crate::plugins::Registry,
+    sql_type: &datafusion::sql::sqlparser::ast::DataType,
+) -> Result<Option<TypeInfo>> {
+    use datafusion::logical_expr::planner::TypePlanner;
+    let planner = planner::CustomTypePlanner::new(registry.data_types());
+    let Some(field) = planner.plan_type_field(sql_type)? else {
+        return Ok(None);
+    };
+    let Some((name, _)) = logical_type(&field) else {
+        return Ok(None);
+    };
+    Ok(registry.data_types().find(|t| t.name == name).cloned())
+}
+
+/// The implementations of the types loaded in this process, by plugin and type name, for
+/// messages built where no registry is at hand (a duplicate key found by a storage engine).
+static LOADED: LazyLock<RwLock<BTreeMap<(String, String), Weak<dyn CustomType>>>> =
+    LazyLock::new(Default::default);
+
+/// Row `row` of `values` (a column described by `field`) as an error message shows it: a
+/// custom-typed value in its type's text form (while its plugin is loaded), any other value
+/// as Arrow displays it.
+pub(crate) fn display_value(field: &Field, values: &ArrayRef, row: usize) -> String {
+    let formatted = logical_type(field).and_then(|(name, plugin)| {
+        let implementation = LOADED
+            .read()
+            .ok()?
+            .get(&(plugin.to_string(), name.to_string()))?
+            .upgrade()?;
+        let text = implementation.format(&values.slice(row, 1)).ok()?;
+        (text.len() == 1 && text.is_valid(0)).then(|| text.value(0).to_string())
+    });
+    formatted.unwrap_or_else(|| {
+        arrow::util::display::array_value_to_string(values, row).unwrap_or_default()
+    })
 }
 
 /// The custom type of a column, as its field's metadata names it: `(type, plugin)`.

@@ -32,19 +32,20 @@ impl CustomTypePlanner {
 
 impl TypePlanner for CustomTypePlanner {
     fn plan_type_field(&self, sql_type: &SqlType) -> Result<Option<FieldRef>> {
-        let SqlType::Custom(name, modifiers) = sql_type else {
-            return Ok(None);
-        };
-        let [ObjectNamePart::Identifier(ident)] = name.0.as_slice() else {
-            return Ok(None);
-        };
-        if !modifiers.is_empty() {
-            return Ok(None);
-        }
-        let key = if ident.quote_style.is_some() {
-            ident.value.clone()
-        } else {
-            ident.value.to_ascii_lowercase()
+        let key = match sql_type {
+            // The SQL parser knows `uuid` as a type of its own; DataFusion has none.
+            SqlType::Uuid => "uuid".to_string(),
+            SqlType::Custom(name, modifiers) if modifiers.is_empty() => {
+                let [ObjectNamePart::Identifier(ident)] = name.0.as_slice() else {
+                    return Ok(None);
+                };
+                if ident.quote_style.is_some() {
+                    ident.value.clone()
+                } else {
+                    ident.value.to_ascii_lowercase()
+                }
+            }
+            _ => return Ok(None),
         };
         Ok(self.by_name.get(&key).map(|t| Arc::new(t.field("", true))))
     }

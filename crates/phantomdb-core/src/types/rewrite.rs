@@ -14,8 +14,9 @@
 //! * refuses any reference to, or write into a table with, a column whose type's plugin is
 //!   not loaded.
 //!
-//! [`format_results`] puts the format function over every typed column of a query's result,
-//! so clients, the shell and the server see text, never storage bytes.
+//! [`format_results`] puts the format function over every typed column of a query's result
+//! (and of what `COPY ... TO` writes), so clients, the shell, the server and exported files see
+//! text, never storage bytes.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -525,11 +526,16 @@ pub(crate) fn format_results(plan: LogicalPlan, registry: &Registry) -> Result<L
             prepare.input = Arc::new(format_query(input, &types)?);
             Ok(LogicalPlan::Statement(Statement::Prepare(prepare)))
         }
+        // COPY ... TO writes what a query would show: the formatted text.
+        LogicalPlan::Copy(mut copy) => {
+            let input = Arc::unwrap_or_clone(copy.input);
+            copy.input = Arc::new(format_query(input, &types)?);
+            Ok(LogicalPlan::Copy(copy))
+        }
         LogicalPlan::Dml(_)
         | LogicalPlan::Ddl(_)
         | LogicalPlan::Explain(_)
         | LogicalPlan::Analyze(_)
-        | LogicalPlan::Copy(_)
         | LogicalPlan::DescribeTable(_)
         | LogicalPlan::Statement(_)
         | LogicalPlan::Extension(_) => Ok(plan),

@@ -88,20 +88,30 @@ fn failed(info: &TypeInfo, message: String) -> datafusion::error::DataFusionErro
     .into()
 }
 
+/// Text values parsed into `info`'s storage (a bad value is 22P02 naming it).
+pub(crate) fn parse_values(info: &TypeInfo, input: &ArrayRef) -> crate::error::Result<ArrayRef> {
+    let text = cast(input, &DataType::Utf8)?;
+    let text = text.as_any().downcast_ref::<StringArray>().ok_or_else(|| {
+        Error::Plugin(
+            SqlState::ExternalRoutineException,
+            format!("type {}: text input expected", info.name),
+        )
+    })?;
+    info.implementation.parse(text).map_err(|e| match e {
+        TypeError::InvalidInput(bad) => {
+            let value = text.is_valid(bad.row).then(|| text.value(bad.row));
+            invalid_input(&info.name, value.unwrap_or(""), &bad.reason)
+        }
+        TypeError::Failed(m) => Error::Plugin(
+            SqlState::ExternalRoutineException,
+            format!("type {}: {m}", info.name),
+        ),
+    })
+}
+
 impl TypeFunction {
     fn parse_array(&self, input: ArrayRef) -> Result<ArrayRef> {
-        let text = cast(&input, &DataType::Utf8)?;
-        let text = text
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or_else(|| failed(&self.info, "text input expected".into()))?;
-        self.info.implementation.parse(text).map_err(|e| match e {
-            TypeError::InvalidInput(bad) => {
-                let value = text.is_valid(bad.row).then(|| text.value(bad.row));
-                invalid_input(&self.info.name, value.unwrap_or(""), &bad.reason).into()
-            }
-            TypeError::Failed(m) => failed(&self.info, m),
-        })
+        Ok(parse_values(&self.info, &input)?)
     }
 
     fn format_array(&self, input: ArrayRef) -> Result<ArrayRef> {

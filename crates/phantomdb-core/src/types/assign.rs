@@ -1,0 +1,169 @@
+//! Values an `INSERT` or `UPDATE` assigns to typed columns, written as casts to the column's
+//! type before DataFusion plans the statement.
+//!
+//! DataFusion checks what is assigned against the target columns' storage types and refuses
+//! text where no Arrow cast exists (text to `FixedSizeBinary`, for `uuid`); as a cast to the
+//! custom type the value has the storage type already, and [`super::rewrite`] turns the cast
+//! of text into the type's parse function (PostgreSQL's assignment cast). Covered: the rows of
+//! `INSERT ... VALUES`, the select list of `INSERT ... SELECT` and `UPDATE ... SET`; NULL,
+//! `DEFAULT` and parameters are left as they are.
+
+use arrow::datatypes::Field;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{
+    AssignmentTarget, CastKind, DataType as SqlType, Expr as SqlExpr, Ident, ObjectName,
+    SelectItem, SetExpr, Statement as SqlStatement, TableFactor, TableObject, Value,
+};
+
+use super::logical_type;
+use crate::catalog::{Catalog, TableDef};
+use crate::plugins::Registry;
+
+/// Rewrites what an `INSERT` or `UPDATE` assigns to typed columns (see the module
+/// documentation); every other statement is returned unchanged.
+pub(crate) fn type_assignments(
+    mut stmt: DfStatement,
+    catalog: &Catalog,
+    registry: &Registry,
+) -> DfStatement {
+    if registry.data_types().next().is_none() {
+        return stmt;
+    }
+    let DfStatement::Statement(s) = &mut stmt else {
+        return stmt;
+    };
+    match s.as_mut() {
+        SqlStatement::Insert(insert) => {
+            let TableObject::TableName(name) = &insert.table else {
+                return stmt;
+            };
+            let Some(table) = table_of(catalog, name) else {
+                return stmt;
+            };
+            let Some(types) = insert_types(table, &insert.columns, registry) else {
+                return stmt;
+            };
+            let Some(source) = insert.source.as_mut() else {
+                return stmt;
+            };
+            match source.body.as_mut() {
+                SetExpr::Values(values) => {
+                    for row in values.rows.iter_mut() {
+                        for (value, t) in row.content.iter_mut().zip(&types) {
+                            if let Some(t) = t {
+                                cast_to(value, t);
+                            }
+                        }
+                    }
+                }
+                SetExpr::Select(select) => {
+                    if select.projection.len() != types.len() {
+                        return stmt;
+                    }
+                    for (item, t) in select.projection.iter_mut().zip(&types) {
+                        let (SelectItem::UnnamedExpr(value)
+                        | SelectItem::ExprWithAlias { expr: value, .. }) = item
+                        else {
+                            continue;
+                        };
+                        if let Some(t) = t {
+                            cast_to(value, t);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        SqlStatement::Update(update) => {
+            let TableFactor::Table { name, .. } = &update.table.relation else {
+                return stmt;
+            };
+            let Some(table) = table_of(catalog, name) else {
+                return stmt;
+            };
+            for a in update.assignments.iter_mut() {
+                let AssignmentTarget::ColumnName(column) = &a.target else {
+                    continue;
+                };
+                let field = column
+                    .0
+                    .last()
+                    .and_then(|p| p.as_ident())
+                    .and_then(|i| table.schema.field_with_name(&identifier(i)).ok());
+                if let Some(t) = field.and_then(|f| loaded_type(f, registry)) {
+                    cast_to(&mut a.value, &t);
+                }
+            }
+        }
+        _ => {}
+    }
+    stmt
+}
+
+fn table_of<'a>(catalog: &'a Catalog, name: &ObjectName) -> Option<&'a TableDef> {
+    let ident = name.0.last()?.as_ident()?;
+    catalog.table(&identifier(ident)).map(|t| t.as_ref())
+}
+
+/// The loaded type of each column an INSERT writes, in order; `None` when no column is typed
+/// or a column is unknown (DataFusion reports it).
+fn insert_types(
+    table: &TableDef,
+    columns: &[ObjectName],
+    registry: &Registry,
+) -> Option<Vec<Option<String>>> {
+    let fields: Vec<&Field> = if columns.is_empty() {
+        table.schema.fields().iter().map(|f| f.as_ref()).collect()
+    } else {
+        columns
+            .iter()
+            .map(|c| {
+                let ident = c.0.last()?.as_ident()?;
+                table.schema.field_with_name(&identifier(ident)).ok()
+            })
+            .collect::<Option<_>>()?
+    };
+    let types: Vec<Option<String>> = fields.iter().map(|f| loaded_type(f, registry)).collect();
+    types.iter().any(Option::is_some).then_some(types)
+}
+
+/// The name of a column's type when its plugin is loaded (otherwise the plan's check reports
+/// the missing plugin).
+fn loaded_type(field: &Field, registry: &Registry) -> Option<String> {
+    let (name, _) = logical_type(field)?;
+    registry
+        .data_types()
+        .any(|t| t.name == name)
+        .then(|| name.to_string())
+}
+
+/// An identifier as the catalog names it (unquoted names are folded to lower case).
+fn identifier(i: &Ident) -> String {
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_ascii_lowercase()
+    }
+}
+
+/// `value` becomes `CAST(value AS type_name)`, unless it is NULL, `DEFAULT` or a parameter.
+fn cast_to(value: &mut SqlExpr, type_name: &str) {
+    let untouched = match value {
+        SqlExpr::Value(v) => matches!(v.value, Value::Null | Value::Placeholder(_)),
+        SqlExpr::Identifier(i) => {
+            i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default")
+        }
+        _ => false,
+    };
+    if untouched {
+        return;
+    }
+    let inner = std::mem::replace(value, SqlExpr::value(Value::Null));
+    *value = SqlExpr::Cast {
+        kind: CastKind::Cast,
+        expr: Box::new(inner),
+        data_type: SqlType::Custom(ObjectName::from(vec![Ident::new(type_name)]), vec![]),
+        array: false,
+        format: None,
+    };
+}
