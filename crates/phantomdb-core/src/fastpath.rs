@@ -316,6 +316,9 @@ pub(crate) struct InsertPlan {
     /// The column each parameter fills (`$1` first).
     pub(crate) positions: Vec<usize>,
     pub(crate) engine: Arc<dyn TableEngine>,
+    /// The row can go to the built-in engine as values ([`insert_row`]): the table has no
+    /// constraints the core checks, no stored secondary index, and only plain column types.
+    pub(crate) as_row: bool,
 }
 
 /// The resolution of one prepared statement's fast path, reused until the catalog (any DDL,
@@ -403,10 +406,19 @@ pub(crate) fn resolve_insert(
         return Ok(Resolved::Unfit);
     };
     let engine = crate::plugins::table_engine(registry, &def)?;
+    let as_row = engine.name() == crate::catalog::DEFAULT_ENGINE
+        && !crate::constraints::constrained(&def)
+        && !def.indexes.iter().any(|i| i.stored)
+        && def
+            .schema
+            .fields()
+            .iter()
+            .all(|f| crate::types::logical_type(f).is_none() && plain_type(f.data_type()));
     Ok(Resolved::Insert(InsertPlan {
         def,
         positions,
         engine,
+        as_row,
     }))
 }
 
@@ -483,4 +495,58 @@ pub(crate) fn insert_columns(plan: &InsertPlan, values: &[ScalarValue]) -> Optio
             .map(|(a, f)| a.unwrap_or_else(|| arrow::array::new_null_array(f.data_type(), 1)))
             .collect(),
     )
+}
+
+/// Column types whose values the built-in engine buffers one row at a time.
+fn plain_type(ty: &DataType) -> bool {
+    matches!(
+        ty,
+        DataType::Boolean
+            | DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64
+            | DataType::Float32
+            | DataType::Float64
+            | DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Utf8View
+            | DataType::Binary
+            | DataType::LargeBinary
+            | DataType::BinaryView
+            | DataType::Date32
+            | DataType::Date64
+            | DataType::Timestamp(_, _)
+            | DataType::Decimal128(_, _)
+    )
+}
+
+/// The row (table order, values of the column types, typed NULLs for the columns left out)
+/// a [`FastPath::Insert`] inserts as values; `None` when a value does not convert (the
+/// statement is then planned, and reports it).
+pub(crate) fn insert_row(plan: &InsertPlan, values: &[ScalarValue]) -> Option<Vec<ScalarValue>> {
+    if plan.positions.len() != values.len() {
+        return None;
+    }
+    let fields = plan.def.schema.fields();
+    let mut row = fields
+        .iter()
+        .map(|f| ScalarValue::try_from(f.data_type()).ok())
+        .collect::<Option<Vec<_>>>()?;
+    for (&p, v) in plan.positions.iter().zip(values) {
+        if v.is_null() {
+            continue;
+        }
+        let ty = fields[p].data_type();
+        row[p] = if v.data_type() == *ty {
+            v.clone()
+        } else {
+            v.cast_to(ty).ok()?
+        };
+    }
+    Some(row)
 }

@@ -31,7 +31,7 @@ pub(crate) use functions::{calls_nextval, register_functions};
 pub(crate) use identity::{fill_identity, SessionSequences};
 
 /// Whether writes to `def` need the core's checks.
-fn constrained(def: &TableDef) -> bool {
+pub(crate) fn constrained(def: &TableDef) -> bool {
     !def.identity.is_empty() || !def.checks.is_empty() || def.indexes.iter().any(|i| i.unique)
 }
 

@@ -357,10 +357,9 @@ impl Connection {
         let Some(scope) = self.txn.try_open_write() else {
             return Ok(None);
         };
-        let attached = self.planner.sequences().attach(&scope.w, self.user());
-        let inserted = fast_insert_in(&self.planner, registry, &scope, entry, values);
-        drop(attached);
-        inserted
+        // No expression is evaluated, so no `nextval` needs the writer attached; identity
+        // columns draw from the sequences through the constraint guard.
+        fast_insert_in(&self.planner, registry, &scope, entry, values)
     }
 }
 
@@ -414,6 +413,12 @@ fn fast_insert_in(
     let Resolved::Insert(plan) = resolved.as_ref() else {
         return Ok(None);
     };
+    if plan.as_row {
+        if let Some(row) = fastpath::insert_row(plan, values) {
+            crate::engines::redb::insert_row(&scope.w, &plan.def, row)?;
+            return Ok(Some(1));
+        }
+    }
     let Some(columns) = fastpath::insert_columns(plan, values) else {
         return Ok(None);
     };

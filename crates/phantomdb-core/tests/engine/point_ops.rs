@@ -269,6 +269,110 @@ fn prepared_fast_paths_follow_catalog_and_privilege_changes() {
     );
 }
 
+/// The `name` of the row a prepared `SELECT * FROM t WHERE id = $1` returns, if any.
+fn name_at(get: &phantomdb::PreparedStatement<'_>, id: i64) -> Option<String> {
+    let rs = get.query(&[ScalarValue::Int64(Some(id))]).unwrap();
+    assert!(rs.num_rows() <= 1, "{} rows for key {id}", rs.num_rows());
+    let batch = rs.batches.iter().find(|b| b.num_rows() > 0)?;
+    Some(phantomdb::arrow::util::display::array_value_to_string(batch.column(1), 0).unwrap())
+}
+
+/// Prepared one-row inserts inside BEGIN (the synchronous fast path, with the new keys
+/// gathered in memory and written to the index in key order) keep every semantic of
+/// INSERT: keys checked against stored rows, earlier rows of the transaction and rows
+/// already written out; NOT NULL; later statements (prepared and planned) see the rows;
+/// DELETE and UPDATE of them; ROLLBACK as a whole; COMMIT durable across a reopen.
+#[test]
+fn prepared_inserts_in_a_transaction_keep_insert_semantics() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.db");
+    let expected_name = |id: i64| format!("n{id}");
+    for commit in [false, true] {
+        let db = Database::open(&path).unwrap();
+        let conn = db.connect().unwrap();
+        if !commit {
+            table(&conn);
+            // Odd keys 1..=1999 stored.
+            let odd: Vec<String> = (0..1000)
+                .map(|i| format!("({}, 'n{}')", 2 * i + 1, 2 * i + 1))
+                .collect();
+            conn.execute(&format!("INSERT INTO t VALUES {}", odd.join(",")))
+                .unwrap();
+        }
+        let insert = conn.prepare("INSERT INTO t VALUES ($1, $2)").unwrap();
+        let get = conn.prepare("SELECT * FROM t WHERE id = $1").unwrap();
+        conn.execute("BEGIN").unwrap();
+        // Even keys between the stored ones (each its own gap of the index), then a
+        // descending run of more keys than are gathered before they are written out.
+        let mut added = 0i64;
+        for id in (2..=2000).step_by(2).chain((130_000..=200_000).rev()) {
+            insert.execute(&row(id, Some(&expected_name(id)))).unwrap();
+            added += 1;
+        }
+        for taken in [3, 4, 150_000, 130_000] {
+            let e = insert.execute(&row(taken, Some("dup"))).unwrap_err();
+            assert_eq!(e.sqlstate(), SqlState::UniqueViolation, "key {taken}: {e}");
+        }
+        let e = insert.execute(&row(5000, None)).unwrap_err();
+        assert_eq!(e.sqlstate(), SqlState::NotNullViolation, "{e}");
+        // Read back by later statements of the transaction.
+        for id in [1, 2, 4, 1999, 2000, 130_000, 150_000, 200_000] {
+            assert_eq!(name_at(&get, id), Some(expected_name(id)), "key {id}");
+        }
+        assert_eq!(name_at(&get, 5000), None);
+        assert_eq!(scalar(&conn, "SELECT count(*) FROM t"), 1000 + added);
+        assert_eq!(scalar(&conn, "SELECT count(*) FROM t WHERE id = 150000"), 1);
+        // A row of this transaction deleted, its key inserted again; a key moved.
+        conn.execute("DELETE FROM t WHERE id = 4").unwrap();
+        assert_eq!(name_at(&get, 4), None);
+        insert.execute(&row(4, Some("again"))).unwrap();
+        assert_eq!(name_at(&get, 4).as_deref(), Some("again"));
+        conn.execute("UPDATE t SET id = 7000 WHERE id = 6").unwrap();
+        assert_eq!(name_at(&get, 6), None);
+        assert_eq!(name_at(&get, 7000), Some(expected_name(6)));
+        let e = insert.execute(&row(7000, Some("dup"))).unwrap_err();
+        assert_eq!(e.sqlstate(), SqlState::UniqueViolation, "{e}");
+        insert.execute(&row(6, Some("six"))).unwrap();
+
+        if !commit {
+            conn.execute("ROLLBACK").unwrap();
+            assert_eq!(scalar(&conn, "SELECT count(*) FROM t"), 1000);
+            for id in [2, 4, 150_000] {
+                assert_eq!(name_at(&get, id), None, "key {id} after ROLLBACK");
+            }
+            assert_eq!(name_at(&get, 3), Some(expected_name(3)));
+            continue;
+        }
+        conn.execute("COMMIT").unwrap();
+        drop(insert);
+        drop(get);
+        drop(conn);
+        drop(db);
+        let db = Database::open(&path).unwrap();
+        let conn = db.connect().unwrap();
+        let get = conn.prepare("SELECT * FROM t WHERE id = $1").unwrap();
+        assert_eq!(scalar(&conn, "SELECT count(*) FROM t"), 1000 + added + 1);
+        for id in [1, 2, 1999, 2000, 130_000, 150_000, 200_000] {
+            assert_eq!(name_at(&get, id), Some(expected_name(id)), "key {id}");
+        }
+        assert_eq!(name_at(&get, 4).as_deref(), Some("again"));
+        assert_eq!(name_at(&get, 6).as_deref(), Some("six"));
+        assert_eq!(name_at(&get, 7000), Some(expected_name(6)));
+        // The index and the rows agree: every stored row is found through its key.
+        assert_eq!(
+            scalar(
+                &conn,
+                "SELECT count(*) FROM t WHERE id IN (2, 4, 6, 1999, 130000, 200000, 7000)"
+            ),
+            7
+        );
+        let e = conn
+            .execute("INSERT INTO t VALUES (150000, 'dup')")
+            .unwrap_err();
+        assert_eq!(e.sqlstate(), SqlState::UniqueViolation, "{e}");
+    }
+}
+
 const CHILD_DB: &str = "PHANTOMDB_GROUP_COMMIT_CHILD_DB";
 const WRITERS: i64 = 8;
 

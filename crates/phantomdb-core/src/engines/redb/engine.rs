@@ -257,6 +257,17 @@ pub(crate) fn lookup_keys(
     guard(def, view, || view.lookup(def, keys))
 }
 
+/// Inserts one row (a value of each column's type, table order) into `def`, a table of
+/// this engine without constraints the core checks, under the panic guard: the prepared
+/// one-row insert's fast path ([`WriteTxn::insert_row`]).
+pub(crate) fn insert_row(
+    w: &Mutex<WriteTxn>,
+    def: &TableDef,
+    row: Vec<datafusion::common::ScalarValue>,
+) -> Result<()> {
+    guard(def, w, || w.lock().insert_row(def, row))
+}
+
 /// Runs a storage call on `table` under the panic guard ([`super::guard`]).
 fn guard<T>(table: &TableDef, view: &dyn DataView, f: impl FnOnce() -> Result<T>) -> Result<T> {
     super::guard::guarded(

@@ -46,7 +46,7 @@ use redb::TableDefinition;
 
 pub(crate) use check::check_file_pages;
 pub use check::{CheckReport, Problem};
-pub(crate) use engine::{lookup_keys, RedbEngine};
+pub(crate) use engine::{insert_row, lookup_keys, RedbEngine};
 pub use faults::IoFaults;
 pub(crate) use read::{DataView, ReadView};
 pub use recover::RecoverReport;

@@ -27,6 +27,10 @@ pub(super) struct Pending {
     pub(super) rows: usize,
     /// How many batches at the end of `batches` are small (fewer than [`MERGE_SMALL`] rows).
     small_tail: usize,
+    /// Rows appended one at a time ([`Pending::push_row`]) after `batches`: one vector of
+    /// values per column, turned into arrays [`MERGE_SMALL`] rows at a time.
+    buffered: Vec<Vec<ScalarValue>>,
+    buffered_rows: usize,
 }
 
 /// Small batches merged into one once this many follow each other.
@@ -39,11 +43,14 @@ impl Pending {
             batches: Vec::new(),
             rows: 0,
             small_tail: 0,
+            buffered: Vec::new(),
+            buffered_rows: 0,
         }
     }
 
     /// Appends rows (in the table's schema).
     pub(super) fn push(&mut self, batch: RecordBatch) -> Result<()> {
+        self.seal(&batch.schema())?;
         self.rows += batch.num_rows();
         if batch.num_rows() >= MERGE_SMALL {
             self.small_tail = 0;
@@ -62,7 +69,46 @@ impl Pending {
         Ok(())
     }
 
+    /// Appends one row: a value of each column's type (typed NULLs), in `schema`, the
+    /// table's schema.
+    pub(super) fn push_row(&mut self, schema: &SchemaRef, row: Vec<ScalarValue>) -> Result<()> {
+        if self.buffered.len() != row.len() {
+            self.seal(schema)?;
+            self.buffered = (0..row.len())
+                .map(|_| Vec::with_capacity(MERGE_SMALL))
+                .collect();
+        }
+        for (column, value) in self.buffered.iter_mut().zip(row) {
+            column.push(value);
+        }
+        self.buffered_rows += 1;
+        self.rows += 1;
+        if self.buffered_rows >= MERGE_SMALL {
+            self.seal(schema)?;
+        }
+        Ok(())
+    }
+
+    /// Moves the rows appended one at a time into `batches`.
+    fn seal(&mut self, schema: &SchemaRef) -> Result<()> {
+        if self.buffered_rows == 0 {
+            return Ok(());
+        }
+        let batch = buffered_batch(schema, &mut self.buffered, self.buffered_rows)?;
+        self.buffered_rows = 0;
+        self.small_tail = 0;
+        self.batches.push(batch);
+        Ok(())
+    }
+
     pub(super) fn batch(&self, schema: &SchemaRef) -> Result<RecordBatch> {
+        if self.buffered_rows > 0 {
+            let mut buffered = self.buffered.clone();
+            let tail = buffered_batch(schema, &mut buffered, self.buffered_rows)?;
+            let mut all = self.batches.clone();
+            all.push(tail);
+            return Ok(concat_batches(schema, &all)?);
+        }
         if let [only] = self.batches.as_slice() {
             return Ok(only.clone());
         }
@@ -82,15 +128,43 @@ impl Pending {
                     None
                 }
             });
-            parts.push(part.ok_or_else(|| {
-                Error::Storage(format!("pending row {row} is past the buffered rows"))
-            })?);
+            let part = match part {
+                Some(p) => p,
+                None if at < self.buffered_rows => {
+                    let mut one: Vec<Vec<ScalarValue>> =
+                        self.buffered.iter().map(|c| vec![c[at].clone()]).collect();
+                    buffered_batch(schema, &mut one, 1)?
+                }
+                None => {
+                    return Err(Error::Storage(format!(
+                        "pending row {row} is past the buffered rows"
+                    )))
+                }
+            };
+            parts.push(part);
         }
         if parts.len() == 1 {
             return Ok(parts.remove(0));
         }
         Ok(concat_batches(schema, &parts)?)
     }
+}
+
+/// The rows held as values per column, as a batch (emptying the columns).
+fn buffered_batch(
+    schema: &SchemaRef,
+    columns: &mut [Vec<ScalarValue>],
+    rows: usize,
+) -> Result<RecordBatch> {
+    let arrays = columns
+        .iter_mut()
+        .map(|c| Ok(ScalarValue::iter_to_array(std::mem::take(c))?))
+        .collect::<Result<Vec<ArrayRef>>>()?;
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        arrays,
+        &RecordBatchOptions::new().with_row_count(Some(rows)),
+    )?)
 }
 
 /// A segment a scan will read: its id and deletions, or (for rows a write transaction has

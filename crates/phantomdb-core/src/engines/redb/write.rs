@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, RecordBatch, UInt32Array};
 use arrow::compute::{concat_batches, take_record_batch};
+use datafusion::common::ScalarValue;
 use redb::{ReadableTable, TableDefinition};
 
 use super::checksum::{seal, Kind};
@@ -44,6 +45,9 @@ pub struct WriteTxn {
     /// index was empty): a new key above it needs no lookup there. Deleting keys keeps it
     /// an upper bound; writing keys raises it.
     pub(super) key_bounds: HashMap<u64, Option<Vec<u8>>>,
+    /// The schema one-row inserts last buffered rows in, by table id (kept, not rebuilt
+    /// per row).
+    pub(super) row_schema: Option<(u64, arrow::datatypes::SchemaRef)>,
     pub(super) _gate: tokio::sync::OwnedMutexGuard<()>,
 }
 
@@ -205,19 +209,41 @@ impl WriteTxn {
             return Ok(Vec::new());
         }
         let keys = encode_keys(table, batch)?;
-        let bound = self.stored_key_bound(table.id)?;
-        let name = pk_table_name(table.id);
-        let def: TableDefinition<&[u8], u64> = TableDefinition::new(&name);
-        let txn = self.txn()?;
+        self.check_keys(table, &keys, replaced, |row| {
+            duplicate_key(table, batch, row)
+        })?;
+        Ok(keys)
+    }
+
+    /// Checks that no key of `keys` (encoded primary keys of new rows) is taken, by the
+    /// table (save the keys in `replaced`) or by another of `keys`; `duplicate` makes the
+    /// error for the row at a position.
+    fn check_keys(
+        &mut self,
+        table: &TableDef,
+        keys: &[Vec<u8>],
+        replaced: &HashSet<Vec<u8>>,
+        duplicate: impl Fn(usize) -> Error,
+    ) -> Result<()> {
+        self.stored_key_bound(table.id)?;
+        let bound = self.key_bounds.get(&table.id).and_then(Option::as_ref);
+        let txn = self.txn.as_ref().ok_or_else(|| {
+            Error::Transaction(
+                SqlState::InternalError,
+                "transaction already finished".into(),
+            )
+        })?;
         let added = self.new_keys.get(&table.id);
         let mut index = None;
-        let mut seen = HashSet::with_capacity(keys.len());
+        let mut seen = HashSet::with_capacity(if keys.len() > 1 { keys.len() } else { 0 });
         for (row, key) in keys.iter().enumerate() {
-            let dup_in_statement = !seen.insert(key.as_slice());
+            let dup_in_statement = keys.len() > 1 && !seen.insert(key.as_slice());
             let dup_in_table = !replaced.contains(key)
                 && (added.is_some_and(|m| m.contains_key(key))
-                    || (bound.as_ref().is_some_and(|b| key <= b) && {
+                    || (bound.is_some_and(|b| key <= b) && {
                         if index.is_none() {
+                            let name = pk_table_name(table.id);
+                            let def: TableDefinition<&[u8], u64> = TableDefinition::new(&name);
                             index = Some(txn.open_table(def)?);
                         }
                         match &index {
@@ -226,17 +252,97 @@ impl WriteTxn {
                         }
                     }));
             if dup_in_statement || dup_in_table {
-                return Err(duplicate_key(table, batch, row));
+                return Err(duplicate(row));
             }
         }
-        Ok(keys)
+        Ok(())
+    }
+
+    /// Inserts one row of a table without stored secondary indexes: `row` holds a value of
+    /// each column's type (typed NULLs), in table order. NOT NULL and the primary key are
+    /// checked as [`Self::check_insert`] checks a batch; the row is buffered as values
+    /// (no one-row arrays).
+    pub fn insert_row(&mut self, table: &TableDef, row: Vec<ScalarValue>) -> Result<()> {
+        let one_row = |row: &[ScalarValue]| -> Result<RecordBatch> {
+            let arrays = row
+                .iter()
+                .map(|v| Ok(v.to_array()?))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(RecordBatch::try_new_with_options(
+                table.schema_ref(),
+                arrays,
+                &arrow::array::RecordBatchOptions::new().with_row_count(Some(1)),
+            )?)
+        };
+        if table.indexes.iter().any(|i| i.stored) || row.len() != table.schema.fields().len() {
+            let batch = one_row(&row)?;
+            let keys = self.check_insert(table, &batch, &HashSet::new())?;
+            return self.append(table, batch, &keys);
+        }
+        for (field, value) in table.schema.fields().iter().zip(&row) {
+            if !field.is_nullable() && value.is_null() {
+                return Err(Error::Constraint(
+                    SqlState::NotNullViolation,
+                    format!(
+                        "NULL value in column \"{}\" of table \"{}\" violates NOT NULL",
+                        field.name(),
+                        table.name
+                    ),
+                ));
+            }
+        }
+        let key = match table.primary_key.as_slice() {
+            [] => None,
+            [column] => match crate::table::keys::scalar_key(&row[*column]) {
+                Some(key) => Some(key),
+                None => encode_keys(table, &one_row(&row)?)?.pop(),
+            },
+            _ => encode_keys(table, &one_row(&row)?)?.pop(),
+        };
+        if let Some(key) = &key {
+            let keys = std::slice::from_ref(key);
+            self.check_keys(table, keys, &HashSet::new(), |_| match one_row(&row) {
+                Ok(batch) => duplicate_key(table, &batch, 0),
+                Err(e) => e,
+            })?;
+        }
+        self.touched.insert(table.id);
+        let store = self.store.clone();
+        let pending = self
+            .pending
+            .entry(table.id)
+            .or_insert_with(|| Pending::new(store.allocate_segment()));
+        let id = row_id(pending.segment, pending.rows);
+        let schema = match &self.row_schema {
+            Some((t, schema)) if *t == table.id && schema.fields() == table.schema.fields() => {
+                schema.clone()
+            }
+            _ => {
+                let schema = table.schema_ref();
+                self.row_schema = Some((table.id, schema.clone()));
+                schema
+            }
+        };
+        pending.push_row(&schema, row)?;
+        let full = pending.rows >= SEGMENT_ROWS;
+        if let Some(key) = key {
+            let added = self.new_keys.entry(table.id).or_default();
+            added.insert(key, id);
+            if added.len() >= KEY_RUN {
+                self.write_keys(table.id)?;
+            }
+        }
+        if full {
+            self.flush(table)?;
+        }
+        Ok(())
     }
 
     /// The greatest key in redb's primary-key index of table `table_id` (read once per
     /// transaction, then kept up to date).
-    fn stored_key_bound(&mut self, table_id: u64) -> Result<Option<Vec<u8>>> {
-        if let Some(bound) = self.key_bounds.get(&table_id) {
-            return Ok(bound.clone());
+    fn stored_key_bound(&mut self, table_id: u64) -> Result<()> {
+        if self.key_bounds.contains_key(&table_id) {
+            return Ok(());
         }
         let name = pk_table_name(table_id);
         let def: TableDefinition<&[u8], u64> = TableDefinition::new(&name);
@@ -245,8 +351,8 @@ impl WriteTxn {
             .open_table(def)?
             .last()?
             .map(|(k, _)| k.value().to_vec());
-        self.key_bounds.insert(table_id, last.clone());
-        Ok(last)
+        self.key_bounds.insert(table_id, last);
+        Ok(())
     }
 
     /// Writes the primary-key entries the transaction gathered for table `table_id` to
@@ -813,6 +919,7 @@ impl Store {
             touched: HashSet::new(),
             new_keys: HashMap::new(),
             key_bounds: HashMap::new(),
+            row_schema: None,
             _gate: gate,
         })
     }
