@@ -8,6 +8,10 @@ use phantomdb::{Connection, Database, SqlState};
 
 use super::scalar;
 
+#[path = "fuzz_replay.rs"]
+mod fuzz_replay;
+#[path = "index_damage.rs"]
+mod index_damage;
 #[path = "io_faults.rs"]
 mod io_faults;
 

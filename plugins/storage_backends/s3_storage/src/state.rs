@@ -186,6 +186,23 @@ impl Inner {
         }
     }
 
+    /// Which commit published manifest `version`: its `commit_id`, `None` when the version
+    /// does not exist. Used after a manifest PUT whose answer was lost.
+    pub(crate) fn manifest_commit(
+        &self,
+        loc: &Located,
+        version: u64,
+    ) -> Result<Option<String>, String> {
+        if !self.manifest_exists(loc, version)? {
+            return Ok(None);
+        }
+        let store = loc.store.clone();
+        let root = loc.url.prefix.clone();
+        self.rt
+            .run(async move { manifest::read_manifest(&store, &root, version).await })
+            .map(|m| Some(m.commit_id))
+    }
+
     /// Starts loading a data file (from the cache or the store).
     pub(crate) fn spawn_fetch(
         &self,

@@ -334,7 +334,30 @@ impl Txn {
                 continue;
             };
             let version = m.version;
-            match inner.put_manifest(&t.loc, m.clone()) {
+            let commit_id = m.commit_id.clone();
+            let outcome = match inner.put_manifest(&t.loc, m.clone()) {
+                // The PUT failed without an answer (the store went away mid-request, say):
+                // the manifest may have been written all the same. Ask the store which
+                // commit owns the version before deleting data files it may list.
+                Err(PutError::Other(e)) => match inner.manifest_commit(&t.loc, version) {
+                    Ok(Some(id)) if id == commit_id => Ok(()),
+                    Ok(Some(_)) => Err(PutError::Exists),
+                    Ok(None) => Err(PutError::Other(e)),
+                    Err(unknown) => {
+                        // Keep the data files: the manifest may list them.
+                        t.written.clear();
+                        t.new_files.clear();
+                        return Err(CommitError::Failed(format!(
+                            "{e}; whether version {version} of s3_storage table {} was \
+                             committed is unknown ({unknown}): it is either whole or absent \
+                             once the store answers again",
+                            t.name
+                        )));
+                    }
+                },
+                other => other,
+            };
+            match outcome {
                 Ok(()) => {
                     inner.remember_manifest(&t.loc.key, Arc::new(m));
                     for (key, file) in t.new_files.drain(..) {

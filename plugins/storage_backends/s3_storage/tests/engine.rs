@@ -8,6 +8,9 @@ use phantomdb_plugin_sdk::prelude::*;
 use phantomdb_testkit::S3TestServer;
 use s3_storage::S3StorageEngine;
 
+#[path = "engine/server_stop.rs"]
+mod server_stop;
+
 /// A backend: an engine configured with a `path`, plus what keeps the storage alive.
 struct Env {
     engine: S3StorageEngine,

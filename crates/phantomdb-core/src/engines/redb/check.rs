@@ -1,5 +1,6 @@
 //! Checking a database: every catalog entry, role, segment, deletion bitmap, statistics
-//! entry and primary-key index entry of the latest committed state is read and verified.
+//! entry, primary-key index entry and secondary index entry of the latest committed state is
+//! read and verified (index entries against the rows they point at).
 //!
 //! The check runs on a redb read transaction of its own, so other connections keep reading
 //! and writing meanwhile (`SELECT * FROM phantomdb_check()`). `phantomdb check FILE` adds
@@ -13,11 +14,13 @@ use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefiniti
 
 use super::checksum::{segment_name, unseal, Kind};
 use super::guard::panic_message;
+use super::index::{entry_key, index_table_name};
 use super::segment::{conform, decode_segment, open_segment, Bitmap};
 use super::store::Store;
 use super::*;
 use crate::catalog::{CatalogEntry, RoleDef, TableDef, DEFAULT_ENGINE};
 use crate::error::Result;
+use crate::table::index_keys::encode_index;
 use crate::table::keys::encode_keys;
 
 /// One problem found by a check.
@@ -217,6 +220,10 @@ where
         }
     };
     let mut live_keys: u64 = 0;
+    let stored_indexes: Vec<&crate::catalog::IndexDef> =
+        table.indexes.iter().filter(|i| i.stored).collect();
+    // Per stored secondary index, the entries the readable live rows call for.
+    let mut expected_entries: Vec<Vec<Vec<u8>>> = vec![Vec::new(); stored_indexes.len()];
     for item in segments.range((table.id, 0)..=(table.id, u64::MAX))? {
         let (k, v) = item?;
         let (_, seg) = k.value();
@@ -260,6 +267,14 @@ where
             ));
         }
         report.rows += live as u64;
+        for (index, expected) in stored_indexes.iter().zip(&mut expected_entries) {
+            let keys = encode_index(table, index, &batch)?;
+            for (row, key) in keys.iter().enumerate() {
+                if !deleted.get(row) {
+                    expected.push(entry_key(key.bytes(), row_id(seg, row)));
+                }
+            }
+        }
         let Some(index) = &index else { continue };
         let keys = encode_keys(table, &batch)?;
         for (row, key) in keys.iter().enumerate() {
@@ -285,6 +300,9 @@ where
             }
         }
     }
+    for (index, expected) in stored_indexes.iter().zip(expected_entries) {
+        check_secondary_index(txn, table, index, expected, report)?;
+    }
     if let Some(index) = &index {
         let entries = index.len()?;
         if entries != live_keys {
@@ -293,6 +311,80 @@ where
                 format!("{entries} entries for {live_keys} live rows"),
             ));
         }
+    }
+    Ok(())
+}
+
+/// Problems named one by one per index; past this many, the rest are counted.
+const DETAILED_PROBLEMS: usize = 10;
+
+/// Matches a stored secondary index against its table's readable live rows (`expected`:
+/// the entry each row calls for): an entry no row calls for (damaged, or pointing at a
+/// deleted or moved row) and a row without its entry are problems.
+fn check_secondary_index(
+    txn: &redb::ReadTransaction,
+    table: &TableDef,
+    index: &crate::catalog::IndexDef,
+    mut expected: Vec<Vec<u8>>,
+    report: &mut CheckReport,
+) -> Result<()> {
+    let object = format!("index \"{}\" of table \"{}\"", index.name, table.name);
+    let name = index_table_name(index.id);
+    let def: TableDefinition<&[u8], ()> = TableDefinition::new(&name);
+    let entries = match txn.open_table(def) {
+        Ok(t) => t,
+        Err(e) => {
+            report.problems.push(Problem::new(object, e));
+            return Ok(());
+        }
+    };
+    expected.sort_unstable();
+    let describe = |entry: &[u8]| -> String {
+        if entry.len() < 8 {
+            return format!("an entry of {} bytes (too short for a row id)", entry.len());
+        }
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&entry[entry.len() - 8..]);
+        let (seg, row) = split_row_id(u64::from_be_bytes(id));
+        format!("row {row} of segment {seg}")
+    };
+    let (mut stray, mut missing) = (0usize, 0usize);
+    let mut found = Vec::new();
+    let mut wanted = expected.iter().peekable();
+    for item in entries.iter()? {
+        let (k, _) = item?;
+        let k = k.value();
+        // Rows whose entries sort before this one have none.
+        while let Some(w) = wanted.next_if(|w| w.as_slice() < k) {
+            missing += 1;
+            if missing + stray <= DETAILED_PROBLEMS {
+                found.push(format!("{} is missing from the index", describe(w)));
+            }
+        }
+        if wanted.next_if(|w| w.as_slice() == k).is_none() {
+            stray += 1;
+            if missing + stray <= DETAILED_PROBLEMS {
+                found.push(format!(
+                    "the entry for {} does not match a live row's values",
+                    describe(k)
+                ));
+            }
+        }
+    }
+    for w in wanted {
+        missing += 1;
+        if missing + stray <= DETAILED_PROBLEMS {
+            found.push(format!("{} is missing from the index", describe(w)));
+        }
+    }
+    for detail in found {
+        report.problems.push(Problem::new(object.clone(), detail));
+    }
+    if missing + stray > DETAILED_PROBLEMS {
+        report.problems.push(Problem::new(
+            object,
+            format!("{missing} rows without their entry, {stray} entries no row calls for in all"),
+        ));
     }
     Ok(())
 }

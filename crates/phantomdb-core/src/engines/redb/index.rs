@@ -29,7 +29,7 @@ pub(super) fn index_table_name(id: u64) -> String {
 }
 
 /// Entry key: the encoded indexed values, then the row id.
-fn entry_key(key: &[u8], id: RowId) -> Vec<u8> {
+pub(super) fn entry_key(key: &[u8], id: RowId) -> Vec<u8> {
     let mut k = Vec::with_capacity(key.len() + 8);
     k.extend_from_slice(key);
     k.extend_from_slice(&id.to_be_bytes());

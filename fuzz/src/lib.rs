@@ -1,0 +1,2 @@
+//! Fuzzing harness of PhantomDB (see `harness`).
+pub mod harness;
