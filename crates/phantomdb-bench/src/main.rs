@@ -21,8 +21,10 @@
 //! | `lookups` | `table`, `key`, `n`, `max_key`, `seed`, `prepared` | `secs`, `found` |
 //! | `inserts` | `table`, `n`, `start`, `prepared` (default false: SQL text per row; true: `PREPARE` once, `EXECUTE` per row) | `secs` (BEGIN .. COMMIT) |
 //! | `storage_boundary` | `plugin` (path of libs3_storage), `dir`, `rows`, `runs` | `timings`: `[{name, plugin, linked}]` (median seconds) |
+//! | `data_types` | `plugin` (path of libuuid), `dir`, `rows`, `runs` | `timings`: `[{name, uuid, storage, text}]` (median seconds; `storage` null where not measured) |
 //! | `quit` | | |
 
+mod data_types;
 mod indexes;
 mod points;
 mod processors;
@@ -288,6 +290,21 @@ impl Session {
                 let timings: Vec<Value> = timings
                     .iter()
                     .map(|t| json!({"name": t.name, "plugin": t.plugin, "linked": t.linked}))
+                    .collect();
+                json!({ "timings": timings })
+            }
+            "data_types" => {
+                let timings = data_types::measure(
+                    std::path::Path::new(str_field(cmd, "plugin")?),
+                    std::path::Path::new(str_field(cmd, "dir")?),
+                    u64_field(cmd, "rows")?,
+                    u64_field(cmd, "runs")? as usize,
+                )?;
+                let timings: Vec<Value> = timings
+                    .iter()
+                    .map(|t| {
+                        json!({"name": t.name, "uuid": t.uuid, "storage": t.storage, "text": t.text})
+                    })
                     .collect();
                 json!({ "timings": timings })
             }

@@ -1,64 +1,95 @@
 //! Custom data type plugins end to end (issue #14), from the shell with the built `semver`
-//! library: the issue's ordering example across a restart, bad input (22P02) with the shell
-//! going on, the plugin's .slt suite on the redb and memory engines, and a restart without
-//! the plugin (only the typed column is refused) and with it again.
+//! and `uuid` libraries: the issue's ordering example across a restart, bad input (22P02)
+//! with the shell going on, the plugins' .slt suites on the redb, memory and s3_storage (a
+//! real S3-protocol server on loopback) engines, a key lookup on a `uuid` primary key, and a
+//! restart without the plugin (only the typed table is refused) and with it again.
 
 use super::{library, run, stderr, stdout, workspace_root};
 
-/// A directory holding only the semver plugin, laid out as `scripts/phantomdb` installs it.
-fn semver_plugin_dir() -> tempfile::TempDir {
+/// A directory holding the type plugins (and `s3_storage`), laid out as `scripts/phantomdb`
+/// installs them.
+fn type_plugin_dir() -> tempfile::TempDir {
     phantomdb_testkit::workspace_build();
     let dir = tempfile::tempdir().unwrap();
-    let kind = dir.path().join("data_types");
-    std::fs::create_dir_all(&kind).unwrap();
-    let lib = library("semver");
-    std::fs::copy(&lib, kind.join(lib.file_name().unwrap())).unwrap();
+    for (kind, names) in [
+        ("data_types", &["semver", "uuid"][..]),
+        ("storage_backends", &["s3_storage"][..]),
+    ] {
+        let kind = dir.path().join(kind);
+        std::fs::create_dir_all(&kind).unwrap();
+        for name in names {
+            let lib = library(name);
+            std::fs::copy(&lib, kind.join(lib.file_name().unwrap())).unwrap();
+        }
+    }
     dir
 }
 
-fn count_records(dir: &std::path::Path) -> usize {
+/// The records of the .slt files under `dir` that run on `engine` (`onlyif`/`skipif`
+/// conditions on the engine's label are honoured).
+fn count_records(dir: &std::path::Path, engine: &str) -> usize {
     let mut n = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        n += text
-            .lines()
-            .filter(|l| l.starts_with("statement ") || l.starts_with("query "))
-            .count();
+        let mut runs = true;
+        for line in text.lines() {
+            if let Some(label) = line.strip_prefix("onlyif ") {
+                runs &= label.trim() == engine;
+            } else if let Some(label) = line.strip_prefix("skipif ") {
+                runs &= label.trim() != engine;
+            } else if line.starts_with("statement ") || line.starts_with("query ") {
+                n += usize::from(runs);
+                runs = true;
+            }
+        }
     }
     n
 }
 
 #[test]
-fn semver_sql_suite_passes_on_redb_and_memory() {
-    let plugins = semver_plugin_dir();
-    let tests = workspace_root().join("plugins/data_types/semver/tests");
-    let records = count_records(&tests);
-    for engine in ["redb", "memory"] {
-        let mut args = vec!["test", "--plugin-dir", plugins.path().to_str().unwrap()];
-        if engine == "memory" {
-            args.extend(["--engine", "memory"]);
+fn type_sql_suites_pass_on_redb_memory_and_s3_storage() {
+    let plugins = type_plugin_dir();
+    let root = tempfile::tempdir().unwrap();
+    let server = phantomdb_testkit::S3TestServer::start(root.path()).expect("start the S3 server");
+    for plugin in ["semver", "uuid"] {
+        let tests = workspace_root().join(format!("plugins/data_types/{plugin}/tests"));
+        for engine in ["redb", "memory", "s3_storage"] {
+            let records = count_records(&tests, engine);
+            let config = format!("s3_storage={}", server.config_json(plugin));
+            let mut args = vec!["test", "--plugin-dir", plugins.path().to_str().unwrap()];
+            if engine != "redb" {
+                args.extend(["--engine", engine]);
+            }
+            if engine == "s3_storage" {
+                args.extend(["--plugin-config", &config]);
+            }
+            args.push(tests.to_str().unwrap());
+            let out = run(&args);
+            assert!(
+                out.status.success(),
+                "{plugin} on {engine}: {}\n{}",
+                stdout(&out),
+                stderr(&out)
+            );
+            assert!(
+                stdout(&out)
+                    .trim_end()
+                    .ends_with(&format!("\n{records} passed, 0 failed")),
+                "{plugin} on {engine}: {records} records: {}",
+                stdout(&out)
+            );
         }
-        args.push(tests.to_str().unwrap());
-        let out = run(&args);
-        assert!(
-            out.status.success(),
-            "{engine}: {}\n{}",
-            stdout(&out),
-            stderr(&out)
-        );
-        assert!(
-            stdout(&out)
-                .trim_end()
-                .ends_with(&format!("\n{records} passed, 0 failed")),
-            "{engine}: {records} records: {}",
-            stdout(&out)
-        );
     }
+    // The s3_storage runs wrote their tables to the server.
+    let written = std::fs::read_dir(root.path().join(&server.bucket))
+        .unwrap()
+        .count();
+    assert!(written > 0, "nothing was written to the S3 server");
 }
 
 #[test]
 fn semver_orders_by_precedence_across_restarts_and_without_its_plugin() {
-    let plugins = semver_plugin_dir();
+    let plugins = type_plugin_dir();
     let empty = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("r.db");
@@ -170,4 +201,124 @@ fn semver_orders_by_precedence_across_restarts_and_without_its_plugin() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), ordered);
+}
+
+#[test]
+fn uuid_keys_are_looked_up_formatted_and_refused_without_the_plugin() {
+    let plugins = type_plugin_dir();
+    let empty = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("u.db");
+    let (db, with, without) = (
+        db.to_str().unwrap(),
+        plugins.path().to_str().unwrap(),
+        empty.path().to_str().unwrap(),
+    );
+    let out = run(&[
+        db,
+        "--plugin-dir",
+        with,
+        "--format",
+        "csv",
+        "-c",
+        "CREATE TABLE accounts (id uuid PRIMARY KEY, owner TEXT)",
+        "-c",
+        "INSERT INTO accounts VALUES ('{6BA7B810-9DAD-11D1-80B4-00C04FD430C8}', 'ann'), \
+         ('6ba7b8119dad11d180b400c04fd430c8', 'bob')",
+        "-c",
+        "CREATE TABLE plain (i INT)",
+        "-c",
+        "INSERT INTO plain VALUES (7)",
+        "-c",
+        "EXPLAIN SELECT owner FROM accounts WHERE id = '6ba7b811-9dad-11d1-80b4-00c04fd430c8'",
+        "-c",
+        "SELECT owner FROM accounts WHERE id = '6ba7b811-9dad-11d1-80b4-00c04fd430c8'",
+        "-c",
+        ".schema accounts",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("PhantomKeyLookupExec: table=accounts"),
+        "no key lookup: {text}"
+    );
+    assert!(text.contains("owner\nbob\n"), "{text}");
+    assert!(
+        text.contains("CREATE TABLE accounts (id uuid NOT NULL, owner TEXT, PRIMARY KEY (id))"),
+        "{text}"
+    );
+
+    // Bad input: 22P02 naming the type and the value; the shell goes on (-f keeps going).
+    let script = dir.path().join("bad.sql");
+    std::fs::write(
+        &script,
+        "SELECT '12345'::uuid;\nINSERT INTO accounts VALUES ('6ba7b810-9dad-11d1-80b4-00c04fd430c8', 'dup');\nSELECT count(*) AS n FROM accounts;\n",
+    )
+    .unwrap();
+    let out = run(&[
+        db,
+        "--plugin-dir",
+        with,
+        "--format",
+        "csv",
+        "-c",
+        ".errors verbose",
+        "-f",
+        script.to_str().unwrap(),
+    ]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("22P02: invalid input syntax for type uuid: \"12345\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("duplicate primary key (id) = (6ba7b810-9dad-11d1-80b4-00c04fd430c8)"),
+        "{err}"
+    );
+    assert!(stdout(&out).ends_with("n\n2\n"), "{}", stdout(&out));
+
+    // Without the plugin: the table is reported, reads and writes of it fail naming the
+    // column, type and plugin; other tables work.
+    let out = run(&[
+        db,
+        "--plugin-dir",
+        without,
+        "--format",
+        "csv",
+        "-c",
+        "SELECT name, status FROM phantomdb_tables() ORDER BY name",
+        "-c",
+        "SELECT i FROM plain",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "name,status\naccounts,type uuid from plugin uuid not loaded\nplain,available\ni\n7\n"
+    );
+    let missing = "column accounts.id has type uuid from plugin uuid (not loaded)";
+    for sql in [
+        "SELECT id FROM accounts",
+        "INSERT INTO accounts (owner) VALUES ('cy')",
+        "UPDATE accounts SET owner = 'x'",
+    ] {
+        let out = run(&[db, "--plugin-dir", without, "-c", sql]);
+        assert!(!out.status.success(), "{sql} succeeded");
+        assert!(stderr(&out).contains(missing), "{sql}: {}", stderr(&out));
+    }
+
+    // With the plugin again, everything is back, unchanged.
+    let out = run(&[
+        db,
+        "--plugin-dir",
+        with,
+        "--format",
+        "csv",
+        "-c",
+        "SELECT id, owner FROM accounts ORDER BY id",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "id,owner\n6ba7b810-9dad-11d1-80b4-00c04fd430c8,ann\n6ba7b811-9dad-11d1-80b4-00c04fd430c8,bob\n"
+    );
 }

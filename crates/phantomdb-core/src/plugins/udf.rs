@@ -37,11 +37,66 @@ fn signature(decl: &FunctionDecl) -> Signature {
         phantomdb_plugin_host::Volatility::Stable => Volatility::Stable,
         phantomdb_plugin_host::Volatility::Volatile => Volatility::Volatile,
     };
-    if decl.variadic && decl.arg_types.len() == 1 {
+    // Binary parameters also take the other binary types (a custom type's storage, such as
+    // uuid's FixedSizeBinary(16)), which DataFusion's exact signatures do not coerce.
+    if decl.arg_types.contains(&DataType::Binary) {
+        Signature::user_defined(volatility)
+    } else if decl.variadic && decl.arg_types.len() == 1 {
         Signature::variadic(decl.arg_types.clone(), volatility)
     } else {
         Signature::exact(decl.arg_types.clone(), volatility)
     }
+}
+
+/// The argument types a call is coerced to, for functions with Binary parameters (see
+/// [`signature`]): the declared types, where each argument's type casts to it or, for a
+/// Binary parameter, is any binary or text type.
+fn coerce_args(decl: &FunctionDecl, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+    let arity_ok = if decl.variadic {
+        arg_types.len() + 1 >= decl.arg_types.len()
+    } else {
+        arg_types.len() == decl.arg_types.len()
+    };
+    let wrong = || {
+        let given: Vec<String> = arg_types.iter().map(ToString::to_string).collect();
+        DataFusionError::Plan(format!(
+            "no function matches {}({}): expected {}",
+            decl.name,
+            given.join(", "),
+            describe(decl)
+        ))
+    };
+    if !arity_ok {
+        return Err(wrong());
+    }
+    arg_types
+        .iter()
+        .enumerate()
+        .map(|(i, given)| {
+            let wanted = decl.arg_type(i).ok_or_else(wrong)?;
+            let ok = given == wanted
+                || given == &DataType::Null
+                || if wanted == &DataType::Binary {
+                    // Any binary value, or a text's bytes (as DataFusion passes text to Binary).
+                    matches!(
+                        given,
+                        DataType::FixedSizeBinary(_)
+                            | DataType::LargeBinary
+                            | DataType::BinaryView
+                            | DataType::Utf8
+                            | DataType::LargeUtf8
+                            | DataType::Utf8View
+                    )
+                } else {
+                    arrow::compute::can_cast_types(given, wanted)
+                };
+            if ok {
+                Ok(wanted.clone())
+            } else {
+                Err(wrong())
+            }
+        })
+        .collect()
 }
 
 /// Casts arguments to the declared types (e.g. `Utf8View` columns to the ABI's `Utf8`).
@@ -131,6 +186,10 @@ impl ScalarUDFImpl for PluginScalar {
         self.0.return_type()
     }
 
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        coerce_args(&self.0.decl, arg_types)
+    }
+
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
         let arrays = args
@@ -170,6 +229,10 @@ impl AggregateUDFImpl for PluginAggregate {
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
         self.0.return_type()
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        coerce_args(&self.0.decl, arg_types)
     }
 
     fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
