@@ -182,7 +182,9 @@ class PhantomDB:
         for stmt in schema_statements():
             self.call(cmd="exec", sql=stmt)
         for t in TABLES:
-            self.call(cmd="exec", sql=f"COPY {t} FROM '{csv_dir / (t + '.csv')}'")
+            # One COPY per file: COPY FROM holds a whole file in memory (DIAGNOSIS round 6).
+            for f in table_files(csv_dir, t):
+                self.call(cmd="exec", sql=f"COPY {t} FROM '{f}'")
         return time.perf_counter() - start
 
     def storage_boundary(self, rows: int, runs: int, workdir: Path) -> dict:
@@ -291,7 +293,9 @@ class DuckDB:
         for stmt in schema_statements():
             self.con.execute(stmt)
         for t in TABLES:
-            self.con.execute(f"COPY {t} FROM '{csv_dir / (t + '.csv')}' (HEADER)")
+            files = table_files(csv_dir, t)
+            source = files[0] if len(files) == 1 else files[0].parent / "*.csv"
+            self.con.execute(f"COPY {t} FROM '{source}' (HEADER)")
         self.con.execute("CHECKPOINT")
         return time.perf_counter() - start
 
@@ -368,11 +372,12 @@ class SQLite:
             self.con.execute(stmt)
         self.con.execute("BEGIN")
         for t in TABLES:
-            with open(csv_dir / f"{t}.csv", newline="") as f:
-                reader = csv.reader(f)
-                header = next(reader)
-                marks = ", ".join("?" * len(header))
-                self.con.executemany(f"INSERT INTO {t} VALUES ({marks})", reader)
+            for path in table_files(csv_dir, t):
+                with open(path, newline="") as f:
+                    reader = csv.reader(f)
+                    header = next(reader)
+                    marks = ", ".join("?" * len(header))
+                    self.con.executemany(f"INSERT INTO {t} VALUES ({marks})", reader)
         self.con.execute("COMMIT")
         return time.perf_counter() - start
 
@@ -470,15 +475,28 @@ def build_phantomdb(release: bool) -> tuple[Path, Path]:
     return exe, plugin
 
 
-def generate_tpch(sf: float, work: Path) -> Path:
-    out = work / f"tpch-sf{sf:g}" / "csv"
-    if all((out / f"{t}.csv").exists() for t in TABLES):
+def generate_tpch(sf: float, work: Path, parts: int = 1) -> Path:
+    """The CSV directory of scale factor `sf`: `<table>.csv` files, or with `parts` > 1
+    `<table>/<table>.<i>.csv` (each with its header line)."""
+    out = work / f"tpch-sf{sf:g}" / ("csv" if parts == 1 else f"csv-{parts}parts")
+    if all(table_files(out, t) for t in TABLES):
         return out
     out.mkdir(parents=True, exist_ok=True)
     exe = shutil.which("tpchgen-cli") or str(Path(sys.executable).parent / "tpchgen-cli")
     print(f"generating TPC-H SF{sf:g} with tpchgen-cli ...", file=sys.stderr)
-    subprocess.run([exe, "csv", "-s", f"{sf:g}", "-o", str(out), "--overwrite"], check=True)
+    cmd = [exe, "csv", "-s", f"{sf:g}", "-o", str(out), "--overwrite"]
+    if parts > 1:
+        cmd += ["--parts", str(parts)]
+    subprocess.run(cmd, check=True)
     return out
+
+
+def table_files(csv_dir: Path, table: str) -> list[Path]:
+    """The CSV files of a table, in part order (empty when not generated)."""
+    whole = csv_dir / f"{table}.csv"
+    if whole.exists():
+        return [whole]
+    return sorted((csv_dir / table).glob(f"{table}.*.csv"), key=lambda p: int(p.suffixes[0][1:]))
 
 
 def median(xs):
@@ -964,6 +982,10 @@ def main():
     p.add_argument("--workdir", type=Path, default=BENCH / "work", help="data and database files")
     p.add_argument("--out", type=Path, default=BENCH / "results")
     p.add_argument("--no-save", action="store_true", help="print the table, do not write bench/results")
+    p.add_argument("--csv-parts", type=int, default=None,
+                   help="TPC-H CSV files per table (default 10 from SF10 on, else 1); PhantomDB loads each with its own COPY")
+    p.add_argument("--bench-exe", type=Path, default=None,
+                   help="run this phantomdb-bench binary instead of the one just built (A/B of two builds; the plugins are still built)")
     p.add_argument("--no-optimizer", action="store_true",
                    help="skip the TPC-H runs with the advanced_optimizer plugin")
     args = p.parse_args()
@@ -982,6 +1004,8 @@ def main():
     versions = {}
     if "phantomdb" in args.systems:
         exe, plugin = build_phantomdb(args.release)
+        if args.bench_exe is not None:
+            exe = args.bench_exe.resolve()
         pdb = PhantomDB(exe, plugin, args.workdir / "phantomdb-bench.stderr.log", OPTIMIZER_PLUGIN[0])
         systems.append(pdb)
         versions["phantomdb"] = pdb.version
@@ -992,7 +1016,8 @@ def main():
         systems.append(SQLite())
         versions["sqlite"] = SQLite.version
 
-    csv_dir = generate_tpch(args.sf, args.workdir) if "tpch" in args.workloads else None
+    parts = args.csv_parts if args.csv_parts is not None else (10 if args.sf >= 10 else 1)
+    csv_dir = generate_tpch(args.sf, args.workdir, parts) if "tpch" in args.workloads else None
     tpch = point = udf = storage = None
     started = time.perf_counter()
     with tqdm(total=steps_total(args, len(systems)), unit="step", file=sys.stderr,

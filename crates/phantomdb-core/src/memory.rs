@@ -1,5 +1,6 @@
-//! Memory: one pool per process that every query operator reserves from, and a cap per session
-//! within it (`SET memory_limit`). Sorts and grouped aggregates that cannot grow spill to
+//! Memory: one limit per process (`memory_limit`), split between the default engine's cache
+//! of decoded segments and columns ([`cache_budget`]) and one pool that every query operator
+//! reserves from, with a cap per session within it (`SET memory_limit`). Sorts and grouped aggregates that cannot grow spill to
 //! temporary files (DataFusion's disk manager, in the OS temporary directory, removed when
 //! done); an operator that cannot spill (a hash join's build side) fails with `53200`.
 
@@ -22,6 +23,10 @@ const DEFAULT_SHARE: f64 = 0.8;
 /// The process limit when physical memory is unknown.
 const FALLBACK_LIMIT: usize = 4 << 30;
 
+/// The decoded-data cache takes this fraction of `memory_limit` (1/4: with the default limit
+/// of 80% of physical memory, 20% of it); the query operators' pool gets the rest.
+const CACHE_SHARE_DIVISOR: usize = 4;
+
 static LIMIT: OnceLock<usize> = OnceLock::new();
 
 /// Sets the memory limit of this process's query pool, in bytes. Call it before the first
@@ -41,6 +46,18 @@ pub fn set_memory_limit(bytes: usize) -> Result<()> {
 /// The process's memory limit in bytes.
 pub fn memory_limit() -> usize {
     *LIMIT.get_or_init(default_limit)
+}
+
+/// `(decoded-data cache, operator pool)` bytes of a process limit.
+fn split(limit: usize) -> (usize, usize) {
+    let cache = limit / CACHE_SHARE_DIVISOR;
+    (cache, limit - cache)
+}
+
+/// The byte budget of the default engine's cache of decoded segments and columns, shared by
+/// every database the process opens: a share of [`memory_limit`].
+pub(crate) fn cache_budget() -> usize {
+    split(memory_limit()).0
 }
 
 /// 80% of physical memory, from `/proc/meminfo` (where there is one).
@@ -64,7 +81,7 @@ fn process() -> Result<&'static (Arc<dyn MemoryPool>, Arc<RuntimeEnv>)> {
     if let Some(p) = PROCESS.get() {
         return Ok(p);
     }
-    let pool: Arc<dyn MemoryPool> = Arc::new(FairSpillPool::new(memory_limit()));
+    let pool: Arc<dyn MemoryPool> = Arc::new(FairSpillPool::new(split(memory_limit()).1));
     let env = RuntimeEnvBuilder::new()
         .with_memory_pool(pool.clone())
         .build_arc()?;
@@ -258,4 +275,16 @@ pub fn parse_memory_size(value: &str) -> Result<usize> {
             format!("invalid memory size \"{value}\": {why}"),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limit_is_split_between_the_cache_and_the_operators() {
+        assert_eq!(split(8 << 30), (2 << 30, 6 << 30));
+        let (cache, pool) = split((1 << 20) + 3);
+        assert_eq!(cache + pool, (1 << 20) + 3);
+    }
 }

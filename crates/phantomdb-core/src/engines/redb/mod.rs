@@ -24,7 +24,7 @@
 //! # Modules
 //! [`store`] opens the file and starts transactions; [`read`] and [`write`] are the snapshot
 //! and the write transaction; [`segment`] is the stored form of rows; [`cache`] keeps decoded
-//! segments; [`engine`] is the table engine the core drives (scans, key lookups, DML).
+//! segments and columns under one process-wide budget; [`engine`] is the table engine the core drives (scans, key lookups, DML).
 
 mod cache;
 mod check;
@@ -61,12 +61,6 @@ pub(crate) const SEGMENT_ROWS: usize = 65_536;
 pub(super) const SMALL_SEGMENT_ROWS: usize = SEGMENT_ROWS / 4;
 /// How many small segments a table may have before they are merged.
 pub(super) const MAX_SMALL_SEGMENTS: usize = 16;
-/// Budget of the cache of decoded whole segments (key lookups, compaction, segments just
-/// written). It was 4 GiB, and a bulk load kept every segment it wrote decoded in it.
-pub(super) const SEGMENT_CACHE_BYTES: usize = 256 << 20;
-/// Budget of the cache of decoded columns that scans read. TPC-H SF1's working set needs
-/// most of it: at 2 GiB (evicting in no particular order) q19-q22 ran 5-10x slower.
-pub(super) const COLUMN_CACHE_BYTES: usize = 4 << 30;
 
 pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub(super) const CATALOG: TableDefinition<&str, &[u8]> = TableDefinition::new("catalog");

@@ -13,7 +13,7 @@ use arrow::ipc::reader::StreamReader;
 use parking_lot::Mutex;
 use redb::ReadableTable;
 
-use super::cache::{BudgetCache, ColumnCache, SegmentCache};
+use super::cache::{DecodedCache, SegmentCache};
 use super::checksum::{seal, unseal, Kind};
 use super::group::GroupCommit;
 use super::read::Snapshot;
@@ -39,8 +39,11 @@ pub struct Store {
     pub(super) next_segment: AtomicU64,
     pub(super) next_table: AtomicU64,
     pub(super) catalog_cache: Mutex<Option<(u64, Arc<Catalog>)>>,
+    /// This store's whole decoded segments in the process's [`DecodedCache`] (its entries
+    /// are dropped with it).
     pub(super) cache: SegmentCache,
-    pub(super) columns: ColumnCache,
+    /// Each decoded segment's shape `(stored columns, rows)` by `(table id, segment id)`.
+    pub(super) shapes: Mutex<HashMap<(u64, u64), (usize, usize)>>,
     /// Segment lists of committed tables by `(table id, data version)`. Listing segments
     /// walks redb's segment table, whose pages hold the segments themselves, so a warm scan
     /// would otherwise read every segment's bytes again just to learn their ids.
@@ -55,6 +58,7 @@ impl Drop for Store {
     /// damaged file redb can panic there: the last snapshot and the database are released
     /// under a guard, so closing a damaged database never takes the process down.
     fn drop(&mut self) {
+        DecodedCache::shared().forget_store(self.cache.store);
         let snapshot = self.published.swap(None);
         let closed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             drop(snapshot);
@@ -163,11 +167,8 @@ impl Store {
             next_table: AtomicU64::new(next_table),
             catalog_cache: Mutex::new(None),
             refs: Mutex::new(HashMap::new()),
-            columns: ColumnCache {
-                columns: BudgetCache::new(COLUMN_CACHE_BYTES),
-                shapes: Mutex::new(HashMap::new()),
-            },
-            cache: SegmentCache::new(SEGMENT_CACHE_BYTES),
+            cache: SegmentCache::new(),
+            shapes: Mutex::new(HashMap::new()),
             write_gate: Arc::new(tokio::sync::Mutex::new(())),
             suspect: std::sync::atomic::AtomicBool::new(false),
         })
@@ -179,7 +180,9 @@ impl Store {
 
     /// Columns `projection` (positions in the table's current schema) of a stored segment,
     /// decoding only the ones not cached. Columns added after the segment was written read as
-    /// their backfill value.
+    /// their backfill value. (A cached whole segment is not used: scans would keep whole
+    /// segments, every column, in the cache instead of the columns they read, and in the
+    /// harness's SF1 run that was no faster.)
     pub(super) fn segment_columns(
         &self,
         table: &TableDef,
@@ -188,11 +191,12 @@ impl Store {
         bytes: impl FnOnce() -> Result<Option<Vec<u8>>>,
     ) -> Result<RecordBatch> {
         let key = (table.id, seg);
-        let shape = self.columns.shapes.lock().get(&key).copied();
+        let cache = DecodedCache::shared();
+        let shape = self.shapes.lock().get(&key).copied();
         let mut found: HashMap<usize, ArrayRef> = HashMap::new();
         if let Some((stored, _)) = shape {
             for &c in projection.iter().filter(|&&c| c < stored) {
-                if let Some(a) = self.columns.get((table.id, seg, c)) {
+                if let Some(a) = cache.column(self.cache.store, table.id, seg, c) {
                     found.insert(c, a);
                 }
             }
@@ -275,14 +279,11 @@ impl Store {
                 // A decoded column points into the buffer of the whole segment (every
                 // column's bytes): copy it out, so the cache holds only this column.
                 let col = own_buffers(batch.column(j));
-                self.columns.put((table.id, seg, c), col.clone());
+                DecodedCache::shared().put_column(self.cache.store, table.id, seg, c, col.clone());
                 found.insert(c, col);
             }
         }
-        self.columns
-            .shapes
-            .lock()
-            .insert((table.id, seg), (stored, rows));
+        self.shapes.lock().insert((table.id, seg), (stored, rows));
         Ok((stored, rows))
     }
 
