@@ -5,6 +5,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+#[path = "cli/crash_engines.rs"]
+mod crash_engines;
 #[path = "cli/data_types.rs"]
 mod data_types;
 #[path = "cli/habits.rs"]

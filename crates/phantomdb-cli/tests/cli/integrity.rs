@@ -15,7 +15,7 @@ fn csv(db: &Path, sql: &str) -> Vec<String> {
     stdout(&out).lines().skip(1).map(str::to_string).collect()
 }
 
-fn check(db: &Path) -> Output {
+pub(super) fn check(db: &Path) -> Output {
     run(&["check", db.to_str().unwrap()])
 }
 
@@ -226,10 +226,10 @@ fn check_names_a_damaged_segment_and_recover_keeps_everything_else() {
 }
 
 /// A tiny deterministic generator (the kill points differ per iteration, the same per run).
-struct Lcg(u64);
+pub(super) struct Lcg(pub(super) u64);
 
 impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
+    pub(super) fn below(&mut self, n: u64) -> u64 {
         self.0 = self
             .0
             .wrapping_mul(6364136223846793005)
@@ -242,8 +242,19 @@ impl Lcg {
 /// starting with `committed` plus `delay` (so the next transaction is being written).
 /// Returns the acknowledged transaction numbers.
 fn write_and_kill(db: &Path, script: String, acks: usize, delay: Duration) -> Vec<i64> {
+    write_and_kill_with(&[db.to_str().unwrap()], script, acks, delay)
+}
+
+/// [`write_and_kill`] for a shell started with `args` (the database and any plugin options).
+pub(super) fn write_and_kill_with(
+    args: &[&str],
+    script: String,
+    acks: usize,
+    delay: Duration,
+) -> Vec<i64> {
     let mut child = phantomdb()
-        .args([db.to_str().unwrap(), "--format", "csv"])
+        .args(args)
+        .args(["--format", "csv"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
