@@ -259,6 +259,10 @@ impl QueryProcessor for NativeQueryProcessor {
         let Some(text) = out? else {
             return Ok(None);
         };
+        // The plan handed back as it came (a no-op rewrite): nothing to read.
+        if text == plan {
+            return Ok(None);
+        }
         let plan: Plan = serde_json::from_str(&text)
             .map_err(|e| self.invalid("rewrite", format!("it returned a malformed plan: {e}")))?;
         if plan.version != PLAN_FORM_VERSION {

@@ -6,6 +6,7 @@
 //! its data view, its registry snapshot and its engine transactions.
 
 mod duplicates;
+mod execution;
 mod names;
 mod output_names;
 pub(crate) mod plan_form;
@@ -58,6 +59,8 @@ pub(crate) struct Planner {
     session_source: std::sync::OnceLock<SessionSource>,
     /// The query processors that changed the last plan (`name (stage)`), for EXPLAIN.
     changed: parking_lot::Mutex<processors::Changed>,
+    /// Where plans that need no further analysis run.
+    analyzed_plan_session: execution::AnalyzedPlanSession,
 }
 
 /// Reads the database name and the session's settings when a statement is planned.
@@ -65,18 +68,25 @@ pub(crate) type SessionSource = Arc<dyn Fn() -> (String, Vec<(String, String)>) 
 
 /// Keeps a statement's context current until dropped (when the statement ends, however it
 /// ends).
-pub(crate) struct PlanGuard<'a>(&'a PhantomSchema);
+pub(crate) struct PlanGuard<'a> {
+    schema: &'a PhantomSchema,
+    /// Whether the plan is analyzed already (so running it need not analyze it again).
+    analyzed: bool,
+}
 
 impl PlanGuard<'_> {
     /// The plugin pins of the statement, for a result stream that outlives planning.
     pub(crate) fn pins(&self) -> Vec<crate::plugins::StatementPin> {
-        self.0.context().map(|c| c.pins.clone()).unwrap_or_default()
+        self.schema
+            .context()
+            .map(|c| c.pins.clone())
+            .unwrap_or_default()
     }
 }
 
 impl Drop for PlanGuard<'_> {
     fn drop(&mut self) {
-        self.0.clear();
+        self.schema.clear();
     }
 }
 
@@ -158,6 +168,7 @@ impl Planner {
             sequences,
             session_source: std::sync::OnceLock::new(),
             changed: parking_lot::Mutex::new(Vec::new()),
+            analyzed_plan_session: execution::AnalyzedPlanSession::default(),
         })
     }
 
@@ -264,6 +275,8 @@ impl Planner {
         let processors_registry = registry.clone();
         check_tables_exist(&state, txns.view.as_ref(), &stmt)?;
         let catalog = txns.view.catalog();
+        // What INSERT/UPDATE assign to custom-typed columns, as casts to the type (#14).
+        let stmt = crate::types::assign::type_assignments(stmt, &catalog, &processors_registry);
         self.schema.set(StatementContext {
             pins,
             txns,
@@ -271,7 +284,10 @@ impl Planner {
             target,
             state: state.clone(),
         });
-        let guard = PlanGuard(&self.schema);
+        let mut guard = PlanGuard {
+            schema: &self.schema,
+            analyzed: false,
+        };
         let names = output_names::OutputNames::of(&stmt);
         let retry = duplicates::may_collide(&stmt).then(|| stmt.clone());
         let plan = match state.statement_to_plan(stmt).await {
@@ -292,9 +308,24 @@ impl Planner {
             let superuser = self.actor(&catalog).check_superuser("").is_ok();
             self.query_session(superuser)
         };
-        let (plan, changed) = processors::rewrite(&state, plan, session, &processors_registry)?;
-        *self.changed.lock() = changed;
-        Ok((plan, guard))
+        let rewritten = processors::rewrite(&state, plan, session, &processors_registry)?;
+        *self.changed.lock() = rewritten.changed;
+        guard.analyzed = rewritten.analyzed;
+        Ok((rewritten.plan, guard))
+    }
+
+    /// Starts running a plan [`Planner::plan`] returned (`guard` is its guard; a plan changed
+    /// since, e.g. by binding parameters, goes to [`SessionContext::execute_logical_plan`]).
+    pub(crate) async fn execute(
+        &self,
+        plan: LogicalPlan,
+        guard: &PlanGuard<'_>,
+    ) -> Result<datafusion::dataframe::DataFrame> {
+        if guard.analyzed {
+            let state = self.analyzed_plan_session.state(&self.ctx);
+            return Ok(datafusion::dataframe::DataFrame::new(state, plan));
+        }
+        Ok(self.ctx.execute_logical_plan(plan).await?)
     }
 }
 

@@ -15,7 +15,9 @@ use std::sync::Arc;
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::{Analyze, Explain, LogicalPlan, Prepare, Statement};
 
-use super::plan_form::{check_output, from_form, to_form};
+use phantomdb_plugin_sdk::plan::Plan;
+
+use super::plan_form::{check_output, from_form, to_form, Handles};
 use crate::error::{Error, Result, SqlState};
 use crate::plugins::query::{FailureMode, QueryProcessorInfo, Session, Stage};
 use crate::plugins::Registry;
@@ -23,13 +25,24 @@ use crate::plugins::Registry;
 /// The processors that changed a plan, as EXPLAIN lists them: `name (stage)`.
 pub(crate) type Changed = Vec<String>;
 
+/// A plan after the rewriting processors.
+pub(crate) struct Rewritten {
+    /// The plan to run.
+    pub(crate) plan: LogicalPlan,
+    /// The processors that changed it.
+    pub(crate) changed: Changed,
+    /// Whether `plan` is DataFusion's analyzed plan, unchanged by any processor: running it
+    /// need not analyze it again.
+    pub(crate) analyzed: bool,
+}
+
 /// Runs the registry's rewriting processors over `plan`.
 pub(crate) fn rewrite(
     state: &SessionState,
     plan: LogicalPlan,
     session: impl FnOnce() -> Session,
     registry: &Registry,
-) -> Result<(LogicalPlan, Changed)> {
+) -> Result<Rewritten> {
     let processors: Vec<&QueryProcessorInfo> = registry
         .query_processors()
         .into_iter()
@@ -39,7 +52,11 @@ pub(crate) fn rewrite(
         })
         .collect();
     if processors.is_empty() {
-        return Ok((plan, Vec::new()));
+        return Ok(Rewritten {
+            plan,
+            changed: Vec::new(),
+            analyzed: false,
+        });
     }
     rewrite_with(state, plan, &session(), &processors)
 }
@@ -60,46 +77,61 @@ fn rewrite_with(
     plan: LogicalPlan,
     session: &Session,
     processors: &[&QueryProcessorInfo],
-) -> Result<(LogicalPlan, Changed)> {
+) -> Result<Rewritten> {
     match plan {
         LogicalPlan::Explain(e) => {
-            let (inner, changed) =
-                rewrite_with(state, e.plan.as_ref().clone(), session, processors)?;
+            let inner = rewrite_with(state, e.plan.as_ref().clone(), session, processors)?;
             let explain = Explain {
-                plan: Arc::new(inner),
+                plan: Arc::new(inner.plan),
                 ..e
             };
-            return Ok((LogicalPlan::Explain(explain), changed));
+            return Ok(Rewritten {
+                plan: LogicalPlan::Explain(explain),
+                ..inner
+            });
         }
         LogicalPlan::Analyze(a) => {
-            let (inner, changed) =
-                rewrite_with(state, a.input.as_ref().clone(), session, processors)?;
+            let inner = rewrite_with(state, a.input.as_ref().clone(), session, processors)?;
             let analyze = Analyze {
-                input: Arc::new(inner),
+                input: Arc::new(inner.plan),
                 ..a
             };
-            return Ok((LogicalPlan::Analyze(analyze), changed));
+            return Ok(Rewritten {
+                plan: LogicalPlan::Analyze(analyze),
+                ..inner
+            });
         }
-        // A prepared statement's plan is rewritten with its parameters unbound.
+        // A prepared statement's plan is rewritten with its parameters unbound (and analyzed
+        // again once they are bound).
         LogicalPlan::Statement(Statement::Prepare(p)) => {
-            let (inner, changed) =
-                rewrite_with(state, p.input.as_ref().clone(), session, processors)?;
+            let inner = rewrite_with(state, p.input.as_ref().clone(), session, processors)?;
             let prepare = Prepare {
-                input: Arc::new(inner),
+                input: Arc::new(inner.plan),
                 ..p
             };
-            return Ok((LogicalPlan::Statement(Statement::Prepare(prepare)), changed));
+            return Ok(Rewritten {
+                plan: LogicalPlan::Statement(Statement::Prepare(prepare)),
+                changed: inner.changed,
+                analyzed: false,
+            });
         }
         LogicalPlan::Ddl(_)
         | LogicalPlan::Statement(_)
         | LogicalPlan::Copy(_)
-        | LogicalPlan::DescribeTable(_) => return Ok((plan, Vec::new())),
+        | LogicalPlan::DescribeTable(_) => {
+            return Ok(Rewritten {
+                plan,
+                changed: Vec::new(),
+                analyzed: false,
+            })
+        }
         _ => {}
     }
     let mut plan = state
         .analyzer()
         .execute_and_check(plan, state.config_options(), |_, _| {})?;
     let mut changed = Vec::new();
+    let mut optimized = false;
     for stage in [Stage::Analyzed, Stage::Optimized] {
         let at_stage: Vec<&&QueryProcessorInfo> = processors
             .iter()
@@ -116,11 +148,17 @@ fn rewrite_with(
         }
         if stage == Stage::Optimized {
             plan = state.optimizer().optimize(plan, state, |_, _| {})?;
+            optimized = true;
         }
+        // The plan in the form, converted once and handed to each processor until one
+        // changes it.
+        let mut form = None;
         for p in at_stage {
-            match apply(p, stage, &plan, session, state) {
+            let (current, handles) = form.get_or_insert_with(|| to_form(&plan));
+            match apply(p, stage, &plan, current, handles, session, state) {
                 Ok(Some(new)) => {
                     plan = new;
+                    form = None;
                     changed.push(format!("{} ({})", p.name, stage_name(stage)));
                 }
                 Ok(None) => {}
@@ -139,7 +177,14 @@ fn rewrite_with(
             }
         }
     }
-    Ok((plan, changed))
+    // An optimized plan goes through the optimizer again when it runs (harmless, but it is
+    // not the analyzed plan the executor may take as is).
+    let analyzed = changed.is_empty() && !optimized;
+    Ok(Rewritten {
+        plan,
+        changed,
+        analyzed,
+    })
 }
 
 fn stage_name(stage: Stage) -> &'static str {
@@ -149,15 +194,17 @@ fn stage_name(stage: Stage) -> &'static str {
     }
 }
 
-/// One processor's rewrite: `None` when it left the plan as it was.
+/// One processor's rewrite of `plan` (`form` in the plan form): `None` when it left the plan
+/// as it was.
 fn apply(
     p: &QueryProcessorInfo,
     stage: Stage,
     plan: &LogicalPlan,
+    form: &Plan,
+    handles: &Handles,
     session: &Session,
     state: &SessionState,
 ) -> std::result::Result<Option<LogicalPlan>, String> {
-    let (form, handles) = to_form(plan);
     // Native processors catch their panics in the SDK; linked-in ones are caught here.
     let out = catch_unwind(AssertUnwindSafe(|| {
         p.processor.rewrite(stage, form.clone(), session)
@@ -166,10 +213,10 @@ fn apply(
     let Some(new_form) = out else {
         return Ok(None);
     };
-    if new_form == form {
+    if new_form == *form {
         return Ok(None);
     }
-    let new = from_form(&new_form, &handles, state)
+    let new = from_form(&new_form, handles, state)
         .map_err(|e| format!("it returned a plan the host refuses: {e}"))?;
     check_output(plan.schema(), new.schema())
         .map_err(|e| format!("it returned a plan the host refuses: {e}"))?;

@@ -478,9 +478,9 @@ impl Connection {
         let result = self
             .interrupt()
             .run(async {
-                let (plan, _guard) = self.planner.plan(read.txns(), stmt, None).await?;
+                let (plan, guard) = self.planner.plan(read.txns(), stmt, None).await?;
                 let explain = matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_));
-                let df = self.planner.context().execute_logical_plan(plan).await?;
+                let df = self.planner.execute(plan, &guard).await?;
                 let result = ResultSet::collect(df).await?;
                 if explain {
                     let changed = self.planner.changed_by_processors();
@@ -495,8 +495,8 @@ impl Connection {
 
     /// Runs a query in the write transaction (one that calls `nextval`).
     async fn query_in_write(&self, scope: WriteScope, stmt: DfStatement) -> Result<ResultSet> {
-        let (plan, _guard) = self.planner.plan(scope.txns(), stmt, None).await?;
-        let df = self.planner.context().execute_logical_plan(plan).await?;
+        let (plan, guard) = self.planner.plan(scope.txns(), stmt, None).await?;
+        let df = self.planner.execute(plan, &guard).await?;
         ResultSet::collect(df).await
     }
 
@@ -522,7 +522,7 @@ impl Connection {
                 let explain = matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_));
                 let changed = self.planner.changed_by_processors();
                 let pins = guard.pins();
-                let df = self.planner.context().execute_logical_plan(plan).await?;
+                let df = self.planner.execute(plan, &guard).await?;
                 if explain && !changed.is_empty() {
                     let result = ResultSet::collect(df).await?;
                     let result = processors::explain_with_processors(result, &changed)?;
