@@ -130,7 +130,7 @@ impl PreparedStatement<'_> {
     /// Runs the statement with `params` bound to `$1`, `$2`, ... and returns its rows.
     pub async fn query_async(&self, params: &[ScalarValue]) -> Result<ResultSet> {
         if let Some(done) = self.conn.execute_immediate(&self.name, params)? {
-            return Ok(done.into_result_set()?);
+            return done.into_result_set();
         }
         self.conn
             .execute_named(&self.name, params.to_vec())

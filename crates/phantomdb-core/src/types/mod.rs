@@ -129,8 +129,10 @@ pub(crate) fn declared(
 
 /// The implementations of the types loaded in this process, by plugin and type name, for
 /// messages built where no registry is at hand (a duplicate key found by a storage engine).
-static LOADED: LazyLock<RwLock<BTreeMap<(String, String), Weak<dyn CustomType>>>> =
-    LazyLock::new(Default::default);
+static LOADED: LazyLock<RwLock<LoadedTypes>> = LazyLock::new(Default::default);
+
+/// Loaded type implementations by (plugin, type name).
+type LoadedTypes = BTreeMap<(String, String), Weak<dyn CustomType>>;
 
 /// Row `row` of `values` (a column described by `field`) as an error message shows it: a
 /// custom-typed value in its type's text form (while its plugin is loaded), any other value

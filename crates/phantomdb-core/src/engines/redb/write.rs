@@ -486,7 +486,7 @@ impl WriteTxn {
             let mut added = self.new_keys.remove(&table.id);
             let stored: Vec<&Vec<u8>> = keys
                 .iter()
-                .filter(|k| !added.as_mut().is_some_and(|m| m.remove(*k).is_some()))
+                .filter(|k| added.as_mut().is_none_or(|m| m.remove(*k).is_none()))
                 .collect();
             if let Some(added) = added.filter(|m| !m.is_empty()) {
                 self.new_keys.insert(table.id, added);
