@@ -6,15 +6,15 @@
 
 use std::sync::Arc;
 
-use datafusion::sql::sqlparser::ast::{CreateIndex, ObjectName};
+use datafusion::sql::sqlparser::ast::{CreateIndex, Expr as SqlExpr, IndexColumn, ObjectName};
 
-use super::table_extras::column_names;
 use super::{table_def, WriteScope};
 use crate::catalog::{Catalog, CatalogEntry, IndexDef, TableDef};
 use crate::engines::{read_all, ScanRequest, TableAccess};
 use crate::error::{Error, Result, SqlState};
 use crate::planner::{object_name, Planner};
 use crate::result::ResultSet;
+use crate::sql::normalize_ident;
 use crate::table::index_keys::{duplicate_in_index, encode_index};
 
 /// An index to make.
@@ -178,4 +178,17 @@ pub(crate) fn drop_index(
             .put_entry(&new.name, CatalogEntry::Table(new.clone()))?;
     }
     Ok(ResultSet::empty())
+}
+
+/// Plain column names of an index or constraint column list (expressions are refused).
+pub(crate) fn column_names(columns: &[IndexColumn]) -> Result<Vec<String>> {
+    columns
+        .iter()
+        .map(|c| match &c.column.expr {
+            SqlExpr::Identifier(i) => Ok(normalize_ident(i)),
+            other => Err(Error::Unsupported(format!(
+                "index on an expression ({other}); name columns"
+            ))),
+        })
+        .collect()
 }

@@ -10,11 +10,10 @@ use std::sync::Arc;
 
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
-    ColumnOption, DataType as SqlType, Expr as SqlExpr, GeneratedAs, IndexColumn,
-    Statement as SqlStatement, TableConstraint,
+    ColumnOption, DataType as SqlType, GeneratedAs, Statement as SqlStatement, TableConstraint,
 };
 
-use super::index::{add_index, IndexSpec};
+use super::index::{add_index, column_names, IndexSpec};
 use super::WriteScope;
 use crate::catalog::{CatalogEntry, CheckDef, Identity};
 use crate::constraints::{check_rows, validate_condition};
@@ -132,19 +131,6 @@ pub(crate) fn take_table_extras(stmt: &mut DfStatement) -> Result<Option<TableEx
     }
     create.constraints = kept;
     Ok((!extras.is_empty()).then_some(extras))
-}
-
-/// Plain column names of an index or constraint column list (expressions are refused).
-pub(crate) fn column_names(columns: &[IndexColumn]) -> Result<Vec<String>> {
-    columns
-        .iter()
-        .map(|c| match &c.column.expr {
-            SqlExpr::Identifier(i) => Ok(normalize_ident(i)),
-            other => Err(Error::Unsupported(format!(
-                "index on an expression ({other}); name columns"
-            ))),
-        })
-        .collect()
 }
 
 /// The table's id now, to tell afterwards whether `CREATE TABLE` made a new one.
