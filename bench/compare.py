@@ -1136,6 +1136,11 @@ def main():
             # A partial run must not overwrite the day's full one.
             tag += "-" + "-".join(args.workloads)
         path = args.out / f"{dt.date.today().isoformat()}-{socket.gethostname()}-{tag}.md"
+        # A second run the same day gets its own file (the first may be cited already).
+        n = 2
+        while path.exists():
+            path = args.out / f"{dt.date.today().isoformat()}-{socket.gethostname()}-{tag}-{n}.md"
+            n += 1
         path.write_text(text)
         print(f"written to {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}", file=sys.stderr)
     if missed:
