@@ -13,7 +13,6 @@ use datafusion::common::TableReference;
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
     Assignment, AssignmentTarget, ConflictTarget, Expr as SqlExpr, Ident, Insert, OnConflictAction,
@@ -28,6 +27,7 @@ use crate::constraints::{prepare_rows, validate_rows};
 use crate::engines::TableAccess;
 use crate::error::{Error, Result, SqlState};
 use crate::planner::{object_name, Planner};
+use crate::plugins::Registry;
 use crate::privileges::Privilege;
 use crate::result::ResultSet;
 use crate::sql::normalize_ident;
@@ -145,7 +145,16 @@ pub(crate) async fn insert_extended(
     let rows = table_rows(&def, batches)?;
     let access = scope.raw_table(planner, &def)?;
     let rows = prepare_rows(&scope.w, planner.sequences(), &def, rows)?;
-    let written = apply(access.as_ref(), &def, rows, conflict, alias.as_deref()).await?;
+    let registry = planner.registry();
+    let written = apply(
+        access.as_ref(),
+        &def,
+        rows,
+        conflict,
+        alias.as_deref(),
+        &registry,
+    )
+    .await?;
     match items {
         Some(items) => returning(&table, alias.as_deref(), &items, written).await,
         None => ResultSet::count(written.num_rows()),
@@ -196,6 +205,7 @@ async fn apply(
     rows: RecordBatch,
     conflict: Conflict,
     alias: Option<&str>,
+    registry: &Registry,
 ) -> Result<RecordBatch> {
     match conflict {
         Conflict::Fail => {
@@ -298,6 +308,7 @@ async fn apply(
                     selection.as_deref(),
                     &stored,
                     &proposed,
+                    registry,
                 )
                 .await?;
                 let mask = BooleanArray::from(keep.clone());
@@ -336,6 +347,8 @@ async fn apply(
 const EXCLUDED: &str = "__phantomdb_excluded_";
 
 /// The stored rows after `SET assignments`, and whether `WHERE selection` holds for each.
+/// Custom types (#14) are planned as in any statement: the text compared with or assigned to
+/// a typed column is parsed by its type.
 async fn updated_rows(
     def: &TableDef,
     alias: Option<&str>,
@@ -343,6 +356,7 @@ async fn updated_rows(
     selection: Option<&SqlExpr>,
     stored: &RecordBatch,
     proposed: &RecordBatch,
+    registry: &Registry,
 ) -> Result<(RecordBatch, Vec<bool>)> {
     let mut fields = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::new();
@@ -383,7 +397,9 @@ async fn updated_rows(
                 ),
             ));
         }
-        set.insert(column, rewrite(&a.value, &def.name, alias).to_string());
+        let mut value = rewrite(&a.value, &def.name, alias);
+        crate::types::literals::type_expr_literals(&mut value, typed_columns(def), registry);
+        set.insert(column, value.to_string());
     }
     let mut list: Vec<String> = def
         .schema
@@ -395,22 +411,34 @@ async fn updated_rows(
         })
         .collect();
     list.push(match selection {
-        Some(s) => format!("({})", rewrite(s, &def.name, alias)),
+        Some(s) => {
+            let mut s = rewrite(s, &def.name, alias);
+            crate::types::literals::type_expr_literals(&mut s, typed_columns(def), registry);
+            format!("({s})")
+        }
         None => "true".into(),
     });
-    let ctx = SessionContext::new();
+    // Each item named apart (`SET b = a` would otherwise name two items `a`).
+    let list: Vec<String> = list
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| format!("{e} AS \"__phantomdb_item_{i}\""))
+        .collect();
+    let ctx = crate::types::assign::typed_context(registry);
     let mem = MemTable::try_new(schema, vec![vec![both]])?;
     ctx.register_table(
         TableReference::bare("__phantomdb_upsert"),
         std::sync::Arc::new(mem),
     )?;
-    let df = ctx
-        .sql(&format!(
+    let plan = ctx
+        .state()
+        .create_logical_plan(&format!(
             "SELECT {} FROM __phantomdb_upsert",
             list.join(", ")
         ))
         .await?;
-    let out = df.collect().await?;
+    let plan = crate::types::rewrite::rewrite(plan, registry)?;
+    let out = ctx.execute_logical_plan(plan).await?.collect().await?;
     let out_schema = out
         .first()
         .map(|b| b.schema())
@@ -423,8 +451,28 @@ async fn updated_rows(
     let keep = (0..keep_col.len())
         .map(|i| keep_col.is_valid(i) && keep_col.value(i))
         .collect();
-    let new_rows = table_batch(def, out.columns()[..n].to_vec())?;
+    let columns = def
+        .schema
+        .fields()
+        .iter()
+        .zip(out.columns())
+        .map(|(f, c)| crate::types::assign::assigned_values(f, c.clone(), registry))
+        .collect::<Result<Vec<_>>>()?;
+    let new_rows = table_batch(def, columns)?;
     Ok((new_rows, keep))
+}
+
+/// The columns the SET and WHERE expressions see, by name: the stored row's and the proposed
+/// row's (`excluded`).
+fn typed_columns(
+    def: &TableDef,
+) -> impl Iterator<Item = (String, arrow::datatypes::FieldRef)> + '_ {
+    def.schema.fields().iter().flat_map(|f| {
+        [
+            (f.name().clone(), f.clone()),
+            (format!("{EXCLUDED}{}", f.name()), f.clone()),
+        ]
+    })
 }
 
 /// `expr` with `excluded.col` pointing at the proposed row's column and `table.col` /

@@ -57,12 +57,23 @@ impl PhantomSchema {
     }
 }
 
-/// Parses the stored DEFAULT expressions of a table.
-fn parse_defaults(state: &SessionState, def: &TableDef) -> DfResult<HashMap<String, Expr>> {
+/// Parses the stored DEFAULT expressions of a table (a custom-typed column's as a cast to its
+/// type, so text is parsed as for any value assigned to the column).
+fn parse_defaults(
+    state: &SessionState,
+    def: &TableDef,
+    registry: &Registry,
+) -> DfResult<HashMap<String, Expr>> {
     let df_schema = DFSchema::try_from(def.schema.clone())?;
     def.defaults
         .iter()
-        .map(|(col, sql)| Ok((col.clone(), state.create_logical_expr(sql, &df_schema)?)))
+        .map(|(col, sql)| {
+            let sql = match def.schema.field_with_name(col) {
+                Ok(field) => crate::types::assign::typed_default(field, sql, registry),
+                Err(_) => std::borrow::Cow::Borrowed(sql.as_str()),
+            };
+            Ok((col.clone(), state.create_logical_expr(&sql, &df_schema)?))
+        })
         .collect()
 }
 
@@ -85,7 +96,7 @@ impl SchemaProvider for PhantomSchema {
                     Some((t, role)) if t == name => *role,
                     _ => TableRole::Read,
                 };
-                let defaults = parse_defaults(&ctx.state, def)?;
+                let defaults = parse_defaults(&ctx.state, def, &ctx.registry)?;
                 let access = table_engine(&ctx.registry, def)
                     .and_then(|engine| engine.open(def.clone(), &ctx.txns))
                     .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;

@@ -17,6 +17,21 @@ impl Planner {
     pub(crate) fn default_array(&self, def: &TableDef, i: usize, rows: usize) -> Result<ArrayRef> {
         let field = def.schema.field(i);
         let value = match def.defaults.get(field.name()) {
+            // A custom-typed column's default: evaluated with the plugins' functions, once per
+            // row (`gen_random_uuid()`), and parsed by its type.
+            Some(sql) if crate::types::logical_type(field).is_some() => {
+                let mut state = self.ctx.state();
+                let (registry, _pins) = self.plugins().apply(&mut state)?;
+                let expr = state.create_logical_expr(sql, &DFSchema::empty())?;
+                let physical = state.create_physical_expr(expr, &DFSchema::empty())?;
+                let batch = RecordBatch::try_new_with_options(
+                    Arc::new(Schema::empty()),
+                    vec![],
+                    &arrow::array::RecordBatchOptions::new().with_row_count(Some(rows)),
+                )?;
+                let values = physical.evaluate(&batch)?.into_array(rows)?;
+                return crate::types::assign::assigned_values(field, values, &registry);
+            }
             Some(sql) => self.eval_constant(sql, field.data_type())?,
             None => ScalarValue::try_from(field.data_type())?,
         };

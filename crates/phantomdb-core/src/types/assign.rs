@@ -6,9 +6,11 @@
 //! custom type the value has the storage type already, and [`super::rewrite`] turns the cast
 //! of text into the type's parse function (PostgreSQL's assignment cast). Covered: the rows of
 //! `INSERT ... VALUES`, the select list of `INSERT ... SELECT` and `UPDATE ... SET`; NULL,
-//! `DEFAULT` and parameters are left as they are.
+//! `DEFAULT` and parameters are left as they are. Text literals beside typed values elsewhere
+//! (`coalesce(v, '1.0.0')`) are typed by [`super::literals`] first.
 
-use arrow::datatypes::Field;
+use arrow::array::ArrayRef;
+use arrow::datatypes::{DataType, Field};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
     AssignmentTarget, CastKind, DataType as SqlType, Expr as SqlExpr, Ident, ObjectName,
@@ -32,6 +34,7 @@ pub(crate) fn type_assignments(
     let DfStatement::Statement(s) = &mut stmt else {
         return stmt;
     };
+    super::literals::type_literals(s.as_mut(), catalog, registry);
     match s.as_mut() {
         SqlStatement::Insert(insert) => {
             let TableObject::TableName(name) = &insert.table else {
@@ -137,8 +140,59 @@ fn loaded_type(field: &Field, registry: &Registry) -> Option<String> {
         .then(|| name.to_string())
 }
 
+/// The SQL of a column's DEFAULT as planned: for a column of a loaded custom type, a cast of
+/// the stored expression to the type (text defaults are parsed, like any assigned text).
+pub(crate) fn typed_default<'a>(
+    field: &Field,
+    sql: &'a str,
+    registry: &Registry,
+) -> std::borrow::Cow<'a, str> {
+    match loaded_type(field, registry) {
+        Some(t) => std::borrow::Cow::Owned(format!("CAST(({sql}) AS \"{t}\")")),
+        None => std::borrow::Cow::Borrowed(sql),
+    }
+}
+
+/// Values computed outside a planned statement (a default, the result of `ON CONFLICT DO
+/// UPDATE SET`) for a column described by `field`: text for a custom-typed column is parsed
+/// by its type (a bad value is 22P02); anything else is returned as it is. A column whose
+/// type's plugin is not loaded refuses them.
+pub(crate) fn assigned_values(
+    field: &Field,
+    values: ArrayRef,
+    registry: &Registry,
+) -> crate::error::Result<ArrayRef> {
+    let Some((name, plugin)) = logical_type(field) else {
+        return Ok(values);
+    };
+    let Some(t) = registry.data_types().find(|t| t.name == name) else {
+        return Err(super::missing_type(field.name(), name, plugin));
+    };
+    match values.data_type() {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            super::udf::parse_values(t, &values)
+        }
+        DataType::Null => Ok(arrow::array::new_null_array(&t.storage, values.len())),
+        _ => Ok(values),
+    }
+}
+
+/// A DataFusion context that knows the custom types of `registry` by name (for SQL evaluated
+/// outside a statement's planner; run its plans through [`super::rewrite::rewrite`]).
+pub(crate) fn typed_context(registry: &Registry) -> datafusion::prelude::SessionContext {
+    let ctx = datafusion::prelude::SessionContext::new();
+    if registry.data_types().next().is_none() {
+        return ctx;
+    }
+    let planner = super::planner::CustomTypePlanner::new(registry.data_types());
+    let state = datafusion::execution::SessionStateBuilder::new_from_existing(ctx.state())
+        .with_type_planner(std::sync::Arc::new(planner))
+        .build();
+    datafusion::prelude::SessionContext::new_with_state(state)
+}
+
 /// An identifier as the catalog names it (unquoted names are folded to lower case).
-fn identifier(i: &Ident) -> String {
+pub(super) fn identifier(i: &Ident) -> String {
     if i.quote_style.is_some() {
         i.value.clone()
     } else {
@@ -147,7 +201,7 @@ fn identifier(i: &Ident) -> String {
 }
 
 /// `value` becomes `CAST(value AS type_name)`, unless it is NULL, `DEFAULT` or a parameter.
-fn cast_to(value: &mut SqlExpr, type_name: &str) {
+pub(super) fn cast_to(value: &mut SqlExpr, type_name: &str) {
     let untouched = match value {
         SqlExpr::Value(v) => matches!(v.value, Value::Null | Value::Placeholder(_)),
         SqlExpr::Identifier(i) => {

@@ -13,10 +13,12 @@
 //!   with text, INSERT's assignment casts, the missing-plugin check) and formatting results;
 //! * `assign`: what INSERT and UPDATE assign to typed columns, written as casts to their type.
 //!
-//! Types ordered by their storage are supported; sort-key ordered types are refused when
-//! their plugin loads (the sort-key rewrite is not built yet).
+//! * `literals`: text literals beside typed values (`coalesce(v, '1.0.0')`), typed;
+//! * `order`: sort-key ordered types (comparisons, `ORDER BY`, `min`/`max` by the key).
 
 pub(crate) mod assign;
+pub(crate) mod literals;
+pub(crate) mod order;
 pub(crate) mod planner;
 pub(crate) mod rewrite;
 pub(crate) mod udf;
@@ -63,7 +65,7 @@ impl std::fmt::Debug for TypeInfo {
 }
 
 impl TypeInfo {
-    /// A type a plugin implements. Sort-key ordered types are refused (not supported yet).
+    /// A type a plugin implements.
     pub fn from_type(plugin: &str, implementation: Arc<dyn CustomType>) -> Result<Self> {
         let info = Self {
             name: implementation.name().to_ascii_lowercase(),
@@ -74,16 +76,6 @@ impl TypeInfo {
             implementation,
         };
         info.remember();
-        if info.ordering == TypeOrdering::SortKey {
-            return Err(Error::Plugin(
-                SqlState::FeatureNotSupported,
-                format!(
-                    "plugin {plugin}: type {} is ordered by sort keys, which this version of \
-                     PhantomDB does not support yet (only types ordered by their storage)",
-                    info.name
-                ),
-            ));
-        }
         Ok(info)
     }
 

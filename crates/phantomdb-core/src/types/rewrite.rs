@@ -12,7 +12,8 @@
 //! * types again the result of `CASE`, `coalesce`, `nullif`, `greatest` and `least` over
 //!   typed values (DataFusion drops the metadata there), parsing their text arguments;
 //! * refuses any reference to, or write into a table with, a column whose type's plugin is
-//!   not loaded.
+//!   not loaded;
+//! * orders sort-key ordered types by their sort keys ([`super::order`]).
 //!
 //! [`format_results`] puts the format function over every typed column of a query's result
 //! (and of what `COPY ... TO` writes), so clients, the shell, the server and exported files see
@@ -31,7 +32,7 @@ use datafusion::logical_expr::{
     Statement, WriteOp,
 };
 
-use super::{logical_type, missing_type, udf, TypeInfo};
+use super::{logical_type, missing_type, order, udf, TypeInfo};
 use crate::error::{Error, Result, SqlState};
 use crate::plugins::Registry;
 
@@ -104,6 +105,23 @@ fn rewrite_plan(plan: LogicalPlan, types: &Types) -> DfResult<Transformed<Logica
     })?;
     changed |= exprs.transformed;
     let mut node = exprs.data;
+    if let LogicalPlan::Sort(mut sort) = node {
+        let input = sort.input.schema().clone();
+        let mut keyed = false;
+        sort.expr = sort
+            .expr
+            .into_iter()
+            .map(|s| match type_of(&s.expr, &input, types)? {
+                Some(t) if order::by_sort_key(t) => {
+                    keyed = true;
+                    Ok(order::sort_by_key(s, t))
+                }
+                _ => Ok(s),
+            })
+            .collect::<Result<_>>()?;
+        changed |= keyed;
+        node = LogicalPlan::Sort(sort);
+    }
     if let LogicalPlan::Dml(dml) = node {
         let t = assignment_casts(dml, types)?;
         changed |= t.transformed;
@@ -256,6 +274,12 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, types: &Types) -> Result<Transformed
                 type_of(&left, schema, types)?,
                 type_of(&right, schema, types)?,
             );
+            let ordered = match (l, r) {
+                (Some(t), _) | (None, Some(t)) if order::by_sort_key(t) && is_ordering(op) => {
+                    Some(t)
+                }
+                _ => None,
+            };
             let (left, right) = match (l, r) {
                 (Some(t), None) => (Transformed::no(*left), typed_operand(*right, t, schema)),
                 (None, Some(t)) => (typed_operand(*left, t, schema), Transformed::no(*right)),
@@ -266,6 +290,13 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, types: &Types) -> Result<Transformed
                     ))
                 }
                 _ => (Transformed::no(*left), Transformed::no(*right)),
+            };
+            let (left, right) = match ordered {
+                Some(t) => (
+                    Transformed::yes(order::order_operand(t, left.data)),
+                    Transformed::yes(order::order_operand(t, right.data)),
+                ),
+                None => (left, right),
             };
             let changed = left.transformed || right.transformed;
             let e = Expr::BinaryExpr(BinaryExpr::new(
@@ -317,6 +348,15 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, types: &Types) -> Result<Transformed
                 typed_operand(*low, t, schema),
                 typed_operand(*high, t, schema),
             );
+            let (expr, low, high) = if order::by_sort_key(t) {
+                (
+                    Box::new(order::order_operand(t, *expr)),
+                    Transformed::yes(order::order_operand(t, low.data)),
+                    Transformed::yes(order::order_operand(t, high.data)),
+                )
+            } else {
+                (expr, low, high)
+            };
             let changed = low.transformed || high.transformed;
             let e = Expr::Between(Between::new(
                 expr,
@@ -362,6 +402,13 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, types: &Types) -> Result<Transformed
             let Some(t) = typed else {
                 return Ok(Transformed::no(Expr::ScalarFunction(f)));
             };
+            if order::by_sort_key(t) && matches!(f.func.name(), "greatest" | "least") {
+                return Err(Error::Unsupported(format!(
+                    "{}() over type {} (ordered by sort keys)",
+                    f.func.name(),
+                    t.name
+                )));
+            }
             let args = f
                 .args
                 .into_iter()
@@ -370,8 +417,110 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, types: &Types) -> Result<Transformed
             let e = Expr::ScalarFunction(ScalarFunction::new_udf(f.func, args));
             Ok(Transformed::yes(udf::retag(t, e)))
         }
+        Expr::AggregateFunction(mut f) => {
+            let mut changed = order_by_keys(&mut f.params.order_by, schema, types)?;
+            let extreme = match f.params.args.as_slice() {
+                [arg] if matches!(f.func.name(), "min" | "max") => {
+                    type_of(arg, schema, types)?.filter(|t| order::by_sort_key(t))
+                }
+                _ => None,
+            };
+            if let Some(t) = extreme {
+                f = order::extreme_call(t, f);
+                changed = true;
+            }
+            let e = Expr::AggregateFunction(f);
+            Ok(if changed {
+                Transformed::yes(e)
+            } else {
+                Transformed::no(e)
+            })
+        }
+        Expr::WindowFunction(mut w) => {
+            let mut changed = order_by_keys(&mut w.params.order_by, schema, types)?;
+            changed |= peer_frame(&mut w, schema);
+            if let (true, [arg]) = (
+                matches!(w.fun.name(), "min" | "max"),
+                w.params.args.as_slice(),
+            ) {
+                if let Some(t) = type_of(arg, schema, types)?.filter(|t| order::by_sort_key(t)) {
+                    return Err(Error::Unsupported(format!(
+                        "{}() OVER (...) over type {} (ordered by sort keys)",
+                        w.fun.name(),
+                        t.name
+                    )));
+                }
+            }
+            let e = Expr::WindowFunction(w);
+            Ok(if changed {
+                Transformed::yes(e)
+            } else {
+                Transformed::no(e)
+            })
+        }
         other => Ok(Transformed::no(other)),
     }
+}
+
+/// The sort expressions of a sort-key ordered type in `order_by` sort by the key instead.
+fn order_by_keys(
+    order_by: &mut [datafusion::logical_expr::SortExpr],
+    schema: &DFSchema,
+    types: &Types,
+) -> Result<bool> {
+    let mut changed = false;
+    for s in order_by.iter_mut() {
+        if let Some(t) = type_of(&s.expr, schema, types)?.filter(|t| order::by_sort_key(t)) {
+            *s = order::sort_by_key(s.clone(), t);
+            changed = true;
+        }
+    }
+    Ok(changed)
+}
+
+/// A window ordered first by a binary value (a custom type's storage or sort key) over the
+/// default frame `RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW` (or another `RANGE` frame
+/// bounded only by `UNBOUNDED` and `CURRENT ROW`) gets the same frame in `GROUPS` units:
+/// DataFusion refuses `RANGE` frames over binary keys, though such a frame needs no arithmetic
+/// on them (its rows are the peers, as in `GROUPS`).
+fn peer_frame(w: &mut datafusion::logical_expr::expr::WindowFunction, schema: &DFSchema) -> bool {
+    use datafusion::logical_expr::{WindowFrame, WindowFrameBound, WindowFrameUnits};
+    let frame = &w.params.window_frame;
+    if frame.units != WindowFrameUnits::Range {
+        return false;
+    }
+    let binary = w.params.order_by.first().is_some_and(|s| {
+        matches!(
+            data_type(&s.expr, schema),
+            Some(
+                DataType::Binary
+                    | DataType::LargeBinary
+                    | DataType::BinaryView
+                    | DataType::FixedSizeBinary(_)
+            )
+        )
+    });
+    let open = |b: &WindowFrameBound| match b {
+        WindowFrameBound::CurrentRow => true,
+        WindowFrameBound::Preceding(v) | WindowFrameBound::Following(v) => v.is_null(),
+    };
+    if !binary || !open(&frame.start_bound) || !open(&frame.end_bound) {
+        return false;
+    }
+    w.params.window_frame = WindowFrame::new_bounds(
+        WindowFrameUnits::Groups,
+        frame.start_bound.clone(),
+        frame.end_bound.clone(),
+    );
+    true
+}
+
+/// `< <= > >=`: the comparisons that order (rather than equate) values.
+fn is_ordering(op: Operator) -> bool {
+    matches!(
+        op,
+        Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq
+    )
 }
 
 fn is_comparison(op: Operator) -> bool {

@@ -1,8 +1,9 @@
 //! The functions typed values go through: `__phantomdb_parse_<type>` (text → storage, the
 //! assignment and explicit casts from text) and `__phantomdb_format_<type>` (storage → text,
 //! casts to text and every query's results), and `__phantomdb_as_<type>` (the value unchanged,
-//! typed again where DataFusion's expressions dropped the type). Each batch is one call into
-//! the plugin.
+//! typed again where DataFusion's expressions dropped the type) and `__phantomdb_sort_key_<type>`
+//! (storage → Binary whose byte order is the type's order, for sort-key ordered types). Each
+//! batch is one call into the plugin.
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -27,6 +28,8 @@ enum Direction {
     Format,
     /// The storage value unchanged, typed again (where DataFusion dropped the metadata).
     Retag,
+    /// The order-preserving sort key (Binary) of a sort-key ordered type's value.
+    SortKey,
 }
 
 /// A parse or format function of one type.
@@ -56,6 +59,7 @@ fn function(info: &TypeInfo, direction: Direction) -> Arc<ScalarUDF> {
         Direction::Parse => "parse",
         Direction::Format => "format",
         Direction::Retag => "as",
+        Direction::SortKey => "sort_key",
     };
     Arc::new(ScalarUDF::new_from_impl(TypeFunction {
         name: format!("__phantomdb_{verb}_{}", info.name),
@@ -73,6 +77,11 @@ pub(crate) fn parse(info: &TypeInfo, expr: Expr) -> Expr {
 /// `expr` (storage of `info`, whose type DataFusion lost) typed as `info` again.
 pub(crate) fn retag(info: &TypeInfo, expr: Expr) -> Expr {
     function(info, Direction::Retag).call(vec![expr])
+}
+
+/// The sort key of `expr` (of the sort-key ordered type `info`): Binary, ordered as the type.
+pub(crate) fn sort_key(info: &TypeInfo, expr: Expr) -> Expr {
+    function(info, Direction::SortKey).call(vec![expr])
 }
 
 /// `expr` (of type `info`) formatted as text.
@@ -128,6 +137,33 @@ impl TypeFunction {
             .map_err(|m| failed(&self.info, m))?;
         Ok(Arc::new(out))
     }
+
+    fn sort_key_array(&self, input: ArrayRef) -> Result<ArrayRef> {
+        Ok(Arc::new(sort_keys(&self.info, &input)?))
+    }
+}
+
+/// The sort keys of `values` (storage of the sort-key ordered type `info`).
+pub(crate) fn sort_keys(
+    info: &TypeInfo,
+    values: &ArrayRef,
+) -> crate::error::Result<arrow::array::BinaryArray> {
+    if values.data_type() != &info.storage {
+        return Err(Error::Plugin(
+            SqlState::ExternalRoutineException,
+            format!(
+                "type {}: no sort key for a value of type {}",
+                info.name,
+                values.data_type()
+            ),
+        ));
+    }
+    info.implementation.sort_key(values).map_err(|m| {
+        Error::Plugin(
+            SqlState::ExternalRoutineException,
+            format!("type {}: {m}", info.name),
+        )
+    })
 }
 
 impl ScalarUDFImpl for TypeFunction {
@@ -143,6 +179,7 @@ impl ScalarUDFImpl for TypeFunction {
         Ok(match self.direction {
             Direction::Parse | Direction::Retag => self.info.storage.clone(),
             Direction::Format => DataType::Utf8,
+            Direction::SortKey => DataType::Binary,
         })
     }
 
@@ -151,6 +188,7 @@ impl ScalarUDFImpl for TypeFunction {
         Ok(Arc::new(match self.direction {
             Direction::Parse | Direction::Retag => self.info.field(self.name(), nullable),
             Direction::Format => Field::new(self.name(), DataType::Utf8, nullable),
+            Direction::SortKey => Field::new(self.name(), DataType::Binary, nullable),
         }))
     }
 
@@ -167,6 +205,7 @@ impl ScalarUDFImpl for TypeFunction {
         let out = match self.direction {
             Direction::Parse => self.parse_array(input)?,
             Direction::Format => self.format_array(input)?,
+            Direction::SortKey => self.sort_key_array(input)?,
             Direction::Retag if input.data_type() == &self.info.storage => input,
             Direction::Retag => {
                 return Err(failed(
