@@ -46,6 +46,9 @@ pub const CATALOG_NAME: &str = "phantomdb";
 /// The default schema.
 pub const SCHEMA_NAME: &str = "public";
 
+/// The key range under which a hash join uses a perfect (array) hash table.
+const PERFECT_HASH_JOIN_KEY_RANGE: usize = 262_144;
+
 /// Plans statements for one connection, and evaluates the constant expressions DDL needs.
 pub(crate) struct Planner {
     ctx: SessionContext,
@@ -98,10 +101,17 @@ impl Planner {
         runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
         user: &str,
     ) -> Result<Self> {
-        let config = SessionConfig::new()
+        let mut config = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema(CATALOG_NAME, SCHEMA_NAME)
             .with_create_default_catalog_and_schema(false);
+        // A hash join whose build keys span fewer than 256K values probes an array instead
+        // of a hash table (at most a few MB). TPC-H q17 at SF1: 562 -> 111 ms, the other
+        // queries within noise (bench/results/DIAGNOSIS.md, round 7).
+        config
+            .options_mut()
+            .execution
+            .perfect_hash_join_small_build_threshold = PERFECT_HASH_JOIN_KEY_RANGE;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         ctx.add_analyzer_rule(Arc::new(subquery::UnnestSubqueries));
         for name in crate::plugins::PLUGIN_PROVIDED_FUNCTIONS {
