@@ -27,6 +27,18 @@ pub struct ProcessorArgs {
     /// Rounds.
     #[arg(long, default_value_t = 7)]
     rounds: usize,
+    /// Time one side only (`plain` or `hooked`), e.g. to profile it.
+    #[arg(long)]
+    only: Option<Side>,
+}
+
+/// One side of the comparison.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    /// The database without processors.
+    Plain,
+    /// The database with the no-op processor.
+    Hooked,
 }
 
 fn connection(db: &Database, rows: u64) -> Result<Connection> {
@@ -90,6 +102,14 @@ pub fn run(args: ProcessorArgs) -> Result<()> {
         time(&hooked, template, args.queries / 10 + 1, args.rows)?;
         let (mut a, mut b) = (Vec::new(), Vec::new());
         for round in 0..args.rounds {
+            if let Some(side) = args.only {
+                let (conn, times) = match side {
+                    Side::Plain => (&plain, &mut a),
+                    Side::Hooked => (&hooked, &mut b),
+                };
+                times.push(time(conn, template, args.queries, args.rows)?);
+                continue;
+            }
             if round % 2 == 0 {
                 a.push(time(&plain, template, args.queries, args.rows)?);
                 b.push(time(&hooked, template, args.queries, args.rows)?);
@@ -98,6 +118,7 @@ pub fn run(args: ProcessorArgs) -> Result<()> {
                 a.push(time(&plain, template, args.queries, args.rows)?);
             }
         }
+        let median = |v: Vec<f64>| if v.is_empty() { f64::NAN } else { median(v) };
         results.push((name, median(a), median(b)));
     }
     println!("| point query | no processor | no-op rewrite processor | ratio |");
