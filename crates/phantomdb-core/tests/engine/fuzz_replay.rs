@@ -73,13 +73,19 @@ fn valid_database_file() -> Vec<u8> {
 fn fuzz_corpus_and_crash_inputs_of_opening_a_file_replay_cleanly() {
     let (accepted, refused) = replay("open_file", harness::open_file);
     eprintln!("fuzz replay open_file: {accepted} opened and read, {refused} refused");
-    assert!(refused > 0, "the crash inputs are refused: {accepted} {refused}");
+    assert!(
+        refused > 0,
+        "the crash inputs are refused: {accepted} {refused}"
+    );
 
     // The seed a fuzzing run starts from, and damaged copies of it: truncated, and with one
     // byte flipped every 4 KiB page. The intact file must open and read; no copy may panic.
     let seed = valid_database_file();
     assert_eq!(harness::open_file(&seed), Outcome::Accepted);
-    let mut damaged = vec![seed[..seed.len() / 2].to_vec(), seed[..4096.min(seed.len())].to_vec()];
+    let mut damaged = vec![
+        seed[..seed.len() / 2].to_vec(),
+        seed[..4096.min(seed.len())].to_vec(),
+    ];
     for offset in (0..seed.len()).step_by(4096).map(|page| page + 97) {
         let mut copy = seed.clone();
         if let Some(byte) = copy.get_mut(offset) {
