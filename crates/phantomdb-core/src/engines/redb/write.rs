@@ -21,6 +21,9 @@ use crate::error::{Error, Result, SqlState};
 use crate::table::keys::{duplicate_key, encode_keys};
 use crate::table::stats::UnitStats;
 
+mod compaction;
+mod view;
+
 /// New primary-key entries gathered before they are written to redb in one sorted run.
 const KEY_RUN: usize = 65_536;
 
@@ -584,85 +587,10 @@ impl WriteTxn {
         }
         Ok(())
     }
-
-    /// Merges small and mostly-deleted segments of the table.
-    fn compact(&mut self, table: &TableDef) -> Result<()> {
-        if !self.needs_compaction(table)? {
-            return Ok(());
-        }
-        let segments = self.segments(table)?;
-        let is_candidate = |s: &SegmentSnapshot| {
-            let deleted = s.deleted.as_ref().map_or(0, Bitmap::count);
-            let live = s.batch.num_rows() - deleted;
-            live < SMALL_SEGMENT_ROWS || deleted * 2 > s.batch.num_rows()
-        };
-        let candidates: Vec<&SegmentSnapshot> =
-            segments.iter().filter(|s| is_candidate(s)).collect();
-        let small = candidates.len();
-        let heavily_deleted = candidates
-            .iter()
-            .any(|s| s.deleted.as_ref().map_or(0, Bitmap::count) * 2 > s.batch.num_rows());
-        if small <= MAX_SMALL_SEGMENTS && !heavily_deleted {
-            return Ok(());
-        }
-        let mut live = Vec::with_capacity(candidates.len());
-        for s in &candidates {
-            live.push(s.live()?);
-        }
-        let merged = concat_batches(&table.schema_ref(), &live)?;
-        self.index_remove_segments(table, &candidates)?;
-        let txn = self.txn()?;
-        {
-            let mut segs = txn.open_table(SEGMENTS)?;
-            let mut dels = txn.open_table(DELETES)?;
-            let mut stats = txn.open_table(super::stats::STATS)?;
-            for s in &candidates {
-                segs.remove((table.id, s.id))?;
-                dels.remove((table.id, s.id))?;
-                stats.remove((table.id, s.id))?;
-            }
-        }
-        let keys = if table.primary_key.is_empty() {
-            Vec::new()
-        } else {
-            encode_keys(table, &merged)?
-        };
-        self.append(table, merged, &keys)?;
-        // The moved rows' keys are in the index already: rewrite them in place.
-        self.write_keys(table.id)?;
-        self.flush(table)?;
-        tracing::debug!(table = %table.name, merged = small, "compacted segments");
-        Ok(())
-    }
 }
 
 /// Inserts the next keys of `keys` (ascending) that fall into one gap of the primary-key
 /// index through one cursor, replacing an entry whose key is already there.
-impl WriteTxn {
-    /// Whether [`WriteTxn::compact`] has work, decided from the segments' headers (row
-    /// counts) and delete bitmaps without decoding any segment: a commit into a large table
-    /// would otherwise read the whole table back (18% of a TPC-H lineitem load).
-    fn needs_compaction(&self, table: &TableDef) -> Result<bool> {
-        let txn = self.txn()?;
-        let deletes = txn.open_table(DELETES)?;
-        let no_stats: Option<&redb::Table<'_, (u64, u64), &'static [u8]>> = None;
-        let refs = stored_refs(table, &txn.open_table(SEGMENTS)?, &deletes, no_stats)?;
-        let (mut small, mut heavily_deleted) = (0, false);
-        for r in &refs {
-            // A segment whose header cannot be read is decoded by the full check.
-            let Some(rows) = r.rows else {
-                return Ok(true);
-            };
-            let deleted = r.deleted.as_ref().map_or(0, Bitmap::count);
-            if rows - deleted.min(rows) < SMALL_SEGMENT_ROWS || deleted * 2 > rows {
-                small += 1;
-                heavily_deleted |= deleted * 2 > rows;
-            }
-        }
-        Ok(small > MAX_SMALL_SEGMENTS || heavily_deleted)
-    }
-}
-
 fn key_run(
     index: &mut redb::Table<&'static [u8], u64>,
     keys: &mut std::iter::Peekable<std::collections::btree_map::IntoIter<Vec<u8>, RowId>>,
@@ -746,122 +674,6 @@ impl WriteTxn {
             parts.push(take_record_batch(&s.batch, &UInt32Array::from(rows))?);
         }
         Ok(concat_batches(&table.schema_ref(), &parts)?)
-    }
-}
-
-impl DataView for parking_lot::Mutex<WriteTxn> {
-    fn mark_suspect(&self) {
-        self.lock().store.mark_suspect();
-    }
-
-    fn check(&self) -> super::CheckReport {
-        let store = self.lock().store.clone();
-        store.check()
-    }
-
-    fn index_range(
-        &self,
-        index_id: u64,
-        lo: std::ops::Bound<&[u8]>,
-        hi: std::ops::Bound<&[u8]>,
-    ) -> Result<Vec<crate::table::RowId>> {
-        self.lock().index_range(index_id, lo, hi)
-    }
-
-    fn key_ids(
-        &self,
-        table: &TableDef,
-        keys: &[Vec<u8>],
-    ) -> Result<Vec<Option<crate::table::RowId>>> {
-        self.lock().key_ids(table, keys)
-    }
-
-    fn catalog(&self) -> Arc<Catalog> {
-        self.lock().catalog.clone()
-    }
-
-    fn segment_refs(&self, table: &TableDef) -> Result<Vec<SegmentRef>> {
-        let w = self.lock();
-        let txn = w.txn()?;
-        let deletes = txn.open_table(DELETES)?;
-        let stats = txn.open_table(super::stats::STATS)?;
-        let mut out = stored_refs(table, &txn.open_table(SEGMENTS)?, &deletes, Some(&stats))?;
-        if let Some(p) = w.pending.get(&table.id) {
-            let deleted = deletes
-                .get((table.id, p.segment))?
-                .map(|b| Bitmap::read(table, p.segment, b.value()))
-                .transpose()?;
-            let batch = p.batch(&table.schema_ref())?;
-            out.push(SegmentRef {
-                id: p.segment,
-                rows: Some(batch.num_rows()),
-                deleted,
-                pending: Some(batch),
-                stats: None,
-            });
-        }
-        Ok(out)
-    }
-
-    fn load(
-        &self,
-        table: &TableDef,
-        seg: &SegmentRef,
-        projection: &[usize],
-    ) -> Result<RecordBatch> {
-        let w = self.lock();
-        load_ref(&w.store, table, seg, projection, || {
-            Ok(w.txn()?.open_table(SEGMENTS)?)
-        })
-    }
-
-    fn lookup(&self, table: &TableDef, keys: &[Vec<u8>]) -> Result<RecordBatch> {
-        let w = self.lock();
-        let txn = w.txn()?;
-        let added = w.new_keys.get(&table.id);
-        let name = pk_table_name(table.id);
-        let def: TableDefinition<&[u8], u64> = TableDefinition::new(&name);
-        let mut index = None;
-        lookup_rows(
-            &w.store,
-            table,
-            keys,
-            |key| {
-                if let Some(id) = added.and_then(|m| m.get(key)) {
-                    return Ok(Some(*id));
-                }
-                if index.is_none() {
-                    index = Some(txn.open_table(def)?);
-                }
-                match &index {
-                    Some(t) => Ok(t.get(key)?.map(|v| v.value())),
-                    None => Ok(None),
-                }
-            },
-            || Ok(txn.open_table(SEGMENTS)?),
-            w.pending.get(&table.id),
-        )
-    }
-}
-
-impl WriteTxn {
-    /// Every segment of the table as this transaction sees it.
-    pub fn segments(&self, table: &TableDef) -> Result<Vec<SegmentSnapshot>> {
-        let txn = self.txn()?;
-        let deletes = txn.open_table(DELETES)?;
-        let mut out = read_segments(&self.store, table, &txn.open_table(SEGMENTS)?, &deletes)?;
-        if let Some(p) = self.pending.get(&table.id) {
-            let deleted = deletes
-                .get((table.id, p.segment))?
-                .map(|b| Bitmap::read(table, p.segment, b.value()))
-                .transpose()?;
-            out.push(SegmentSnapshot {
-                id: p.segment,
-                batch: p.batch(&table.schema_ref())?,
-                deleted,
-            });
-        }
-        Ok(out)
     }
 }
 
