@@ -13,10 +13,11 @@ use arrow::array::ArrayRef;
 use arrow::datatypes::{DataType, Field};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
-    AssignmentTarget, CastKind, DataType as SqlType, Expr as SqlExpr, Ident, ObjectName,
-    SelectItem, SetExpr, Statement as SqlStatement, TableFactor, TableObject, Value,
+    AssignmentTarget, Expr as SqlExpr, ObjectName, SelectItem, SetExpr, Statement as SqlStatement,
+    TableFactor, TableObject,
 };
 
+use super::literals::{cast_to, identifier};
 use super::logical_type;
 use crate::catalog::{Catalog, TableDef};
 use crate::plugins::Registry;
@@ -189,35 +190,4 @@ pub(crate) fn typed_context(registry: &Registry) -> datafusion::prelude::Session
         .with_type_planner(std::sync::Arc::new(planner))
         .build();
     datafusion::prelude::SessionContext::new_with_state(state)
-}
-
-/// An identifier as the catalog names it (unquoted names are folded to lower case).
-pub(super) fn identifier(i: &Ident) -> String {
-    if i.quote_style.is_some() {
-        i.value.clone()
-    } else {
-        i.value.to_ascii_lowercase()
-    }
-}
-
-/// `value` becomes `CAST(value AS type_name)`, unless it is NULL, `DEFAULT` or a parameter.
-pub(super) fn cast_to(value: &mut SqlExpr, type_name: &str) {
-    let untouched = match value {
-        SqlExpr::Value(v) => matches!(v.value, Value::Null | Value::Placeholder(_)),
-        SqlExpr::Identifier(i) => {
-            i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default")
-        }
-        _ => false,
-    };
-    if untouched {
-        return;
-    }
-    let inner = std::mem::replace(value, SqlExpr::value(Value::Null));
-    *value = SqlExpr::Cast {
-        kind: CastKind::Cast,
-        expr: Box::new(inner),
-        data_type: SqlType::Custom(ObjectName::from(vec![Ident::new(type_name)]), vec![]),
-        array: false,
-        format: None,
-    };
 }

@@ -19,11 +19,11 @@ use std::ops::ControlFlow;
 
 use datafusion::logical_expr::planner::TypePlanner;
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr as SqlExpr, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectName,
-    Statement as SqlStatement, Value, Visit, VisitMut, Visitor, VisitorMut,
+    BinaryOperator, CastKind, DataType as SqlType, Expr as SqlExpr, FunctionArg, FunctionArgExpr,
+    FunctionArguments, Ident, ObjectName, Statement as SqlStatement, Value, Visit, VisitMut,
+    Visitor, VisitorMut,
 };
 
-use super::assign::{cast_to, identifier};
 use super::logical_type;
 use super::planner::CustomTypePlanner;
 use crate::catalog::Catalog;
@@ -273,4 +273,35 @@ impl VisitorMut for Typer {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// An identifier as the catalog names it (unquoted names are folded to lower case).
+pub(super) fn identifier(i: &Ident) -> String {
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_ascii_lowercase()
+    }
+}
+
+/// `value` becomes `CAST(value AS type_name)`, unless it is NULL, `DEFAULT` or a parameter.
+pub(super) fn cast_to(value: &mut SqlExpr, type_name: &str) {
+    let untouched = match value {
+        SqlExpr::Value(v) => matches!(v.value, Value::Null | Value::Placeholder(_)),
+        SqlExpr::Identifier(i) => {
+            i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default")
+        }
+        _ => false,
+    };
+    if untouched {
+        return;
+    }
+    let inner = std::mem::replace(value, SqlExpr::value(Value::Null));
+    *value = SqlExpr::Cast {
+        kind: CastKind::Cast,
+        expr: Box::new(inner),
+        data_type: SqlType::Custom(ObjectName::from(vec![Ident::new(type_name)]), vec![]),
+        array: false,
+        format: None,
+    };
 }
