@@ -13,8 +13,8 @@ use arrow::array::ArrayRef;
 use arrow::datatypes::{DataType, Field};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
-    AssignmentTarget, Expr as SqlExpr, ObjectName, SelectItem, SetExpr, Statement as SqlStatement,
-    TableFactor, TableObject,
+    AssignmentTarget, ObjectName, SelectItem, SetExpr, Statement as SqlStatement, TableFactor,
+    TableObject,
 };
 
 use super::literals::{cast_to, identifier};
