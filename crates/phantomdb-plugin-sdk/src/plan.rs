@@ -23,6 +23,10 @@
 
 use serde::{Deserialize, Serialize};
 
+mod tag_first;
+
+use tag_first::tag_first_enum;
+
 /// The plan form version this SDK reads and writes.
 pub const PLAN_FORM_VERSION: u32 = 1;
 
@@ -139,360 +143,362 @@ pub struct Assignment {
     pub value: Expr,
 }
 
-/// A plan node. Every node carries `schema`, its output columns, when it comes from the host
-/// (a plugin need not fill it in for nodes it builds: the host recomputes it).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "node", rename_all = "snake_case")]
-pub enum PlanNode {
-    /// Reads a table.
-    Scan {
-        /// Host handle of this scan (keep it when moving the scan).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        id: Option<u32>,
-        /// Table name (as the query qualifies it).
-        table: String,
-        /// Storage engine (`redb`, `memory`, a plugin's).
-        #[serde(default)]
-        engine: String,
-        /// Columns read, by name; `None`: all.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        projection: Option<Vec<String>>,
-        /// Filters pushed into the scan.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        filters: Vec<Expr>,
-        /// At most this many rows.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        fetch: Option<u64>,
-        /// What the host knows about the table.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        statistics: Option<ScanStatistics>,
-        /// Output columns.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        schema: Vec<Field>,
-    },
-    /// Rows of `input` for which `predicate` is true.
-    Filter {
-        /// Boolean condition.
-        predicate: Expr,
-        /// Input.
-        input: Box<PlanNode>,
-        /// Output columns.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        schema: Vec<Field>,
-    },
-    /// Computes `exprs` per input row.
-    Projection {
-        /// Output expressions (use [`Expr::Alias`] to name them).
-        exprs: Vec<Expr>,
-        /// Input.
-        input: Box<PlanNode>,
-        /// Output columns.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        schema: Vec<Field>,
-    },
-    /// Joins two inputs.
-    Join {
-        /// Kind.
-        kind: JoinKind,
-        /// Equality keys, `[left, right]`.
-        #[serde(default)]
-        on: Vec<(Expr, Expr)>,
-        /// Extra condition.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        filter: Option<Expr>,
-        /// Whether NULL keys match each other.
-        #[serde(default)]
-        null_equals_null: bool,
-        /// Left input.
-        left: Box<PlanNode>,
-        /// Right input.
-        right: Box<PlanNode>,
-        /// Output columns.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        schema: Vec<Field>,
-    },
-    /// Groups and aggregates.
-    Aggregate {
-        /// Grouping expressions.
-        group_by: Vec<Expr>,
-        /// Aggregate expressions ([`Expr::Aggregate`], maybe aliased).
-        aggregates: Vec<Expr>,
-        /// Input.
-        input: Box<PlanNode>,
-        /// Output columns.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        schema: Vec<Field>,
-    },
-    /// Sorts, optionally keeping the first `fetch` rows.
-    Sort {
-        /// Sort keys.
-        order: Vec<SortKey>,
-        /// Top-N.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        fetch: Option<u64>,
-        /// Input.
-        input: Box<PlanNode>,
-        /// Output columns.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        schema: Vec<Field>,
-    },
-    /// `OFFSET skip LIMIT fetch`.
-    Limit {
-        /// Rows skipped.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        skip: Option<Box<Expr>>,
-        /// Rows kept.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        fetch: Option<Box<Expr>>,
-        /// Input.
-        input: Box<PlanNode>,
-        /// Output columns.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        schema: Vec<Field>,
-    },
-    /// `UNION ALL` of inputs with one schema.
-    Union {
-        /// Inputs.
-        inputs: Vec<PlanNode>,
-        /// Output columns.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        schema: Vec<Field>,
-    },
-    /// Literal rows.
-    Values {
-        /// Rows of expressions.
-        rows: Vec<Vec<Expr>>,
-        /// Output columns.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        schema: Vec<Field>,
-    },
-    /// Renames the input's relation (a FROM alias, a view, a CTE).
-    SubqueryAlias {
-        /// New relation name.
-        alias: String,
-        /// Input.
-        input: Box<PlanNode>,
-        /// Output columns.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        schema: Vec<Field>,
-    },
-    /// `INSERT INTO table`: `input` yields the new rows, columns named as the table's.
-    Insert {
-        /// Target table.
-        table: String,
-        /// Conditions every new row must meet (columns by unqualified name); a row that does
-        /// not is refused with SQLSTATE 42501 (row-level security's `WITH CHECK`).
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        checks: Vec<Expr>,
-        /// New rows.
-        input: Box<PlanNode>,
-    },
-    /// `UPDATE table SET ...`: `assignments` over `input`, which yields the rows to change
-    /// (with the hidden row id column).
-    Update {
-        /// Target table.
-        table: String,
-        /// New value per output column (every column of the table, plus the row id).
-        assignments: Vec<Assignment>,
-        /// Conditions every new row must meet, as for [`PlanNode::Insert`].
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        checks: Vec<Expr>,
-        /// Rows to change.
-        input: Box<PlanNode>,
-    },
-    /// `DELETE FROM table`: `input` yields the rows to delete (with the row id column).
-    Delete {
-        /// Target table.
-        table: String,
-        /// Rows to delete.
-        input: Box<PlanNode>,
-    },
-    /// A node the form does not model. Its expressions and inputs are form subtrees.
-    Opaque {
-        /// Host handle: the original node.
-        id: u32,
-        /// What it is (e.g. `Window`, `Distinct`, `RecursiveQuery`), for reading only.
-        kind: String,
-        /// Its expressions.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        exprs: Vec<Expr>,
-        /// Its inputs.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        inputs: Vec<PlanNode>,
-        /// Output columns.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        schema: Vec<Field>,
-    },
+tag_first_enum! {
+    /// A plan node. Every node carries `schema`, its output columns, when it comes from the host
+    /// (a plugin need not fill it in for nodes it builds: the host recomputes it).
+    #[derive(Debug, Clone, PartialEq)]
+    pub enum PlanNode (tag = "node", remote = PlanNodeRemote, "PlanNode") {
+        /// Reads a table.
+        Scan {
+            /// Host handle of this scan (keep it when moving the scan).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            id: Option<u32>,
+            /// Table name (as the query qualifies it).
+            table: String,
+            /// Storage engine (`redb`, `memory`, a plugin's).
+            #[serde(default)]
+            engine: String,
+            /// Columns read, by name; `None`: all.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            projection: Option<Vec<String>>,
+            /// Filters pushed into the scan.
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            filters: Vec<Expr>,
+            /// At most this many rows.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            fetch: Option<u64>,
+            /// What the host knows about the table.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            statistics: Option<ScanStatistics>,
+            /// Output columns.
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            schema: Vec<Field>,
+        },
+        /// Rows of `input` for which `predicate` is true.
+        Filter {
+            /// Boolean condition.
+            predicate: Expr,
+            /// Input.
+            input: Box<PlanNode>,
+            /// Output columns.
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            schema: Vec<Field>,
+        },
+        /// Computes `exprs` per input row.
+        Projection {
+            /// Output expressions (use [`Expr::Alias`] to name them).
+            exprs: Vec<Expr>,
+            /// Input.
+            input: Box<PlanNode>,
+            /// Output columns.
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            schema: Vec<Field>,
+        },
+        /// Joins two inputs.
+        Join {
+            /// Kind.
+            kind: JoinKind,
+            /// Equality keys, `[left, right]`.
+            #[serde(default)]
+            on: Vec<(Expr, Expr)>,
+            /// Extra condition.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            filter: Option<Expr>,
+            /// Whether NULL keys match each other.
+            #[serde(default)]
+            null_equals_null: bool,
+            /// Left input.
+            left: Box<PlanNode>,
+            /// Right input.
+            right: Box<PlanNode>,
+            /// Output columns.
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            schema: Vec<Field>,
+        },
+        /// Groups and aggregates.
+        Aggregate {
+            /// Grouping expressions.
+            group_by: Vec<Expr>,
+            /// Aggregate expressions ([`Expr::Aggregate`], maybe aliased).
+            aggregates: Vec<Expr>,
+            /// Input.
+            input: Box<PlanNode>,
+            /// Output columns.
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            schema: Vec<Field>,
+        },
+        /// Sorts, optionally keeping the first `fetch` rows.
+        Sort {
+            /// Sort keys.
+            order: Vec<SortKey>,
+            /// Top-N.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            fetch: Option<u64>,
+            /// Input.
+            input: Box<PlanNode>,
+            /// Output columns.
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            schema: Vec<Field>,
+        },
+        /// `OFFSET skip LIMIT fetch`.
+        Limit {
+            /// Rows skipped.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            skip: Option<Box<Expr>>,
+            /// Rows kept.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            fetch: Option<Box<Expr>>,
+            /// Input.
+            input: Box<PlanNode>,
+            /// Output columns.
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            schema: Vec<Field>,
+        },
+        /// `UNION ALL` of inputs with one schema.
+        Union {
+            /// Inputs.
+            inputs: Vec<PlanNode>,
+            /// Output columns.
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            schema: Vec<Field>,
+        },
+        /// Literal rows.
+        Values {
+            /// Rows of expressions.
+            rows: Vec<Vec<Expr>>,
+            /// Output columns.
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            schema: Vec<Field>,
+        },
+        /// Renames the input's relation (a FROM alias, a view, a CTE).
+        SubqueryAlias {
+            /// New relation name.
+            alias: String,
+            /// Input.
+            input: Box<PlanNode>,
+            /// Output columns.
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            schema: Vec<Field>,
+        },
+        /// `INSERT INTO table`: `input` yields the new rows, columns named as the table's.
+        Insert {
+            /// Target table.
+            table: String,
+            /// Conditions every new row must meet (columns by unqualified name); a row that does
+            /// not is refused with SQLSTATE 42501 (row-level security's `WITH CHECK`).
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            checks: Vec<Expr>,
+            /// New rows.
+            input: Box<PlanNode>,
+        },
+        /// `UPDATE table SET ...`: `assignments` over `input`, which yields the rows to change
+        /// (with the hidden row id column).
+        Update {
+            /// Target table.
+            table: String,
+            /// New value per output column (every column of the table, plus the row id).
+            assignments: Vec<Assignment>,
+            /// Conditions every new row must meet, as for [`PlanNode::Insert`].
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            checks: Vec<Expr>,
+            /// Rows to change.
+            input: Box<PlanNode>,
+        },
+        /// `DELETE FROM table`: `input` yields the rows to delete (with the row id column).
+        Delete {
+            /// Target table.
+            table: String,
+            /// Rows to delete.
+            input: Box<PlanNode>,
+        },
+        /// A node the form does not model. Its expressions and inputs are form subtrees.
+        Opaque {
+            /// Host handle: the original node.
+            id: u32,
+            /// What it is (e.g. `Window`, `Distinct`, `RecursiveQuery`), for reading only.
+            kind: String,
+            /// Its expressions.
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            exprs: Vec<Expr>,
+            /// Its inputs.
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            inputs: Vec<PlanNode>,
+            /// Output columns.
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            schema: Vec<Field>,
+        },
+    }
 }
 
-/// An expression.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Expr {
-    /// A column of the input.
-    Column {
-        /// Qualifier (table or alias), if any.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        relation: Option<String>,
-        /// Name.
-        name: String,
-    },
-    /// A typed constant.
-    Literal(Literal),
-    /// A statement parameter (`$1`), with its type when known.
-    Parameter {
-        /// `$1`, `$2`, ...
-        id: String,
-        /// Arrow format string.
-        #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
-        data_type: Option<String>,
-    },
-    /// `left op right`. `op`: `=`, `<>`, `<`, `<=`, `>`, `>=`, `+`, `-`, `*`, `/`, `%`,
-    /// `and`, `or`, `is_distinct_from`, `is_not_distinct_from`, `||`.
-    Binary {
-        /// Operator.
-        op: String,
-        /// Left operand.
-        left: Box<Expr>,
-        /// Right operand.
-        right: Box<Expr>,
-    },
-    /// `op expr`. `op`: `not`, `negative`, `is_true`, `is_false`, `is_unknown`, `is_not_true`,
-    /// `is_not_false`, `is_not_unknown`.
-    Unary {
-        /// Operator.
-        op: String,
-        /// Operand.
-        expr: Box<Expr>,
-    },
-    /// `expr IS [NOT] NULL`.
-    IsNull {
-        /// Operand.
-        expr: Box<Expr>,
-        /// `IS NOT NULL`.
-        negated: bool,
-    },
-    /// A scalar function call.
-    Function {
-        /// Function name.
-        name: String,
-        /// Arguments.
-        args: Vec<Expr>,
-    },
-    /// An aggregate function call.
-    Aggregate {
-        /// Function name.
-        name: String,
-        /// Arguments.
-        args: Vec<Expr>,
-        /// `DISTINCT`.
-        #[serde(default)]
-        distinct: bool,
-    },
-    /// `CAST(expr AS type)` (`try` for `TRY_CAST`).
-    Cast {
-        /// Operand.
-        expr: Box<Expr>,
-        /// Arrow format string.
-        #[serde(rename = "type")]
-        data_type: String,
-        /// NULL instead of an error when the value does not convert.
-        #[serde(default)]
-        r#try: bool,
-    },
-    /// `CASE [operand] WHEN .. THEN .. ELSE .. END`.
-    Case {
-        /// Operand of a simple CASE.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        operand: Option<Box<Expr>>,
-        /// `(when, then)` pairs.
-        when_then: Vec<(Expr, Expr)>,
-        /// `ELSE`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        otherwise: Option<Box<Expr>>,
-    },
-    /// `expr [NOT] IN (list)`.
-    InList {
-        /// Operand.
-        expr: Box<Expr>,
-        /// Values.
-        list: Vec<Expr>,
-        /// `NOT IN`.
-        negated: bool,
-    },
-    /// `expr [NOT] BETWEEN low AND high`.
-    Between {
-        /// Operand.
-        expr: Box<Expr>,
-        /// Lower bound.
-        low: Box<Expr>,
-        /// Upper bound.
-        high: Box<Expr>,
-        /// `NOT BETWEEN`.
-        negated: bool,
-    },
-    /// `expr [NOT] LIKE|ILIKE pattern [ESCAPE c]`.
-    Like {
-        /// Operand.
-        expr: Box<Expr>,
-        /// Pattern.
-        pattern: Box<Expr>,
-        /// `NOT LIKE`.
-        negated: bool,
-        /// `ILIKE`.
-        #[serde(default)]
-        case_insensitive: bool,
-        /// Escape character.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        escape: Option<char>,
-    },
-    /// A subquery giving one value.
-    ScalarSubquery {
-        /// The subquery.
-        plan: Box<PlanNode>,
-    },
-    /// `expr [NOT] IN (subquery)`.
-    InSubquery {
-        /// Operand.
-        expr: Box<Expr>,
-        /// The subquery (one column).
-        plan: Box<PlanNode>,
-        /// `NOT IN`.
-        negated: bool,
-    },
-    /// `[NOT] EXISTS (subquery)`.
-    Exists {
-        /// The subquery.
-        plan: Box<PlanNode>,
-        /// `NOT EXISTS`.
-        negated: bool,
-    },
-    /// `expr AS name`.
-    Alias {
-        /// Operand.
-        expr: Box<Expr>,
-        /// Qualifier of the new name, if any.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        relation: Option<String>,
-        /// New name.
-        name: String,
-    },
-    /// SQL expression text, planned by the host against the node's input (only from plugins
-    /// to the host: `tenant_id = current_setting('app.tenant')::int`).
-    Sql {
-        /// The expression.
-        sql: String,
-    },
-    /// An expression the form does not model; its sub-expressions are form subtrees.
-    Opaque {
-        /// Host handle: the original expression.
-        id: u32,
-        /// Its text, for reading only.
-        display: String,
-        /// Its direct sub-expressions.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        children: Vec<Expr>,
-    },
+tag_first_enum! {
+    /// An expression.
+    #[derive(Debug, Clone, PartialEq)]
+    pub enum Expr (tag = "kind", remote = ExprRemote, "Expr") {
+        /// A column of the input.
+        Column {
+            /// Qualifier (table or alias), if any.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            relation: Option<String>,
+            /// Name.
+            name: String,
+        },
+        /// A typed constant.
+        Literal(Literal),
+        /// A statement parameter (`$1`), with its type when known.
+        Parameter {
+            /// `$1`, `$2`, ...
+            id: String,
+            /// Arrow format string.
+            #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+            data_type: Option<String>,
+        },
+        /// `left op right`. `op`: `=`, `<>`, `<`, `<=`, `>`, `>=`, `+`, `-`, `*`, `/`, `%`,
+        /// `and`, `or`, `is_distinct_from`, `is_not_distinct_from`, `||`.
+        Binary {
+            /// Operator.
+            op: String,
+            /// Left operand.
+            left: Box<Expr>,
+            /// Right operand.
+            right: Box<Expr>,
+        },
+        /// `op expr`. `op`: `not`, `negative`, `is_true`, `is_false`, `is_unknown`, `is_not_true`,
+        /// `is_not_false`, `is_not_unknown`.
+        Unary {
+            /// Operator.
+            op: String,
+            /// Operand.
+            expr: Box<Expr>,
+        },
+        /// `expr IS [NOT] NULL`.
+        IsNull {
+            /// Operand.
+            expr: Box<Expr>,
+            /// `IS NOT NULL`.
+            negated: bool,
+        },
+        /// A scalar function call.
+        Function {
+            /// Function name.
+            name: String,
+            /// Arguments.
+            args: Vec<Expr>,
+        },
+        /// An aggregate function call.
+        Aggregate {
+            /// Function name.
+            name: String,
+            /// Arguments.
+            args: Vec<Expr>,
+            /// `DISTINCT`.
+            #[serde(default)]
+            distinct: bool,
+        },
+        /// `CAST(expr AS type)` (`try` for `TRY_CAST`).
+        Cast {
+            /// Operand.
+            expr: Box<Expr>,
+            /// Arrow format string.
+            #[serde(rename = "type")]
+            data_type: String,
+            /// NULL instead of an error when the value does not convert.
+            #[serde(default)]
+            r#try: bool,
+        },
+        /// `CASE [operand] WHEN .. THEN .. ELSE .. END`.
+        Case {
+            /// Operand of a simple CASE.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            operand: Option<Box<Expr>>,
+            /// `(when, then)` pairs.
+            when_then: Vec<(Expr, Expr)>,
+            /// `ELSE`.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            otherwise: Option<Box<Expr>>,
+        },
+        /// `expr [NOT] IN (list)`.
+        InList {
+            /// Operand.
+            expr: Box<Expr>,
+            /// Values.
+            list: Vec<Expr>,
+            /// `NOT IN`.
+            negated: bool,
+        },
+        /// `expr [NOT] BETWEEN low AND high`.
+        Between {
+            /// Operand.
+            expr: Box<Expr>,
+            /// Lower bound.
+            low: Box<Expr>,
+            /// Upper bound.
+            high: Box<Expr>,
+            /// `NOT BETWEEN`.
+            negated: bool,
+        },
+        /// `expr [NOT] LIKE|ILIKE pattern [ESCAPE c]`.
+        Like {
+            /// Operand.
+            expr: Box<Expr>,
+            /// Pattern.
+            pattern: Box<Expr>,
+            /// `NOT LIKE`.
+            negated: bool,
+            /// `ILIKE`.
+            #[serde(default)]
+            case_insensitive: bool,
+            /// Escape character.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            escape: Option<char>,
+        },
+        /// A subquery giving one value.
+        ScalarSubquery {
+            /// The subquery.
+            plan: Box<PlanNode>,
+        },
+        /// `expr [NOT] IN (subquery)`.
+        InSubquery {
+            /// Operand.
+            expr: Box<Expr>,
+            /// The subquery (one column).
+            plan: Box<PlanNode>,
+            /// `NOT IN`.
+            negated: bool,
+        },
+        /// `[NOT] EXISTS (subquery)`.
+        Exists {
+            /// The subquery.
+            plan: Box<PlanNode>,
+            /// `NOT EXISTS`.
+            negated: bool,
+        },
+        /// `expr AS name`.
+        Alias {
+            /// Operand.
+            expr: Box<Expr>,
+            /// Qualifier of the new name, if any.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            relation: Option<String>,
+            /// New name.
+            name: String,
+        },
+        /// SQL expression text, planned by the host against the node's input (only from plugins
+        /// to the host: `tenant_id = current_setting('app.tenant')::int`).
+        Sql {
+            /// The expression.
+            sql: String,
+        },
+        /// An expression the form does not model; its sub-expressions are form subtrees.
+        Opaque {
+            /// Host handle: the original expression.
+            id: u32,
+            /// Its text, for reading only.
+            display: String,
+            /// Its direct sub-expressions.
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            children: Vec<Expr>,
+        },
+    }
 }
 
 impl Expr {
