@@ -1,10 +1,12 @@
 //! `phantomdb-bench processors`: the overhead of a query processor's `rewrite` hook on a
-//! point query (issue #15: at most 10% with a no-op processor). Two in-memory databases with
-//! the same table: one without processors, one with the `noop_processor` fixture loaded (its
-//! one processor receives every plan at stage `analyzed` and returns it unchanged: the plan
-//! goes to the plan form, to JSON, through the plugin and back). Each round times `--queries` point queries
-//! (literal keys, so every one is planned) on each, alternating which goes first; the figure
-//! is the median per query over the rounds, for `EXPLAIN` (planning only) and for the query.
+//! point query (issue #15: at most 10% with a no-op processor). Four in-memory databases with
+//! the same table: two without processors (the second shows the noise floor), and two with the `noop_processor` fixture loaded.
+//! Its one processor receives every plan at stage `analyzed` (the plan goes to the plan form,
+//! to JSON and is read in the plugin) and changes nothing: in the first it answers "unchanged"
+//! (the SDK's no-op), in the second it hands the plan back (the plan also crosses back and the
+//! host compares it with what it sent). Each round times `--queries` point queries (literal
+//! keys, so every one is planned) on each, in a rotating order; the figure is the median per
+//! query over the rounds, for `EXPLAIN` (planning only) and for the query.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -37,9 +39,15 @@ pub struct ProcessorArgs {
 enum Side {
     /// The database without processors.
     Plain,
-    /// The database with the no-op processor.
+    /// A second database without processors: the figures' noise floor.
+    Control,
+    /// The database with the no-op processor answering "unchanged".
     Hooked,
+    /// The database with the no-op processor handing the plan back.
+    Returned,
 }
+
+const SIDES: [Side; 4] = [Side::Plain, Side::Control, Side::Hooked, Side::Returned];
 
 fn connection(db: &Database, rows: u64) -> Result<Connection> {
     let conn = db.connect()?;
@@ -74,20 +82,31 @@ pub fn run(args: ProcessorArgs) -> Result<()> {
             .context("the binary's directory")?
             .join("libnoop_processor.so"),
     };
-    let plain_db = Database::open_in_memory()?;
-    let hooked_db = Database::open_in_memory()?;
-    hooked_db
-        .plugins()
-        .load_plugin(&plugin, "")
-        .with_context(|| format!("loading {}", plugin.display()))?;
-    let plain = connection(&plain_db, args.rows)?;
-    let hooked = connection(&hooked_db, args.rows)?;
-    let listed = hooked
-        .execute("SELECT name FROM phantomdb_query_processors() WHERE name = 'noop_rewrite'")?;
-    anyhow::ensure!(
-        listed.num_rows() == 1,
-        "the fixture's processor noop_rewrite is not loaded"
-    );
+    let mut connections = Vec::new();
+    let mut databases = Vec::new();
+    for side in SIDES {
+        let db = Database::open_in_memory()?;
+        let config = match side {
+            Side::Plain | Side::Control => None,
+            Side::Hooked => Some(""),
+            Side::Returned => Some(r#"{"return_plan": true}"#),
+        };
+        if let Some(config) = config {
+            db.plugins()
+                .load_plugin(&plugin, config)
+                .with_context(|| format!("loading {}", plugin.display()))?;
+        }
+        let conn = connection(&db, args.rows)?;
+        let listed = conn
+            .execute("SELECT name FROM phantomdb_query_processors() WHERE name = 'noop_rewrite'")?;
+        anyhow::ensure!(
+            listed.num_rows() == usize::from(config.is_some()),
+            "the fixture's processor noop_rewrite is {} loaded in the {side:?} database",
+            if config.is_some() { "not" } else { "" }
+        );
+        connections.push(conn);
+        databases.push(db);
+    }
 
     let mut results = Vec::new();
     for (name, template) in [
@@ -97,38 +116,39 @@ pub fn run(args: ProcessorArgs) -> Result<()> {
         ),
         ("plan and run", "SELECT v FROM t WHERE id = {key}"),
     ] {
-        // Warm-up.
-        time(&plain, template, args.queries / 10 + 1, args.rows)?;
-        time(&hooked, template, args.queries / 10 + 1, args.rows)?;
-        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for conn in &connections {
+            time(conn, template, args.queries / 10 + 1, args.rows)?; // warm-up
+        }
+        let mut times = vec![Vec::new(); SIDES.len()];
         for round in 0..args.rounds {
-            if let Some(side) = args.only {
-                let (conn, times) = match side {
-                    Side::Plain => (&plain, &mut a),
-                    Side::Hooked => (&hooked, &mut b),
-                };
-                times.push(time(conn, template, args.queries, args.rows)?);
-                continue;
-            }
-            if round % 2 == 0 {
-                a.push(time(&plain, template, args.queries, args.rows)?);
-                b.push(time(&hooked, template, args.queries, args.rows)?);
-            } else {
-                b.push(time(&hooked, template, args.queries, args.rows)?);
-                a.push(time(&plain, template, args.queries, args.rows)?);
+            // Each side takes each place in the order in turn.
+            for k in 0..SIDES.len() {
+                let i = (round + k) % SIDES.len();
+                if args.only.is_some_and(|only| only != SIDES[i]) {
+                    continue;
+                }
+                times[i].push(time(&connections[i], template, args.queries, args.rows)?);
             }
         }
-        let median = |v: Vec<f64>| if v.is_empty() { f64::NAN } else { median(v) };
-        results.push((name, median(a), median(b)));
+        let medians: Vec<f64> = times
+            .into_iter()
+            .map(|v| if v.is_empty() { f64::NAN } else { median(v) })
+            .collect();
+        results.push((name, medians));
     }
-    println!("| point query | no processor | no-op rewrite processor | ratio |");
-    println!("| --- | --- | --- | --- |");
-    for (name, a, b) in results {
+    println!(
+        "| point query | no processor | again, second database (noise) | no-op processor | \
+         no-op handing the plan back |"
+    );
+    println!("| --- | --- | --- | --- | --- |");
+    for (name, m) in results {
+        let cell = |v: f64| format!("{:.1} µs ({:.3}x)", v * 1e6, v / m[0]);
         println!(
-            "| {name} | {:.1} µs | {:.1} µs | {:.3}x |",
-            a * 1e6,
-            b * 1e6,
-            b / a
+            "| {name} | {:.1} µs | {} | {} | {} |",
+            m[0] * 1e6,
+            cell(m[1]),
+            cell(m[2]),
+            cell(m[3])
         );
     }
     Ok(())

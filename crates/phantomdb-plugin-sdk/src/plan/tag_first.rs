@@ -12,12 +12,12 @@
 //! serializing) and a private remote definition of it, externally tagged, whose derived
 //! deserializer reads the variant this module hands it.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
 use serde::de::{
-    self, DeserializeSeed, Deserializer, EnumAccess, IntoDeserializer, MapAccess, VariantAccess,
-    Visitor,
+    self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, VariantAccess, Visitor,
 };
 
 /// An enum read by [`deserialize`]: `read` is its externally tagged deserializer.
@@ -46,13 +46,14 @@ impl<'de, T: Tagged<'de>> Visitor<'de> for TaggedObject<T> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
-        let Some(first) = map.next_key::<String>()? else {
-            return Err(de::Error::missing_field(T::TAG));
+        let first = match map.next_key_seed(FirstKey(T::TAG))? {
+            None => return Err(de::Error::missing_field(T::TAG)),
+            Some(None) => {
+                let name = map.next_value_seed(TagValue)?;
+                return T::read(Variant { name, map });
+            }
+            Some(Some(key)) => key,
         };
-        if first == T::TAG {
-            let variant: String = map.next_value()?;
-            return T::read(Variant { name: variant, map });
-        }
         // The tag comes later: collect the object, then read it the same way.
         let mut object = serde_json::Map::new();
         object.insert(first, map.next_value()?);
@@ -71,17 +72,72 @@ impl<'de, T: Tagged<'de>> Visitor<'de> for TaggedObject<T> {
             None => return Err(de::Error::missing_field(T::TAG)),
         };
         let rest = de::value::MapDeserializer::<_, serde_json::Error>::new(object.into_iter());
-        T::read(Variant { name, map: rest }).map_err(de::Error::custom)
+        T::read(Variant {
+            name: Cow::Owned(name),
+            map: rest,
+        })
+        .map_err(de::Error::custom)
+    }
+}
+
+/// Reads an object's first key: `None` when it is the tag (nothing is allocated), else the
+/// key.
+struct FirstKey(&'static str);
+
+impl<'de> DeserializeSeed<'de> for FirstKey {
+    type Value = Option<String>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FirstKey {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        Ok((key != self.0).then(|| key.to_owned()))
+    }
+}
+
+/// Reads the tag's value, borrowed from the input where it can be.
+struct TagValue;
+
+impl<'de> DeserializeSeed<'de> for TagValue {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TagValue {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a variant name")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, name: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(name))
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(name.to_owned()))
     }
 }
 
 /// An enum value as a deserializer: the variant's name and the object's remaining fields.
-struct Variant<A> {
-    name: String,
+struct Variant<'de, A> {
+    name: Cow<'de, str>,
     map: A,
 }
 
-impl<'de, A: MapAccess<'de>> Deserializer<'de> for Variant<A> {
+impl<'de, A: MapAccess<'de>> Deserializer<'de> for Variant<'de, A> {
     type Error = A::Error;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, A::Error> {
@@ -104,7 +160,7 @@ impl<'de, A: MapAccess<'de>> Deserializer<'de> for Variant<A> {
     }
 }
 
-impl<'de, A: MapAccess<'de>> EnumAccess<'de> for Variant<A> {
+impl<'de, A: MapAccess<'de>> EnumAccess<'de> for Variant<'de, A> {
     type Error = A::Error;
     type Variant = Fields<A>;
 
@@ -112,8 +168,7 @@ impl<'de, A: MapAccess<'de>> EnumAccess<'de> for Variant<A> {
         self,
         seed: V,
     ) -> Result<(V::Value, Fields<A>), A::Error> {
-        let name: de::value::StringDeserializer<A::Error> = self.name.into_deserializer();
-        let variant = seed.deserialize(name)?;
+        let variant = seed.deserialize(de::value::StrDeserializer::<A::Error>::new(&self.name))?;
         Ok((variant, Fields(self.map)))
     }
 }
