@@ -61,9 +61,7 @@ pub fn measure(library: &Path, dir: &Path, rows: u64, runs: usize) -> Result<Vec
     // FixedSizeBinary(16): arrow_cast drops the type) and `w` (TEXT).
     conn.execute("CREATE TABLE v (id uuid, n BIGINT)")?;
     conn.execute("INSERT INTO v SELECT id, n FROM src")?;
-    conn.execute(
-        "CREATE TABLE f AS SELECT arrow_cast(id, 'FixedSizeBinary(16)') AS id, n FROM v",
-    )?;
+    conn.execute("CREATE TABLE f AS SELECT arrow_cast(id, 'FixedSizeBinary(16)') AS id, n FROM v")?;
     conn.execute("CREATE TABLE w AS SELECT id, n FROM src")?;
     let mut out = Vec::new();
 
