@@ -72,9 +72,10 @@ pub const PHANTOMDB_PLUGIN_ABI_MAJOR: u32 = 1;
 /// (1.2: [`Status::CONFLICT`]; 1.3: the `phantomdb.auth/1` interface, [`AuthInterface`], and
 /// [`PluginType::Authentication`]; 1.4: the `phantomdb.query/1` interface,
 /// [`QueryInterface`], and [`PluginType::QueryProcessor`]; 1.5: the `phantomdb.types/1`
-/// interface, [`TypesInterface`], and [`PluginType::DataType`]); a host accepts plugins of any minor version of its major
-/// version (checking `struct_size` for new fields).
-pub const PHANTOMDB_PLUGIN_ABI_MINOR: u32 = 5;
+/// interface, [`TypesInterface`], and [`PluginType::DataType`]; 1.6: casts of custom types,
+/// [`TypeDescriptor::casts`] and [`TypesInterface::cast`]); a host accepts plugins of any
+/// minor version of its major version (checking `struct_size` for new fields).
+pub const PHANTOMDB_PLUGIN_ABI_MINOR: u32 = 6;
 
 /// Magic bytes at offset 0 of the embedded [`PluginManifest`].
 pub const PHANTOMDB_PLUGIN_MAGIC: [u8; 16] = *b"PHANTOMDB-PLUGIN";

@@ -32,6 +32,37 @@ impl TypeOrdering {
     }
 }
 
+/// Which way a [`Cast`] converts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CastDirection {
+    /// From [`Cast::other`] into the custom type (the result has the storage type).
+    IntoType,
+    /// From the custom type (its storage type) into [`Cast::other`].
+    FromType,
+}
+
+/// Where a [`Cast`] applies (PostgreSQL's cast contexts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CastContext {
+    /// Only where the SQL asks for it: `CAST(x AS t)`, `x::t`.
+    Explicit,
+    /// Also when a value is stored into a column of the target type (`INSERT`, `UPDATE`).
+    Assignment,
+}
+
+/// A cast a custom type provides besides text (text in and out are
+/// [`CustomType::parse`] and [`CustomType::format`]). The host calls
+/// [`CustomType::cast`] with the cast's index in [`CustomType::casts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cast {
+    /// Which way it converts.
+    pub direction: CastDirection,
+    /// The other type (a type without children, e.g. `Int64`).
+    pub other: DataType,
+    /// Where it applies.
+    pub context: CastContext,
+}
+
 /// A value that is not valid input for the type: which row and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
@@ -92,5 +123,20 @@ pub trait CustomType: Send + Sync + 'static {
     /// Order-preserving keys, for [`TypeOrdering::SortKey`] types.
     fn sort_key(&self, _values: &ArrayRef) -> Result<BinaryArray, String> {
         Err(format!("type {} has no sort key function", self.name()))
+    }
+
+    /// The casts the type provides besides text; asked once, when the plugin loads.
+    fn casts(&self) -> Vec<Cast> {
+        Vec::new()
+    }
+
+    /// Runs cast `index` of [`CustomType::casts`] over `values` (of its source type: the
+    /// other type, or the storage type), giving one row of its target type per input row
+    /// (nulls stay null). A value it cannot convert is [`TypeError::InvalidInput`].
+    fn cast(&self, index: usize, _values: &ArrayRef) -> Result<ArrayRef, TypeError> {
+        Err(TypeError::Failed(format!(
+            "type {} has no cast #{index}",
+            self.name()
+        )))
     }
 }

@@ -8,16 +8,22 @@ use std::sync::Arc;
 use arrow_array::ffi::{from_ffi, FFI_ArrowArray, FFI_ArrowSchema};
 use arrow_array::{make_array, Array, ArrayRef};
 use arrow_schema::DataType;
-use phantomdb_plugin_abi::{type_ordering, OutError, Status, TypeDescriptor, TypesInterface};
+use phantomdb_plugin_abi::{
+    cast_context, cast_direction, type_ordering, CastDescriptor, OutError, Status, TypeDescriptor,
+    TypesInterface,
+};
 
-use crate::data_type::{CustomType, TypeError, TypeOrdering};
+use crate::data_type::{Cast, CastContext, CastDirection, CustomType, TypeError, TypeOrdering};
 use crate::runtime::{call, tables, Failure, InterfaceTables};
 
 /// The plugin's types and the C tables describing them.
 pub(crate) struct TypeTables {
     types: Vec<Arc<dyn CustomType>>,
+    /// Per type, the casts it declared (asked once).
+    casts: Vec<Vec<Cast>>,
     _strings: Vec<CString>,
     _alias_lists: Vec<Vec<*const c_char>>,
+    _cast_lists: Vec<Vec<CastDescriptor>>,
     _descriptors: Vec<TypeDescriptor>,
     interface: TypesInterface,
 }
@@ -33,17 +39,33 @@ impl TypeTables {
         };
         let mut strings = Vec::new();
         let mut alias_lists = Vec::new();
+        let mut cast_lists = Vec::new();
+        let mut casts = Vec::new();
         let mut descriptors = Vec::new();
         for t in &types {
             let name = c(t.name());
             let description = c(t.description());
-            // A storage type Arrow cannot describe becomes an empty format, which the host
-            // refuses with the type's name.
-            let format = FFI_ArrowSchema::try_from(&t.storage_type())
-                .map(|s| c(s.format()))
-                .unwrap_or_else(|_| c(""));
+            let format = format_of(&t.storage_type(), &c);
             let aliases: Vec<CString> = t.aliases().iter().map(|a| c(a)).collect();
             let alias_ptrs: Vec<*const c_char> = aliases.iter().map(|a| a.as_ptr()).collect();
+            let declared = t.casts();
+            let mut cast_descriptors = Vec::with_capacity(declared.len());
+            for cast in &declared {
+                let other = format_of(&cast.other, &c);
+                cast_descriptors.push(CastDescriptor {
+                    struct_size: std::mem::size_of::<CastDescriptor>(),
+                    direction: match cast.direction {
+                        CastDirection::IntoType => cast_direction::INTO_TYPE,
+                        CastDirection::FromType => cast_direction::FROM_TYPE,
+                    },
+                    context: match cast.context {
+                        CastContext::Explicit => cast_context::EXPLICIT,
+                        CastContext::Assignment => cast_context::ASSIGNMENT,
+                    },
+                    other_format: other.as_ptr(),
+                });
+                strings.push(other);
+            }
             descriptors.push(TypeDescriptor {
                 struct_size: std::mem::size_of::<TypeDescriptor>(),
                 name: name.as_ptr(),
@@ -55,7 +77,15 @@ impl TypeTables {
                     TypeOrdering::Storage => type_ordering::STORAGE,
                     TypeOrdering::SortKey => type_ordering::SORT_KEY,
                 },
+                casts: if cast_descriptors.is_empty() {
+                    std::ptr::null()
+                } else {
+                    cast_descriptors.as_ptr()
+                },
+                num_casts: cast_descriptors.len(),
             });
+            cast_lists.push(cast_descriptors);
+            casts.push(declared);
             // Moving a CString or Vec does not move its heap buffer: the pointers stay valid.
             strings.extend([name, description, format]);
             strings.extend(aliases);
@@ -68,11 +98,14 @@ impl TypeTables {
             parse,
             format,
             sort_key,
+            cast: Some(cast),
         };
         Some(Self {
             types,
+            casts,
             _strings: strings,
             _alias_lists: alias_lists,
+            _cast_lists: cast_lists,
             _descriptors: descriptors,
             interface,
         })
@@ -87,6 +120,14 @@ impl InterfaceTables for TypeTables {
     fn interface_ptr(&self) -> *const c_void {
         &self.interface as *const TypesInterface as *const c_void
     }
+}
+
+/// The Arrow format string of `t` (a type Arrow cannot describe becomes an empty format,
+/// which the host refuses with the type's name).
+fn format_of(t: &DataType, c: &impl Fn(&str) -> CString) -> CString {
+    FFI_ArrowSchema::try_from(t)
+        .map(|s| c(s.format()))
+        .unwrap_or_else(|_| c(""))
 }
 
 fn custom_type(index: usize) -> Result<&'static Arc<dyn CustomType>, Failure> {
@@ -151,6 +192,24 @@ unsafe fn export(
     Ok(())
 }
 
+/// The failure of a call that reads values: a bad value's row goes into the host's
+/// `out_bad_row`.
+///
+/// # Safety
+/// `out_bad_row` is null or writable.
+unsafe fn failure(e: TypeError, out_bad_row: *mut i64) -> Failure {
+    match e {
+        TypeError::InvalidInput(bad) => {
+            if !out_bad_row.is_null() {
+                // SAFETY: non-null host slot.
+                unsafe { *out_bad_row = bad.row as i64 };
+            }
+            Failure::error(bad.reason)
+        }
+        TypeError::Failed(m) => Failure::error(m),
+    }
+}
+
 unsafe extern "C" fn parse(
     index: usize,
     input: *mut FFI_ArrowArray,
@@ -172,16 +231,10 @@ unsafe extern "C" fn parse(
             .as_any()
             .downcast_ref::<arrow_array::StringArray>()
             .ok_or_else(|| Failure::invalid("input is not a Utf8 array"))?;
-        let out = t.parse(text).map_err(|e| match e {
-            TypeError::InvalidInput(bad) => {
-                if !out_bad_row.is_null() {
-                    // SAFETY: non-null host slot.
-                    unsafe { *out_bad_row = bad.row as i64 };
-                }
-                Failure::error(bad.reason)
-            }
-            TypeError::Failed(m) => Failure::error(m),
-        })?;
+        // SAFETY: the host's slot.
+        let out = t
+            .parse(text)
+            .map_err(|e| unsafe { failure(e, out_bad_row) })?;
         // SAFETY: host slots.
         unsafe { export(out, text.len(), &t.storage_type(), out_array, out_schema) }
     };
@@ -240,6 +293,47 @@ unsafe extern "C" fn sort_key(
                 out_schema,
             )
         }
+    };
+    // SAFETY: out_error contract is the caller's.
+    unsafe { call(out_error, work) }
+}
+
+unsafe extern "C" fn cast(
+    index: usize,
+    cast_index: usize,
+    input: *mut FFI_ArrowArray,
+    input_schema: *const FFI_ArrowSchema,
+    out_array: *mut FFI_ArrowArray,
+    out_schema: *mut FFI_ArrowSchema,
+    out_bad_row: *mut i64,
+    out_error: OutError,
+) -> Status {
+    if !out_bad_row.is_null() {
+        // SAFETY: non-null host slot.
+        unsafe { *out_bad_row = -1 };
+    }
+    let work = || {
+        let t = custom_type(index)?;
+        let declared = tables::<TypeTables>("data types")?
+            .casts
+            .get(index)
+            .and_then(|c| c.get(cast_index))
+            .ok_or_else(|| {
+                Failure::invalid(format!("type {} has no cast #{cast_index}", t.name()))
+            })?;
+        let (from, to) = match declared.direction {
+            CastDirection::IntoType => (declared.other.clone(), t.storage_type()),
+            CastDirection::FromType => (t.storage_type(), declared.other.clone()),
+        };
+        // SAFETY: forwarded contract of the call.
+        let input = unsafe { import(input, input_schema, &from) }?;
+        let rows = input.len();
+        // SAFETY: the host's slot.
+        let out = t
+            .cast(cast_index, &input)
+            .map_err(|e| unsafe { failure(e, out_bad_row) })?;
+        // SAFETY: host slots.
+        unsafe { export(out, rows, &to, out_array, out_schema) }
     };
     // SAFETY: out_error contract is the caller's.
     unsafe { call(out_error, work) }

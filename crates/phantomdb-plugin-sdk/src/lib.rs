@@ -85,7 +85,9 @@ pub mod __private {
 /// Commonly used items for plugin authors.
 pub mod prelude {
     pub use crate::auth::{AuthDecision, AuthOptions, AuthProvider, AuthRequest};
-    pub use crate::data_type::{CustomType, ParseError, TypeError, TypeOrdering};
+    pub use crate::data_type::{
+        Cast, CastContext, CastDirection, CustomType, ParseError, TypeError, TypeOrdering,
+    };
     pub use crate::plan::{Plan, PlanNode};
     pub use crate::query::{FailureMode, Hooks, QueryEnd, QueryProcessor, Session, Stage};
     pub use crate::storage::{

@@ -211,6 +211,28 @@ impl TableFunctionImpl for QueryProcessorsTable {
     }
 }
 
+/// A type's casts as `phantomdb_types()` lists them: text in and out, then the declared ones
+/// (`from Int64 (assignment)`, `to Int32 (explicit)`).
+fn casts_listed(t: &crate::types::TypeInfo) -> String {
+    use crate::types::{CastContext, CastDirection};
+    let mut listed = vec![
+        "from text (explicit, assignment)".to_string(),
+        "to text (explicit)".to_string(),
+    ];
+    for c in &t.casts {
+        let way = match c.direction {
+            CastDirection::IntoType => "from",
+            CastDirection::FromType => "to",
+        };
+        let context = match c.context {
+            CastContext::Explicit => "explicit",
+            CastContext::Assignment => "explicit, assignment",
+        };
+        listed.push(format!("{way} {} ({context})", c.other));
+    }
+    listed.join(", ")
+}
+
 /// `phantomdb_types()`: one row per custom data type.
 #[derive(Debug)]
 pub(crate) struct TypesTable(pub(crate) Arc<PluginManager>);
@@ -230,7 +252,7 @@ impl TableFunctionImpl for TypesTable {
                     t.aliases.join(", "),
                     t.storage.to_string(),
                     t.ordering.as_str().to_string(),
-                    "text (explicit, assignment), to text (explicit)".to_string(),
+                    casts_listed(t),
                     t.implementation.description().to_string(),
                 ]
             })

@@ -4,7 +4,8 @@
 //! DataFusion checks what is assigned against the target columns' storage types and refuses
 //! text where no Arrow cast exists (text to `FixedSizeBinary`, for `uuid`); as a cast to the
 //! custom type the value has the storage type already, and [`super::rewrite`] turns the cast
-//! of text into the type's parse function (PostgreSQL's assignment cast). Covered: the rows of
+//! of text into the type's parse function (PostgreSQL's assignment cast) and the cast of
+//! another type into the type's assignment cast for it, if it declares one. Covered: the rows of
 //! `INSERT ... VALUES`, the select list of `INSERT ... SELECT` and `UPDATE ... SET`; NULL,
 //! `DEFAULT` and parameters are left as they are. Text literals beside typed values elsewhere
 //! (`coalesce(v, '1.0.0')`) are typed by [`super::literals`] first.
@@ -17,7 +18,7 @@ use datafusion::sql::sqlparser::ast::{
     TableObject,
 };
 
-use super::literals::{cast_to, identifier};
+use super::literals::{assign_to, identifier};
 use super::logical_type;
 use crate::catalog::{Catalog, TableDef};
 use crate::plugins::Registry;
@@ -55,7 +56,7 @@ pub(crate) fn type_assignments(
                     for row in values.rows.iter_mut() {
                         for (value, t) in row.content.iter_mut().zip(&types) {
                             if let Some(t) = t {
-                                cast_to(value, t);
+                                assign_to(value, t);
                             }
                         }
                     }
@@ -71,7 +72,7 @@ pub(crate) fn type_assignments(
                             continue;
                         };
                         if let Some(t) = t {
-                            cast_to(value, t);
+                            assign_to(value, t);
                         }
                     }
                 }
@@ -95,7 +96,7 @@ pub(crate) fn type_assignments(
                     .and_then(|p| p.as_ident())
                     .and_then(|i| table.schema.field_with_name(&identifier(i)).ok());
                 if let Some(t) = field.and_then(|f| loaded_type(f, registry)) {
-                    cast_to(&mut a.value, &t);
+                    assign_to(&mut a.value, &t);
                 }
             }
         }

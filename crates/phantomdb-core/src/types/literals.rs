@@ -286,6 +286,22 @@ pub(super) fn identifier(i: &Ident) -> String {
 
 /// `value` becomes `CAST(value AS type_name)`, unless it is NULL, `DEFAULT` or a parameter.
 pub(super) fn cast_to(value: &mut SqlExpr, type_name: &str) {
+    cast_to_name(value, ObjectName::from(vec![Ident::new(type_name)]));
+}
+
+/// `value` becomes an assignment cast to `type_name` (only the type's assignment casts
+/// apply, see [`super::planner`]), unless it is NULL, `DEFAULT` or a parameter.
+pub(super) fn assign_to(value: &mut SqlExpr, type_name: &str) {
+    cast_to_name(
+        value,
+        ObjectName::from(vec![
+            Ident::new(super::planner::ASSIGNMENT_SCHEMA),
+            Ident::new(type_name),
+        ]),
+    );
+}
+
+fn cast_to_name(value: &mut SqlExpr, type_name: ObjectName) {
     let untouched = match value {
         SqlExpr::Value(v) => matches!(v.value, Value::Null | Value::Placeholder(_)),
         SqlExpr::Identifier(i) => {
@@ -300,7 +316,7 @@ pub(super) fn cast_to(value: &mut SqlExpr, type_name: &str) {
     *value = SqlExpr::Cast {
         kind: CastKind::Cast,
         expr: Box::new(inner),
-        data_type: SqlType::Custom(ObjectName::from(vec![Ident::new(type_name)]), vec![]),
+        data_type: SqlType::Custom(type_name, vec![]),
         array: false,
         format: None,
     };

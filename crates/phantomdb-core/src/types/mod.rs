@@ -28,7 +28,9 @@ use std::sync::{Arc, LazyLock, RwLock, Weak};
 
 use arrow::array::{Array, ArrayRef};
 use arrow::datatypes::{DataType, Field};
-pub use phantomdb_plugin_sdk::data_type::{CustomType, TypeOrdering};
+pub use phantomdb_plugin_sdk::data_type::{
+    Cast, CastContext, CastDirection, CustomType, TypeOrdering,
+};
 
 use crate::error::{Error, Result, SqlState};
 
@@ -50,6 +52,8 @@ pub struct TypeInfo {
     pub storage: DataType,
     /// How values are ordered.
     pub ordering: TypeOrdering,
+    /// The casts it provides besides text.
+    pub casts: Vec<Cast>,
     /// The implementation.
     pub implementation: Arc<dyn CustomType>,
 }
@@ -73,6 +77,7 @@ impl TypeInfo {
             plugin: plugin.to_string(),
             storage: implementation.storage_type(),
             ordering: implementation.ordering(),
+            casts: implementation.casts(),
             implementation,
         };
         info.remember();
@@ -90,6 +95,49 @@ impl TypeInfo {
         }
     }
 
+    /// The cast from `from` into this type (an exact match, else the only one whose source
+    /// `from` widens to without loss, e.g. INT to BIGINT), with its index; `assignment` asks
+    /// for one allowed in assignments.
+    pub(crate) fn cast_into(&self, from: &DataType, assignment: bool) -> Option<(usize, &Cast)> {
+        self.find_cast(CastDirection::IntoType, from, assignment, |other| {
+            widens(from, other)
+        })
+    }
+
+    /// The cast from this type into `to` (an exact match, else, for a number, the only one
+    /// giving a number, converted after it as `CAST` converts numbers), with its index.
+    pub(crate) fn cast_from(&self, to: &DataType) -> Option<(usize, &Cast)> {
+        self.find_cast(CastDirection::FromType, to, false, |other| {
+            other.is_numeric() && to.is_numeric()
+        })
+    }
+
+    fn find_cast(
+        &self,
+        direction: CastDirection,
+        other: &DataType,
+        assignment: bool,
+        convertible: impl Fn(&DataType) -> bool,
+    ) -> Option<(usize, &Cast)> {
+        let candidates: Vec<(usize, &Cast)> = self
+            .casts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.direction == direction)
+            .filter(|(_, c)| !assignment || c.context == CastContext::Assignment)
+            .collect();
+        if let Some(exact) = candidates.iter().find(|(_, c)| &c.other == other) {
+            return Some(*exact);
+        }
+        let mut convertible = candidates
+            .into_iter()
+            .filter(|(_, c)| convertible(&c.other));
+        match (convertible.next(), convertible.next()) {
+            (Some(only), None) => Some(only),
+            _ => None,
+        }
+    }
+
     /// The storage field of a column of this type: the storage type with the metadata that
     /// names the type and its plugin.
     pub fn field(&self, name: &str, nullable: bool) -> Field {
@@ -100,6 +148,29 @@ impl TypeInfo {
             ]
             .into(),
         )
+    }
+}
+
+/// Whether every value of `from` is a value of `to` (integers and floats to wider ones).
+fn widens(from: &DataType, to: &DataType) -> bool {
+    use DataType::*;
+    let rank = |t: &DataType| match t {
+        Int8 => Some((0, 1)),
+        Int16 => Some((0, 2)),
+        Int32 => Some((0, 3)),
+        Int64 => Some((0, 4)),
+        UInt8 => Some((1, 1)),
+        UInt16 => Some((1, 2)),
+        UInt32 => Some((1, 3)),
+        UInt64 => Some((1, 4)),
+        Float32 => Some((2, 1)),
+        Float64 => Some((2, 2)),
+        _ => None,
+    };
+    match (rank(from), rank(to)) {
+        // Same kind, wider; or unsigned into a wider signed integer.
+        (Some((a, x)), Some((b, y))) => (a == b && x <= y) || (a == 1 && b == 0 && x < y),
+        _ => false,
     }
 }
 

@@ -1,5 +1,8 @@
 //! The DataFusion type planner for custom types: a column or cast declared with a type's SQL
-//! name (or alias) becomes the type's storage field, with the metadata naming the type.
+//! name (or alias) becomes the type's storage field, with the metadata naming the type. The
+//! casts INSERT and UPDATE assignments are written as ([`super::assign`]) name the type in
+//! the schema [`ASSIGNMENT_SCHEMA`]; their field is also marked [`ASSIGNMENT_KEY`], so only
+//! the type's assignment casts apply to them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,6 +13,11 @@ use datafusion::logical_expr::planner::TypePlanner;
 use datafusion::sql::sqlparser::ast::{DataType as SqlType, ObjectNamePart};
 
 use super::TypeInfo;
+
+/// The schema an assignment cast's type name is written in: `phantomdb_assignment.<type>`.
+pub(crate) const ASSIGNMENT_SCHEMA: &str = "phantomdb_assignment";
+/// Field metadata key marking the target of an assignment cast.
+pub(crate) const ASSIGNMENT_KEY: &str = "phantomdb.assignment";
 
 /// Maps SQL names to the registered types of one registry snapshot.
 #[derive(Debug)]
@@ -32,21 +40,29 @@ impl CustomTypePlanner {
 
 impl TypePlanner for CustomTypePlanner {
     fn plan_type_field(&self, sql_type: &SqlType) -> Result<Option<FieldRef>> {
-        let key = match sql_type {
+        let (key, assignment) = match sql_type {
             // The SQL parser knows `uuid` as a type of its own; DataFusion has none.
-            SqlType::Uuid => "uuid".to_string(),
-            SqlType::Custom(name, modifiers) if modifiers.is_empty() => {
-                let [ObjectNamePart::Identifier(ident)] = name.0.as_slice() else {
-                    return Ok(None);
-                };
-                if ident.quote_style.is_some() {
-                    ident.value.clone()
-                } else {
-                    ident.value.to_ascii_lowercase()
+            SqlType::Uuid => ("uuid".to_string(), false),
+            SqlType::Custom(name, modifiers) if modifiers.is_empty() => match name.0.as_slice() {
+                [ObjectNamePart::Identifier(ident)] => (super::literals::identifier(ident), false),
+                [ObjectNamePart::Identifier(schema), ObjectNamePart::Identifier(ident)]
+                    if schema.value == ASSIGNMENT_SCHEMA =>
+                {
+                    (ident.value.clone(), true)
                 }
-            }
+                _ => return Ok(None),
+            },
             _ => return Ok(None),
         };
-        Ok(self.by_name.get(&key).map(|t| Arc::new(t.field("", true))))
+        Ok(self.by_name.get(&key).map(|t| {
+            let field = t.field("", true);
+            Arc::new(if assignment {
+                let mut metadata = field.metadata().clone();
+                metadata.insert(ASSIGNMENT_KEY.to_string(), "true".to_string());
+                field.with_metadata(metadata)
+            } else {
+                field
+            })
+        }))
     }
 }

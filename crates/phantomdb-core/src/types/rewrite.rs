@@ -32,6 +32,7 @@ use datafusion::logical_expr::{
     Statement, WriteOp,
 };
 
+use super::planner::ASSIGNMENT_KEY;
 use super::{logical_type, missing_type, order, udf, TypeInfo};
 use crate::error::{Error, Result, SqlState};
 use crate::plugins::Registry;
@@ -545,13 +546,24 @@ fn cast(
     types: &Types,
     try_cast: bool,
 ) -> Result<Transformed<Expr>> {
+    // An assignment's cast (see `assign`) is marked: only assignment casts apply to it, and
+    // the mark goes no further.
+    let assignment = field.metadata().contains_key(ASSIGNMENT_KEY);
+    let field = if assignment {
+        let mut metadata = field.metadata().clone();
+        metadata.remove(ASSIGNMENT_KEY);
+        Arc::new(field.as_ref().clone().with_metadata(metadata))
+    } else {
+        field
+    };
+    // The cast as DataFusion planned it (changed only if it lost the mark).
     let keep = |expr: Expr, field: Arc<Field>| {
         let e = if try_cast {
             Expr::TryCast(TryCast::new_from_field(Box::new(expr), field))
         } else {
             Expr::Cast(Cast::new_from_field(Box::new(expr), field))
         };
-        Ok(Transformed::no(e))
+        Ok(Transformed::new_transformed(e, assignment))
     };
     let target = types.of_field(&field, "")?;
     let source = type_of(&expr, schema, types)?;
@@ -561,7 +573,20 @@ fn cast(
         (None, Some(t)) => match from {
             Some(f) if is_text(&f) => Ok(Transformed::yes(udf::parse(t, expr))),
             Some(DataType::Null) | None => keep(expr, field),
-            Some(f) => Err(cannot_cast(&sql_name(&f), &t.name)),
+            Some(f) => match t.cast_into(&f, assignment) {
+                Some((i, _)) => Ok(Transformed::yes(udf::cast_with(t, i, expr))),
+                None if assignment && t.cast_into(&f, false).is_some() => Err(Error::Data(
+                    SqlState::DatatypeMismatch,
+                    format!(
+                        "a value of type {} is not assigned to type {} (its cast is explicit: \
+                         write CAST(... AS {}))",
+                        sql_name(&f),
+                        t.name,
+                        t.name
+                    ),
+                )),
+                None => Err(cannot_cast(&sql_name(&f), &t.name)),
+            },
         },
         (Some(s), Some(t)) if s.name == t.name => Ok(Transformed::yes(expr)),
         (Some(s), Some(t)) => Err(cannot_cast(&s.name, &t.name)),
@@ -573,7 +598,20 @@ fn cast(
                 Expr::Cast(Cast::new_from_field(Box::new(text), field))
             }))
         }
-        (Some(s), None) => Err(cannot_cast(&s.name, &sql_name(field.data_type()))),
+        (Some(s), None) => match s.cast_from(field.data_type()) {
+            Some((i, c)) => {
+                let out = udf::cast_with(s, i, expr);
+                if &c.other == field.data_type() {
+                    Ok(Transformed::yes(out))
+                } else {
+                    Ok(Transformed::yes(Expr::Cast(Cast::new_from_field(
+                        Box::new(out),
+                        field,
+                    ))))
+                }
+            }
+            None => Err(cannot_cast(&s.name, &sql_name(field.data_type()))),
+        },
     }
 }
 

@@ -2,7 +2,8 @@
 //! assignment and explicit casts from text) and `__phantomdb_format_<type>` (storage → text,
 //! casts to text and every query's results), and `__phantomdb_as_<type>` (the value unchanged,
 //! typed again where DataFusion's expressions dropped the type) and `__phantomdb_sort_key_<type>`
-//! (storage → Binary whose byte order is the type's order, for sort-key ordered types). Each
+//! (storage → Binary whose byte order is the type's order, for sort-key ordered types), and
+//! `__phantomdb_cast<i>_<type>` (the type's declared cast `i`, to or from another type). Each
 //! batch is one call into the plugin.
 
 use std::hash::{Hash, Hasher};
@@ -16,7 +17,7 @@ use datafusion::logical_expr::{
     ColumnarValue, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
     Volatility,
 };
-use phantomdb_plugin_sdk::data_type::TypeError;
+use phantomdb_plugin_sdk::data_type::{CastDirection, TypeError};
 
 use super::{invalid_input, TypeInfo};
 use crate::error::{Error, SqlState};
@@ -30,6 +31,8 @@ enum Direction {
     Retag,
     /// The order-preserving sort key (Binary) of a sort-key ordered type's value.
     SortKey,
+    /// One of the type's declared casts (its index).
+    Cast(usize),
 }
 
 /// A parse or format function of one type.
@@ -56,10 +59,11 @@ impl Hash for TypeFunction {
 
 fn function(info: &TypeInfo, direction: Direction) -> Arc<ScalarUDF> {
     let verb = match direction {
-        Direction::Parse => "parse",
-        Direction::Format => "format",
-        Direction::Retag => "as",
-        Direction::SortKey => "sort_key",
+        Direction::Parse => "parse".to_string(),
+        Direction::Format => "format".to_string(),
+        Direction::Retag => "as".to_string(),
+        Direction::SortKey => "sort_key".to_string(),
+        Direction::Cast(i) => format!("cast{i}"),
     };
     Arc::new(ScalarUDF::new_from_impl(TypeFunction {
         name: format!("__phantomdb_{verb}_{}", info.name),
@@ -82,6 +86,11 @@ pub(crate) fn retag(info: &TypeInfo, expr: Expr) -> Expr {
 /// The sort key of `expr` (of the sort-key ordered type `info`): Binary, ordered as the type.
 pub(crate) fn sort_key(info: &TypeInfo, expr: Expr) -> Expr {
     function(info, Direction::SortKey).call(vec![expr])
+}
+
+/// `expr` through `info`'s cast `index` (`expr` has the cast's source type).
+pub(crate) fn cast_with(info: &TypeInfo, index: usize, expr: Expr) -> Expr {
+    function(info, Direction::Cast(index)).call(vec![expr])
 }
 
 /// `expr` (of type `info`) formatted as text.
@@ -141,6 +150,59 @@ impl TypeFunction {
     fn sort_key_array(&self, input: ArrayRef) -> Result<ArrayRef> {
         Ok(Arc::new(sort_keys(&self.info, &input)?))
     }
+
+    /// Runs cast `index`; a value it refuses is 22P02 (into the type) or 22000 (out of it),
+    /// naming the value.
+    fn cast_array(&self, index: usize, input: ArrayRef) -> Result<ArrayRef> {
+        let info = &self.info;
+        let Some(cast) = info.casts.get(index) else {
+            return Err(failed(info, format!("no cast #{index}")));
+        };
+        let from = match cast.direction {
+            CastDirection::IntoType => &cast.other,
+            CastDirection::FromType => &info.storage,
+        };
+        let input = if input.data_type() == from {
+            input
+        } else {
+            arrow::compute::cast(&input, from)?
+        };
+        info.implementation
+            .cast(index, &input)
+            .map_err(|e| match e {
+                TypeError::InvalidInput(bad) if bad.row < input.len() => {
+                    let value = arrow::util::display::array_value_to_string(&input, bad.row)
+                        .unwrap_or_default();
+                    match cast.direction {
+                        CastDirection::IntoType => {
+                            invalid_input(&info.name, &value, &bad.reason).into()
+                        }
+                        CastDirection::FromType => Error::Data(
+                            SqlState::DataException,
+                            format!(
+                                "cannot cast {} value \"{}\" to {}: {}",
+                                info.name,
+                                super::display_value(&info.field("", true), &input, bad.row),
+                                cast.other,
+                                bad.reason
+                            ),
+                        )
+                        .into(),
+                    }
+                }
+                TypeError::InvalidInput(bad) => failed(info, bad.reason),
+                TypeError::Failed(m) => failed(info, m),
+            })
+    }
+
+    /// The type cast `index` returns.
+    fn cast_target(&self, index: usize) -> Result<&DataType> {
+        match self.info.casts.get(index) {
+            Some(c) if c.direction == CastDirection::IntoType => Ok(&self.info.storage),
+            Some(c) => Ok(&c.other),
+            None => Err(failed(&self.info, format!("no cast #{index}"))),
+        }
+    }
 }
 
 /// The sort keys of `values` (storage of the sort-key ordered type `info`).
@@ -180,6 +242,7 @@ impl ScalarUDFImpl for TypeFunction {
             Direction::Parse | Direction::Retag => self.info.storage.clone(),
             Direction::Format => DataType::Utf8,
             Direction::SortKey => DataType::Binary,
+            Direction::Cast(i) => self.cast_target(i)?.clone(),
         })
     }
 
@@ -189,6 +252,12 @@ impl ScalarUDFImpl for TypeFunction {
             Direction::Parse | Direction::Retag => self.info.field(self.name(), nullable),
             Direction::Format => Field::new(self.name(), DataType::Utf8, nullable),
             Direction::SortKey => Field::new(self.name(), DataType::Binary, nullable),
+            Direction::Cast(i) => match self.info.casts.get(i) {
+                Some(c) if c.direction == CastDirection::IntoType => {
+                    self.info.field(self.name(), nullable)
+                }
+                _ => Field::new(self.name(), self.cast_target(i)?.clone(), nullable),
+            },
         }))
     }
 
@@ -206,6 +275,7 @@ impl ScalarUDFImpl for TypeFunction {
             Direction::Parse => self.parse_array(input)?,
             Direction::Format => self.format_array(input)?,
             Direction::SortKey => self.sort_key_array(input)?,
+            Direction::Cast(i) => self.cast_array(i, input)?,
             Direction::Retag if input.data_type() == &self.info.storage => input,
             Direction::Retag => {
                 return Err(failed(
