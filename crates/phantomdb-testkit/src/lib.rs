@@ -213,7 +213,7 @@ pub fn workspace_build() -> &'static Path {
             Some("debug") | None => "dev",
             Some(other) => other,
         };
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let workspace = workspace_root();
         let mut cmd =
             std::process::Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()));
         cmd.current_dir(&workspace)
@@ -244,6 +244,22 @@ pub fn workspace_build() -> &'static Path {
         assert!(status.success(), "cargo build --workspace failed");
         profile_dir
     })
+}
+
+/// The workspace's directory: above the running test's package (cargo sets
+/// `CARGO_MANIFEST_DIR` for it), else above this crate's as compiled. The run-time path comes
+/// first: an artifact shared through one target directory by two checkouts keeps the path of
+/// the checkout that compiled it, which may be gone.
+fn workspace_root() -> PathBuf {
+    let compiled = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .and_then(|dir| {
+            dir.ancestors()
+                .find(|d| d.join("Cargo.lock").is_file())
+                .map(Path::to_path_buf)
+        })
+        .unwrap_or(compiled)
 }
 
 /// The path of plugin library `name` (a package of the workspace) built by
