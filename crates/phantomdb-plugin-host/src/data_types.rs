@@ -46,6 +46,13 @@ fn valid_name(name: &str) -> bool {
 
 /// The storage type a format string names (types without children only).
 fn storage_type(format: &str) -> Result<DataType, String> {
+    // Nested formats (`+l`, `+s`, ...) are refused before Arrow reads them: Arrow panics on a
+    // nested format without its children.
+    if format.starts_with('+') {
+        return Err(format!(
+            "storage type `{format}` is not supported (no nested types)"
+        ));
+    }
     let schema = FFI_ArrowSchema::try_new(format, vec![], None).map_err(|e| e.to_string())?;
     let t = DataType::try_from(&schema).map_err(|e| e.to_string())?;
     if t.is_nested() || matches!(t, DataType::Null | DataType::Dictionary(..)) {
