@@ -359,6 +359,34 @@ fn a_plugin_built_for_abi_1_1_loads_and_works() {
         text_cell(&show, col("interfaces"), row),
         "phantomdb.functions/1, phantomdb.storage/1"
     );
+
+    // Beside a plugin read through `phantomdb.functions/2` (ABI 1.7: a signature naming a
+    // custom type): both kinds of function work in one statement, and the ABI 1.1 engine,
+    // whose `phantomdb.storage/1` always carried Arrow C schemas, stores a column of the custom
+    // type as its storage type.
+    let uuid = db.plugins().load_plugin(&library("uuid"), "{}").unwrap();
+    assert_eq!(
+        uuid.interfaces,
+        ["phantomdb.functions/2", "phantomdb.types/1"]
+    );
+    c.execute("CREATE TABLE ids (id uuid, n BIGINT) USING abi11_memory")
+        .unwrap();
+    c.execute(
+        "INSERT INTO ids VALUES (gen_random_uuid(), 1), \
+         ('c232ab00-9414-11ec-b3c8-9f6bdeced846', 2)",
+    )
+    .unwrap();
+    assert_eq!(
+        text_rows(
+            &c,
+            "SELECT abi11_add(n, 10), uuid_version(id) FROM ids ORDER BY n"
+        ),
+        [["11", "4"], ["12", "1"]]
+    );
+    assert_eq!(
+        text_rows(&c, "SELECT id FROM ids WHERE n = 2"),
+        [["c232ab00-9414-11ec-b3c8-9f6bdeced846"]]
+    );
 }
 
 /// The single value of `sql`'s result, as an integer.

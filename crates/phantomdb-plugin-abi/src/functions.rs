@@ -1,7 +1,17 @@
-//! The `phantomdb.functions/1` interface ([`FunctionsInterface`]): the scalar, aggregate and
-//! table functions a plugin exports, each described by a [`FunctionDescriptor`] (with its
-//! [`FunctionKind`] and [`Volatility`]), and the vectorised entry points the host calls them
-//! through.
+//! The function interfaces ([`FunctionsInterface`]): the scalar, aggregate and table functions
+//! a plugin exports, each described by a [`FunctionDescriptor`] (with its [`FunctionKind`] and
+//! [`Volatility`]), and the vectorised entry points the host calls them through.
+//!
+//! Two versions share the table and the entry points and differ in where a descriptor's types
+//! are read from:
+//! * `phantomdb.functions/1`: the [`TypeCode`]s (`arg_types`, `return_type`, `state_types`);
+//! * `phantomdb.functions/2` (since ABI 1.7): Arrow C schemas (`arg_schemas`, `return_schema`,
+//!   `state_schemas`), so every Arrow type travels (decimals, lists, structs, fixed-size
+//!   binary...) with its field metadata: Arrow extension types (`ARROW:extension:name`) and
+//!   PhantomDB's custom types (`phantomdb.type`, the type's SQL name, on a field of the type's
+//!   storage format). The codes of a `/2` descriptor are not read.
+//!
+//! A plugin may answer both names with the same table (the codes filled where a type has one).
 //!
 //! One module per interface, so each interface's tables (append-only within the ABI major
 //! version) can be read and reviewed on their own.
@@ -17,6 +27,14 @@ use crate::TypeCode;
 pub const FUNCTIONS_INTERFACE_V1: &str = "phantomdb.functions/1";
 /// Same as [`FUNCTIONS_INTERFACE_V1`], NUL-terminated for `get_interface`.
 pub const FUNCTIONS_INTERFACE_V1_C: &std::ffi::CStr = c"phantomdb.functions/1";
+/// Name of the function interface whose descriptors carry Arrow C schemas (since ABI 1.7).
+pub const FUNCTIONS_INTERFACE_V2: &str = "phantomdb.functions/2";
+/// Same as [`FUNCTIONS_INTERFACE_V2`], NUL-terminated for `get_interface`.
+pub const FUNCTIONS_INTERFACE_V2_C: &std::ffi::CStr = c"phantomdb.functions/2";
+
+/// Field metadata key naming a PhantomDB custom type (its SQL name) in a `/2` signature: the
+/// field's format is the type's storage format.
+pub const CUSTOM_TYPE_METADATA_KEY: &str = "phantomdb.type";
 
 /// Kind of a function, stored as `u32`.
 #[repr(u32)]
@@ -94,14 +112,30 @@ pub struct FunctionDescriptor {
     pub state_types: *const u32,
     /// Aggregate only: number of state columns.
     pub num_state: usize,
+
+    // ---- ABI 1.7 (read through `phantomdb.functions/2` only) ----
+    /// Argument types as Arrow C schemas (`num_args` of them, an array; may be null when
+    /// `num_args == 0`). Owned by the plugin and never released by the host (they live as long
+    /// as the plugin).
+    pub arg_schemas: *const FFI_ArrowSchema,
+    /// Return type of scalar and aggregate functions as an Arrow C schema; null for table
+    /// functions.
+    pub return_schema: *const FFI_ArrowSchema,
+    /// Aggregate only: accumulator state column types as Arrow C schemas (`num_state`).
+    pub state_schemas: *const FFI_ArrowSchema,
 }
+
+/// `size_of::<FunctionDescriptor>()` at ABI 1.6 and before (without the schemas), the smallest
+/// descriptor a `phantomdb.functions/1` reader accepts.
+pub const FUNCTION_DESCRIPTOR_SIZE_1_6: usize =
+    std::mem::offset_of!(FunctionDescriptor, arg_schemas);
 
 /// Opaque accumulator handle, owned by the plugin; freed with
 /// [`FunctionsInterface::accumulator_free`].
 pub type AccumulatorHandle = *mut c_void;
 
-/// The `phantomdb.functions/1` interface: function descriptors plus vectorised entry points.
-/// Append-only. Every call takes the function's index into `functions`.
+/// The `phantomdb.functions/1` and `/2` interface: function descriptors plus vectorised entry
+/// points. Append-only. Every call takes the function's index into `functions`.
 ///
 /// In every call, `args`/`arg_schemas` point to `nargs` arrays (all of length `num_rows`) whose
 /// types match the descriptor; the plugin moves the arrays it uses (see crate docs).

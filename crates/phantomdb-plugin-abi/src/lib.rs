@@ -26,10 +26,13 @@
 //!   manifest) may be handed out as pointers that live forever.
 //!
 //! # Data types
-//! Function signatures use the stable [`TypeCode`] enumeration (Boolean, Int8..Int64,
-//! UInt8..UInt64, Float32, Float64, Utf8, Binary, Date32, TimestampMicrosecond). Text arguments are
-//! always passed as `Utf8` (i32 offsets); the host casts `Utf8View`/`LargeUtf8` to `Utf8` before a
-//! call. The data inside arrays travels as Arrow C Data Interface structs.
+//! `phantomdb.functions/2` signatures (ABI 1.7) are Arrow C schemas: any Arrow type, with field
+//! metadata naming Arrow extension types and PhantomDB custom types
+//! ([`CUSTOM_TYPE_METADATA_KEY`]). `phantomdb.functions/1` signatures use the stable
+//! [`TypeCode`] enumeration (Boolean, Int8..Int64, UInt8..UInt64, Float32, Float64, Utf8, Binary,
+//! Date32, TimestampMicrosecond). Storage tables and scans always carried Arrow C schemas. Text
+//! arguments are always passed as `Utf8` (i32 offsets); the host casts `Utf8View`/`LargeUtf8` to
+//! `Utf8` before a call. The data inside arrays travels as Arrow C Data Interface structs.
 //!
 //! # Modules
 //! The items live in one module per interface or concern and are all re-exported here, so every
@@ -37,7 +40,7 @@
 //! * `manifest`: the [`PluginManifest`] embedded in the library, its layout and platform helpers;
 //! * `vtable`: the [`HostApi`] handed to the plugin and the [`PluginVTable`] it returns;
 //! * `types`: the [`TypeCode`] data type codes;
-//! * `functions`: the `phantomdb.functions/1` interface ([`FunctionsInterface`]);
+//! * `functions`: the `phantomdb.functions/1` and `/2` interface ([`FunctionsInterface`]);
 //! * `storage`: the `phantomdb.storage/1` interface ([`StorageInterface`]);
 //! * `auth`: the `phantomdb.auth/1` interface ([`AuthInterface`]), authentication providers;
 //! * `query`: the `phantomdb.query/1` interface ([`QueryInterface`]), query processors;
@@ -73,9 +76,10 @@ pub const PHANTOMDB_PLUGIN_ABI_MAJOR: u32 = 1;
 /// [`PluginType::Authentication`]; 1.4: the `phantomdb.query/1` interface,
 /// [`QueryInterface`], and [`PluginType::QueryProcessor`]; 1.5: the `phantomdb.types/1`
 /// interface, [`TypesInterface`], and [`PluginType::DataType`]; 1.6: casts of custom types,
-/// [`TypeDescriptor::casts`] and [`TypesInterface::cast`]); a host accepts plugins of any
+/// [`TypeDescriptor::casts`] and [`TypesInterface::cast`]; 1.7: the `phantomdb.functions/2`
+/// interface, types in signatures as Arrow C schemas, [`FunctionDescriptor::arg_schemas`]); a host accepts plugins of any
 /// minor version of its major version (checking `struct_size` for new fields).
-pub const PHANTOMDB_PLUGIN_ABI_MINOR: u32 = 6;
+pub const PHANTOMDB_PLUGIN_ABI_MINOR: u32 = 7;
 
 /// Magic bytes at offset 0 of the embedded [`PluginManifest`].
 pub const PHANTOMDB_PLUGIN_MAGIC: [u8; 16] = *b"PHANTOMDB-PLUGIN";

@@ -2,7 +2,8 @@
 //!
 //! * [`inspect`] reads a plugin's embedded manifest **without** loading it.
 //! * [`load`] inspects, checks the host version, `dlopen`s the library, calls its entry point,
-//!   checks the vtable and reads the `phantomdb.functions/1` interface; [`load_unused`] hands
+//!   checks the vtable and reads its interfaces (functions through `phantomdb.functions/2`, or
+//!   `/1` from plugins built before ABI 1.7); [`load_unused`] hands
 //!   out a library instance nobody initialized yet (mapping a fresh copy when needed).
 //! * [`LoadedPlugin`] is a cheap, `Send + Sync`, cloneable handle with safe, validated calls:
 //!   [`LoadedPlugin::call_scalar`], [`LoadedPlugin::create_accumulator`],
@@ -20,8 +21,9 @@
 //! * `load`: [`load`], the [`HostApi`](phantomdb_plugin_abi::HostApi) handed to plugins and the
 //!   registry of loaded libraries;
 //! * `plugin`: the [`LoadedPlugin`] handle and its lifecycle ([`PluginState`]);
-//! * `functions`: the `phantomdb.functions/1` interface: [`FunctionDecl`], [`FunctionStats`],
-//!   scalar and table calls;
+//! * `functions`: the `phantomdb.functions/2` and `/1` interfaces: [`FunctionDecl`],
+//!   [`FunctionStats`], scalar and table calls;
+//! * `signature_schema`: reading the Arrow C schemas of `/2` signatures safely;
 //! * `accumulator`: [`PluginAccumulator`], aggregate functions' state in the plugin;
 //! * `storage`: the `phantomdb.storage/1` interface ([`NativeStorageEngine`]);
 //! * `auth`: the `phantomdb.auth/1` interface ([`NativeAuthProvider`]);
@@ -42,6 +44,7 @@ mod load;
 mod manifest;
 mod plugin;
 mod query;
+mod signature_schema;
 mod storage;
 mod stream;
 mod validate;
@@ -50,7 +53,7 @@ pub use accumulator::PluginAccumulator;
 pub use auth::NativeAuthProvider;
 pub use data_types::NativeDataType;
 pub use error::{CallError, LoadError, SDK_VERSION};
-pub use functions::{FunctionDecl, FunctionStats};
+pub use functions::{FieldMetadata, FunctionDecl, FunctionStats};
 pub use load::{load, load_unused};
 pub use manifest::{inspect, PluginManifest};
 pub use plugin::{LoadedPlugin, PluginState};
@@ -58,6 +61,6 @@ pub use query::NativeQueryProcessor;
 pub use storage::NativeStorageEngine;
 
 pub use phantomdb_plugin_abi::{
-    FunctionKind, PluginType, TypeCode, Volatility, FUNCTIONS_INTERFACE_V1,
+    FunctionKind, PluginType, TypeCode, Volatility, FUNCTIONS_INTERFACE_V1, FUNCTIONS_INTERFACE_V2,
     PHANTOMDB_PLUGIN_ABI_MAJOR, PHANTOMDB_PLUGIN_ABI_MINOR,
 };

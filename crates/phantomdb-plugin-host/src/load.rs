@@ -14,14 +14,14 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use phantomdb_plugin_abi::{
     log_level, FunctionsInterface, HostApi, PluginEntryFn, PluginVTable, FUNCTIONS_INTERFACE_V1_C,
-    PLUGIN_ENTRY_SYMBOL,
+    FUNCTIONS_INTERFACE_V2_C, PLUGIN_ENTRY_SYMBOL,
 };
 
 use crate::functions::{read_functions, StatCounters};
 use crate::plugin::Inner;
 use crate::{
     inspect, storage, LoadError, LoadedPlugin, PluginState, FUNCTIONS_INTERFACE_V1,
-    PHANTOMDB_PLUGIN_ABI_MAJOR, PHANTOMDB_PLUGIN_ABI_MINOR,
+    FUNCTIONS_INTERFACE_V2, PHANTOMDB_PLUGIN_ABI_MAJOR, PHANTOMDB_PLUGIN_ABI_MINOR,
 };
 
 /// Plugins loaded in this process, by canonical path (libraries are never unloaded), and
@@ -215,24 +215,7 @@ pub fn load(path: impl AsRef<Path>, host_version: &str) -> Result<LoadedPlugin, 
         }
     }
 
-    // SAFETY: valid NUL-terminated name; the plugin returns null or a pointer to a static table.
-    let iface_ptr = unsafe { (vtable.get_interface)(FUNCTIONS_INTERFACE_V1_C.as_ptr()) };
-    let (functions_iface, functions) = if iface_ptr.is_null() {
-        (None, Vec::new())
-    } else {
-        // SAFETY: a `FunctionsInterface` by ABI contract; struct_size checked before use.
-        let iface: &'static FunctionsInterface =
-            unsafe { &*(iface_ptr as *const FunctionsInterface) };
-        if iface.struct_size < std::mem::size_of::<FunctionsInterface>() {
-            return Err(bad(format!(
-                "`{FUNCTIONS_INTERFACE_V1}` table is {} bytes, expected at least {}",
-                iface.struct_size,
-                std::mem::size_of::<FunctionsInterface>()
-            )));
-        }
-        let decls = read_functions(iface).map_err(bad)?;
-        (Some(iface), decls)
-    };
+    let (functions_iface, functions) = read_function_interface(vtable).map_err(bad)?;
 
     let (storage_iface, engines) = storage::read_interface(vtable).map_err(bad)?;
     let (auth_iface, auth_providers) = crate::auth::read_interface(vtable).map_err(bad)?;
@@ -244,7 +227,8 @@ pub fn load(path: impl AsRef<Path>, host_version: &str) -> Result<LoadedPlugin, 
             stats: functions.iter().map(|_| StatCounters::default()).collect(),
             manifest,
             vtable,
-            functions_iface,
+            functions_iface: functions_iface.map(|(iface, _)| iface),
+            functions_interface: functions_iface.map(|(_, name)| name),
             functions,
             storage_iface,
             engines,
@@ -266,4 +250,42 @@ pub fn load(path: impl AsRef<Path>, host_version: &str) -> Result<LoadedPlugin, 
         path.display()
     );
     Ok(plugin)
+}
+
+/// The plugin's function interface (`phantomdb.functions/2`, else `/1`), with its name and its
+/// functions.
+#[allow(clippy::type_complexity)]
+fn read_function_interface(
+    vtable: &PluginVTable,
+) -> Result<
+    (
+        Option<(&'static FunctionsInterface, &'static str)>,
+        Vec<crate::FunctionDecl>,
+    ),
+    String,
+> {
+    for (name, c_name, schemas) in [
+        (FUNCTIONS_INTERFACE_V2, FUNCTIONS_INTERFACE_V2_C, true),
+        (FUNCTIONS_INTERFACE_V1, FUNCTIONS_INTERFACE_V1_C, false),
+    ] {
+        // SAFETY: valid NUL-terminated name; the plugin returns null or a pointer to a static
+        // table.
+        let iface_ptr = unsafe { (vtable.get_interface)(c_name.as_ptr()) };
+        if iface_ptr.is_null() {
+            continue;
+        }
+        // SAFETY: a `FunctionsInterface` by ABI contract; struct_size checked before use.
+        let iface: &'static FunctionsInterface =
+            unsafe { &*(iface_ptr as *const FunctionsInterface) };
+        if iface.struct_size < std::mem::size_of::<FunctionsInterface>() {
+            return Err(format!(
+                "`{name}` table is {} bytes, expected at least {}",
+                iface.struct_size,
+                std::mem::size_of::<FunctionsInterface>()
+            ));
+        }
+        let decls = read_functions(iface, schemas).map_err(|e| format!("`{name}`: {e}"))?;
+        return Ok((Some((iface, name)), decls));
+    }
+    Ok((None, Vec::new()))
 }

@@ -9,9 +9,7 @@ use std::sync::{Arc, RwLock};
 use phantomdb_plugin_abi::{FunctionsInterface, PluginVTable, Status, StorageInterface};
 
 use crate::functions::StatCounters;
-use crate::{
-    storage, CallError, FunctionDecl, NativeStorageEngine, PluginManifest, FUNCTIONS_INTERFACE_V1,
-};
+use crate::{storage, CallError, FunctionDecl, NativeStorageEngine, PluginManifest};
 
 /// Lifecycle state of a loaded plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +27,8 @@ pub(crate) struct Inner {
     pub(crate) manifest: PluginManifest,
     pub(crate) vtable: &'static PluginVTable,
     pub(crate) functions_iface: Option<&'static FunctionsInterface>,
+    /// The name of the function interface read (`phantomdb.functions/2` or `/1`).
+    pub(crate) functions_interface: Option<&'static str>,
     pub(crate) functions: Vec<FunctionDecl>,
     pub(crate) storage_iface: Option<&'static StorageInterface>,
     pub(crate) engines: Vec<storage::EngineDecl>,
@@ -119,17 +119,21 @@ impl LoadedPlugin {
         self.check_status(status, err, "shutdown")
     }
 
-    /// Names of the known interfaces the plugin provides.
+    /// Names of the known interfaces the plugin provides (of the function interfaces, the one
+    /// the host reads).
     pub fn interface_names(&self) -> Vec<&'static str> {
-        [
-            FUNCTIONS_INTERFACE_V1,
+        let others = [
             phantomdb_plugin_abi::STORAGE_INTERFACE_V1,
             phantomdb_plugin_abi::AUTH_INTERFACE_V1,
             phantomdb_plugin_abi::TYPES_INTERFACE_V1,
         ]
         .into_iter()
-        .filter(|n| self.has_interface(n))
-        .collect()
+        .filter(|n| self.has_interface(n));
+        self.inner
+            .functions_interface
+            .into_iter()
+            .chain(others)
+            .collect()
     }
 
     /// Whether the plugin provides the named interface (e.g. `"phantomdb.functions/1"`).

@@ -88,7 +88,10 @@ fn inspect_reads_manifest_without_loading() {
 fn math_scalar_functions() {
     let p = initialized("math_functions");
     assert_eq!(p.state(), PluginState::Initialized);
-    assert!(p.interface_names().contains(&"phantomdb.functions/1"));
+    // Read through `/2`. Its `cosine_similarity` takes lists, which have no `/1` type code, so
+    // the plugin does not offer `/1` (a host before ABI 1.7 would miss that function).
+    assert!(p.interface_names().contains(&"phantomdb.functions/2"));
+    assert!(!p.has_interface("phantomdb.functions/1"));
     assert!(!p.has_interface("phantomdb.nonexistent/1"));
     let gcd = p.function("gcd").expect("gcd");
     assert_eq!(gcd.kind, FunctionKind::Scalar);
@@ -200,6 +203,9 @@ fn aggregate_geometric_mean() {
 #[test]
 fn string_functions_and_table_function() {
     let p = initialized("string_functions");
+    // Every type of its signatures has a `/1` code: offered to hosts before ABI 1.7 too.
+    assert_eq!(p.interface_names(), ["phantomdb.functions/2"]);
+    assert!(p.has_interface("phantomdb.functions/1"));
     let r = scalar(
         &p,
         "levenshtein",

@@ -45,9 +45,12 @@
 //! functions cannot depend on the configuration; functions that need configuration can share state
 //! with the plugin (e.g. an `Arc<OnceLock<Config>>`) filled in by [`Plugin::initialize`].
 //!
-//! ABI argument types are the [`TypeCode`]s: Boolean, Int8..Int64, UInt8..UInt64, Float32,
-//! Float64, Utf8, Binary, Date32, TimestampMicrosecond. Text always arrives as `Utf8` (the host
-//! casts `Utf8View`/`LargeUtf8`), so `args[i].as_string::<i32>()` is the way to read it.
+//! Argument, result and state types are [`ValueType`]s: any Arrow type (a [`TypeCode`] or an
+//! Arrow `DataType` converts into one), with field metadata for Arrow extension types, or a
+//! custom type by name ([`ValueType::custom`]: arguments arrive as the type's storage, a text
+//! argument parsed by the type first, and results are the type). They reach the host through
+//! `phantomdb.functions/2` as Arrow C schemas. Text always arrives as `Utf8` (the host casts
+//! `Utf8View`/`LargeUtf8`), so `args[i].as_string::<i32>()` is the way to read it.
 
 use std::sync::Arc;
 
@@ -65,13 +68,17 @@ pub mod auth;
 mod auth_runtime;
 pub mod data_type;
 mod data_type_runtime;
+mod entry;
+mod function_runtime;
 pub mod plan;
 pub mod query;
 mod query_runtime;
 mod runtime;
+mod signature;
 pub mod storage;
 mod storage_runtime;
 
+pub use signature::{Signature, ValueType};
 pub use storage::{
     BatchStream, Capabilities, CommitError, CompareOp, Filter, FilterSupport, Options, ScanRequest,
     StorageEngine, StorageTransaction, TableInfo, TableStatistics, Value,
@@ -79,7 +86,7 @@ pub use storage::{
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::runtime::entry;
+    pub use crate::entry::entry;
 }
 
 /// Commonly used items for plugin authors.
@@ -97,7 +104,8 @@ pub mod prelude {
     };
     pub use crate::{
         host_log, phantomdb_plugin, scalar_fn, Accumulator, AggregateFunction, Literal, Plugin,
-        Registrar, ScalarFunction, Signature, TableFunction, TableOutput, TypeCode, Volatility,
+        Registrar, ScalarFunction, Signature, TableFunction, TableOutput, TypeCode, ValueType,
+        Volatility,
     };
     pub use arrow_array::{
         self, array::*, builder::*, cast::AsArray, types::*, Array, ArrayRef, RecordBatch,
@@ -105,68 +113,6 @@ pub mod prelude {
     };
     pub use arrow_schema::{self, DataType, Field, Schema, SchemaRef};
     pub use std::sync::Arc;
-}
-
-/// Argument and return types of a function.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Signature {
-    /// Declared argument types.
-    pub args: Vec<TypeCode>,
-    /// When true the last argument type may repeat.
-    pub variadic: bool,
-    /// Return type (ignored for table functions).
-    pub return_type: TypeCode,
-    /// Volatility (default [`Volatility::Immutable`]).
-    pub volatility: Volatility,
-}
-
-impl Signature {
-    /// Fixed argument types, immutable.
-    pub fn exact(args: Vec<TypeCode>, return_type: TypeCode) -> Self {
-        Self {
-            args,
-            variadic: false,
-            return_type,
-            volatility: Volatility::Immutable,
-        }
-    }
-
-    /// Like [`Signature::exact`], but the last argument type may repeat.
-    pub fn variadic(args: Vec<TypeCode>, return_type: TypeCode) -> Self {
-        Self {
-            variadic: true,
-            ..Self::exact(args, return_type)
-        }
-    }
-
-    /// Argument types of a table function (whose output schema is dynamic).
-    pub fn table(args: Vec<TypeCode>) -> Self {
-        Self::exact(args, TypeCode::Null)
-    }
-
-    /// Sets the volatility.
-    pub fn with_volatility(mut self, volatility: Volatility) -> Self {
-        self.volatility = volatility;
-        self
-    }
-
-    /// Whether `n` arguments match the arity.
-    pub fn accepts_arity(&self, n: usize) -> bool {
-        if self.variadic {
-            n >= self.args.len()
-        } else {
-            n == self.args.len()
-        }
-    }
-
-    /// Declared type of argument `i` (repeating the last one for variadic signatures).
-    pub fn arg_type(&self, i: usize) -> Option<TypeCode> {
-        match self.args.get(i) {
-            Some(t) => Some(*t),
-            None if self.variadic => self.args.last().copied(),
-            None => None,
-        }
-    }
 }
 
 /// A plugin: lifecycle hooks, and one entry, [`Plugin::register`], through which it registers
@@ -198,29 +144,6 @@ pub struct Registrar {
     pub(crate) auth_providers: Vec<Arc<dyn auth::AuthProvider>>,
     pub(crate) query_processors: Vec<Arc<dyn query::QueryProcessor>>,
     pub(crate) data_types: Vec<Arc<dyn data_type::CustomType>>,
-}
-
-/// The C tables of every component kind past functions, for the runtime to offer by name.
-pub(crate) fn interface_tables(
-    engines: Vec<Arc<dyn storage::StorageEngine>>,
-    auth_providers: Vec<Arc<dyn auth::AuthProvider>>,
-    query_processors: Vec<Arc<dyn query::QueryProcessor>>,
-    data_types: Vec<Arc<dyn data_type::CustomType>>,
-) -> Vec<Box<dyn runtime::InterfaceTables>> {
-    let mut out: Vec<Box<dyn runtime::InterfaceTables>> = Vec::new();
-    if let Some(t) = storage_runtime::StorageTables::new(engines) {
-        out.push(Box::new(t));
-    }
-    if let Some(t) = auth_runtime::AuthTables::new(auth_providers) {
-        out.push(Box::new(t));
-    }
-    if let Some(t) = query_runtime::QueryTables::new(query_processors) {
-        out.push(Box::new(t));
-    }
-    if let Some(t) = data_type_runtime::TypeTables::new(data_types) {
-        out.push(Box::new(t));
-    }
-    out
 }
 
 impl Registrar {
@@ -316,7 +239,7 @@ pub trait AggregateFunction: Send + Sync + 'static {
     /// Argument and return types.
     fn signature(&self) -> Signature;
     /// Types of the intermediate state columns (see [`Accumulator::state`]).
-    fn state_types(&self) -> Vec<TypeCode>;
+    fn state_types(&self) -> Vec<ValueType>;
     /// A fresh accumulator.
     fn create_accumulator(&self) -> Result<Box<dyn Accumulator>, String>;
 }
@@ -365,7 +288,7 @@ pub enum Literal {
     Float(f64),
     /// Utf8.
     Utf8(String),
-    /// Binary.
+    /// Binary or FixedSizeBinary.
     Binary(Vec<u8>),
 }
 
@@ -430,6 +353,9 @@ impl Literal {
             DataType::LargeUtf8 => Literal::Utf8(array.as_string::<i64>().value(row).to_string()),
             DataType::Utf8View => Literal::Utf8(array.as_string_view().value(row).to_string()),
             DataType::Binary => Literal::Binary(array.as_binary::<i32>().value(row).to_vec()),
+            DataType::FixedSizeBinary(_) => {
+                Literal::Binary(array.as_fixed_size_binary().value(row).to_vec())
+            }
             DataType::Date32 => Literal::Int(array.as_primitive::<Date32Type>().value(row).into()),
             DataType::Timestamp(TimeUnit::Microsecond, _) => {
                 Literal::Int(array.as_primitive::<TimestampMicrosecondType>().value(row))
@@ -585,16 +511,5 @@ mod tests {
         let lit = Literal::from_array(&s, 0).expect("utf8");
         assert_eq!(lit.as_str(), Some("x"));
         assert_eq!(Literal::Int(3).as_f64(), Some(3.0));
-    }
-
-    #[test]
-    fn signature_arity() {
-        let s = Signature::variadic(vec![TypeCode::Int64, TypeCode::Utf8], TypeCode::Utf8);
-        assert!(!s.accepts_arity(1));
-        assert!(s.accepts_arity(4));
-        assert_eq!(s.arg_type(3), Some(TypeCode::Utf8));
-        let e = Signature::exact(vec![TypeCode::Int64], TypeCode::Int64);
-        assert!(!e.accepts_arity(2));
-        assert_eq!(e.arg_type(1), None);
     }
 }

@@ -90,7 +90,7 @@ pub(super) fn builtin_plugin(base: &SessionState) -> StaticPlugin {
             "PhantomDB's built-in SQL functions, storage engines and authentication providers"
                 .into(),
         interfaces: vec![
-            "phantomdb.functions/1".into(),
+            "phantomdb.functions/2".into(),
             "phantomdb.storage/1".into(),
             "phantomdb.auth/1".into(),
         ],

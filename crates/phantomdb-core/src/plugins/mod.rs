@@ -35,6 +35,7 @@ pub use registry::{
 };
 use registry::{PluginIdentity, PluginRecord};
 use udf::PluginLease;
+pub(crate) use udf::{plugin_aggregate_decl, plugin_scalar_decl};
 
 /// Host version plugins are checked against.
 pub const HOST_VERSION: &str = env!("CARGO_PKG_VERSION");

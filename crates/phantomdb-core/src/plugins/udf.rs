@@ -12,8 +12,8 @@ use datafusion::datasource::MemTable;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDFImpl, ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDFImpl,
-    Signature, Volatility,
+    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, Expr, ReturnFieldArgs,
+    ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use phantomdb_plugin_host::{CallError, FunctionDecl, LoadedPlugin, PluginAccumulator};
 
@@ -38,8 +38,10 @@ fn signature(decl: &FunctionDecl) -> Signature {
         phantomdb_plugin_host::Volatility::Volatile => Volatility::Volatile,
     };
     // Binary parameters also take the other binary types (a custom type's storage, such as
-    // uuid's FixedSizeBinary(16)), which DataFusion's exact signatures do not coerce.
-    if decl.arg_types.contains(&DataType::Binary) {
+    // uuid's FixedSizeBinary(16)), which DataFusion's exact signatures do not coerce; custom
+    // type parameters take text (parsed by the type's planner rewrite) and NULL.
+    let custom = (0..decl.arg_types.len()).any(|i| decl.arg_custom_type(i).is_some());
+    if custom || decl.arg_types.contains(&DataType::Binary) {
         Signature::user_defined(volatility)
     } else if decl.variadic && decl.arg_types.len() == 1 {
         Signature::variadic(decl.arg_types.clone(), volatility)
@@ -48,9 +50,11 @@ fn signature(decl: &FunctionDecl) -> Signature {
     }
 }
 
-/// The argument types a call is coerced to, for functions with Binary parameters (see
-/// [`signature`]): the declared types, where each argument's type casts to it or, for a
-/// Binary parameter, is any binary or text type.
+/// The argument types a call is coerced to, for functions with Binary or custom-typed
+/// parameters (see [`signature`]): the declared types, where each argument's type casts to it
+/// or, for a Binary parameter, is any binary or text type. An argument given for a custom type
+/// stays as it is: the types rewrite (`types::calls`) parses text into the type and refuses
+/// other types before execution.
 fn coerce_args(decl: &FunctionDecl, arg_types: &[DataType]) -> Result<Vec<DataType>> {
     let arity_ok = if decl.variadic {
         arg_types.len() + 1 >= decl.arg_types.len()
@@ -74,6 +78,14 @@ fn coerce_args(decl: &FunctionDecl, arg_types: &[DataType]) -> Result<Vec<DataTy
         .enumerate()
         .map(|(i, given)| {
             let wanted = decl.arg_type(i).ok_or_else(wrong)?;
+            if decl.arg_custom_type(i).is_some() {
+                // The types rewrite checks these arguments (with PostgreSQL's message).
+                return Ok(if given == &DataType::Null {
+                    wanted.clone()
+                } else {
+                    given.clone()
+                });
+            }
             let ok = given == wanted
                 || given == &DataType::Null
                 || if wanted == &DataType::Binary {
@@ -111,16 +123,37 @@ fn conform_args(decl: &FunctionDecl, args: Vec<ArrayRef>) -> Result<Vec<ArrayRef
         .collect()
 }
 
-/// Human-readable signature, e.g. `gcd(Int64, Int64) -> Int64`.
+/// Human-readable signature, e.g. `gcd(Int64, Int64) -> Int64`, `uuid_version(uuid) -> Int16`.
 pub(crate) fn describe(decl: &FunctionDecl) -> String {
-    let mut args: Vec<String> = decl.arg_types.iter().map(|t| t.to_string()).collect();
+    let mut args: Vec<String> = decl
+        .arg_types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| match decl.arg_custom_type(i) {
+            Some(name) => name.to_string(),
+            None => t.to_string(),
+        })
+        .collect();
     if decl.variadic {
         args.push("...".into());
     }
-    match &decl.return_type {
-        Some(r) => format!("{}({}) -> {r}", decl.name, args.join(", ")),
-        None => format!("{}({}) -> TABLE", decl.name, args.join(", ")),
+    match (&decl.return_type, decl.return_custom_type()) {
+        (Some(_), Some(name)) => format!("{}({}) -> {name}", decl.name, args.join(", ")),
+        (Some(r), None) => format!("{}({}) -> {r}", decl.name, args.join(", ")),
+        (None, _) => format!("{}({}) -> TABLE", decl.name, args.join(", ")),
     }
+}
+
+/// The declaration of the plugin function `func` wraps, if it wraps one.
+pub(crate) fn plugin_scalar_decl(func: &ScalarUDF) -> Option<&FunctionDecl> {
+    let f = func.inner().downcast_ref::<PluginScalar>()?;
+    Some(&f.0.decl)
+}
+
+/// The declaration of the plugin aggregate `func` wraps, if it wraps one.
+pub(crate) fn plugin_aggregate_decl(func: &AggregateUDF) -> Option<&FunctionDecl> {
+    let f = func.inner().downcast_ref::<PluginAggregate>()?;
+    Some(&f.0.decl)
 }
 
 /// One function of one plugin generation: what the DataFusion wrappers share.
@@ -146,6 +179,15 @@ impl PluginFunction {
             .return_type
             .clone()
             .ok_or_else(|| DataFusionError::Plan(format!("{} has no return type", self.decl.name)))
+    }
+
+    /// The result field: the return type with its declared metadata (a custom type's name, an
+    /// Arrow extension type), so the result is typed wherever DataFusion derives fields.
+    fn return_field(&self, name: &str) -> Result<FieldRef> {
+        Ok(Arc::new(
+            Field::new(name, self.return_type()?, true)
+                .with_metadata(self.decl.return_metadata.clone()),
+        ))
     }
 }
 
@@ -184,6 +226,10 @@ impl ScalarUDFImpl for PluginScalar {
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
         self.0.return_type()
+    }
+
+    fn return_field_from_args(&self, _args: ReturnFieldArgs) -> Result<FieldRef> {
+        self.0.return_field(self.name())
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
@@ -229,6 +275,10 @@ impl AggregateUDFImpl for PluginAggregate {
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
         self.0.return_type()
+    }
+
+    fn return_field(&self, _arg_fields: &[FieldRef]) -> Result<FieldRef> {
+        self.0.return_field(self.name())
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {

@@ -11,12 +11,15 @@
 //! * `udf`: the parse and format functions casts and results are rewritten into;
 //! * `rewrite`: the plan rewrite giving typed values their semantics (text casts, comparisons
 //!   with text, INSERT's assignment casts, the missing-plugin check) and formatting results;
-//! * `assign`: what INSERT and UPDATE assign to typed columns, written as casts to their type.
+//! * `assign`: what INSERT and UPDATE assign to typed columns, written as casts to their type;
+//! * `calls`: plugin functions whose signatures name custom types (arguments parsed and
+//!   checked, results typed).
 //!
 //! * `literals`: text literals beside typed values (`coalesce(v, '1.0.0')`), typed;
 //! * `order`: sort-key ordered types (comparisons, `ORDER BY`, `min`/`max` by the key).
 
 pub(crate) mod assign;
+mod calls;
 pub(crate) mod literals;
 pub(crate) mod order;
 pub(crate) mod planner;

@@ -13,7 +13,8 @@
 //!   typed values (DataFusion drops the metadata there), parsing their text arguments;
 //! * refuses any reference to, or write into a table with, a column whose type's plugin is
 //!   not loaded;
-//! * orders sort-key ordered types by their sort keys ([`super::order`]).
+//! * orders sort-key ordered types by their sort keys ([`super::order`]);
+//! * types the arguments and results of plugin functions over custom types ([`super::calls`]).
 //!
 //! [`format_results`] puts the format function over every typed column of a query's result
 //! (and of what `COPY ... TO` writes), so clients, the shell, the server and exported files see
@@ -33,14 +34,19 @@ use datafusion::logical_expr::{
 };
 
 use super::planner::ASSIGNMENT_KEY;
-use super::{logical_type, missing_type, order, udf, TypeInfo};
+use super::{calls, logical_type, missing_type, order, udf, TypeInfo};
 use crate::error::{Error, Result, SqlState};
-use crate::plugins::Registry;
+use crate::plugins::{plugin_scalar_decl, Registry};
 
 /// The registered types by name.
-struct Types<'a>(BTreeMap<&'a str, &'a TypeInfo>);
+pub(super) struct Types<'a>(BTreeMap<&'a str, &'a TypeInfo>);
 
 impl<'a> Types<'a> {
+    /// The loaded type named `name`.
+    pub(super) fn named(&self, name: &str) -> Option<&'a TypeInfo> {
+        self.0.get(name).copied()
+    }
+
     fn of(registry: &'a Registry) -> Self {
         Self(
             registry
@@ -63,11 +69,11 @@ impl<'a> Types<'a> {
     }
 }
 
-fn is_text(t: &DataType) -> bool {
+pub(super) fn is_text(t: &DataType) -> bool {
     matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
 }
 
-fn sql_name(t: &DataType) -> String {
+pub(super) fn sql_name(t: &DataType) -> String {
     crate::pg_types::pg_type_of(t).name.to_string()
 }
 
@@ -241,14 +247,18 @@ fn column_field(schema: &DFSchema, c: &Column) -> Option<(String, Arc<Field>)> {
 }
 
 /// The custom type of `e`'s result, if it has one (errors: its plugin is not loaded).
-fn type_of<'a>(e: &Expr, schema: &DFSchema, types: &Types<'a>) -> Result<Option<&'a TypeInfo>> {
+pub(super) fn type_of<'a>(
+    e: &Expr,
+    schema: &DFSchema,
+    types: &Types<'a>,
+) -> Result<Option<&'a TypeInfo>> {
     let Ok((_, field)) = e.to_field(schema) else {
         return Ok(None);
     };
     types.of_field(&field, field.name())
 }
 
-fn data_type(e: &Expr, schema: &DFSchema) -> Option<DataType> {
+pub(super) fn data_type(e: &Expr, schema: &DFSchema) -> Option<DataType> {
     e.get_type(schema).ok()
 }
 
@@ -391,6 +401,9 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, types: &Types) -> Result<Transformed
                 _ => Ok(Transformed::no(e)),
             }
         }
+        Expr::ScalarFunction(f) if plugin_scalar_decl(&f.func).is_some() => {
+            calls::scalar_call(f, schema, types)
+        }
         Expr::ScalarFunction(f)
             if matches!(f.func.name(), "coalesce" | "nullif" | "greatest" | "least") =>
         {
@@ -418,8 +431,9 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, types: &Types) -> Result<Transformed
             let e = Expr::ScalarFunction(ScalarFunction::new_udf(f.func, args));
             Ok(Transformed::yes(udf::retag(t, e)))
         }
-        Expr::AggregateFunction(mut f) => {
-            let mut changed = order_by_keys(&mut f.params.order_by, schema, types)?;
+        Expr::AggregateFunction(f) => {
+            let (mut f, typed) = calls::aggregate_call(f, schema, types)?;
+            let mut changed = order_by_keys(&mut f.params.order_by, schema, types)? || typed;
             let extreme = match f.params.args.as_slice() {
                 [arg] if matches!(f.func.name(), "min" | "max") => {
                     type_of(arg, schema, types)?.filter(|t| order::by_sort_key(t))

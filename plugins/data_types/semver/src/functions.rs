@@ -1,9 +1,16 @@
 //! Functions over `semver` values: `semver_major(v)`, `semver_minor(v)`, `semver_patch(v)`
-//! (the storage, Binary, is their argument type) and `semver_satisfies(v, 'range')`.
+//! and `semver_satisfies(v, 'range')`. Their signatures name the `semver` type
+//! (`phantomdb.functions/2`), so they take semver values (text given there is parsed by the
+//! type first) and refuse other types; the values arrive as their Binary storage.
 
 use phantomdb_plugin_sdk::prelude::*;
 
 use crate::encoding::Version;
+
+/// The `semver` type in a signature.
+fn semver() -> ValueType {
+    ValueType::custom("semver", DataType::Binary)
+}
 
 fn versions(arg: &ArrayRef) -> Result<Vec<Option<Version>>, String> {
     let values = arg
@@ -18,7 +25,7 @@ fn versions(arg: &ArrayRef) -> Result<Vec<Option<Version>>, String> {
 fn part(name: &'static str, pick: fn(&Version) -> u64) -> Box<dyn ScalarFunction> {
     scalar_fn(
         name,
-        Signature::exact(vec![TypeCode::Binary], TypeCode::Int64),
+        Signature::exact(vec![semver()], TypeCode::Int64),
         move |args, _rows| {
             let out: Int64Array = versions(&args[0])?
                 .iter()
@@ -68,7 +75,10 @@ pub(crate) fn all() -> Vec<Box<dyn ScalarFunction>> {
         part("semver_patch", |v| v.patch),
         scalar_fn(
             "semver_satisfies",
-            Signature::exact(vec![TypeCode::Binary, TypeCode::Utf8], TypeCode::Boolean),
+            Signature::exact(
+                vec![semver(), ValueType::from(TypeCode::Utf8)],
+                TypeCode::Boolean,
+            ),
             |args, _rows| {
                 let ranges = args[1].as_string::<i32>();
                 let out = versions(&args[0])?

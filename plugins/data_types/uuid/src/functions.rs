@@ -1,9 +1,9 @@
 //! Functions of the `uuid` plugin: `gen_random_uuid()` (a version 4 UUID) and
 //! `uuid_version(u)` (the version field of an RFC 9562 UUID, NULL for other variants).
 //!
-//! `phantomdb.functions/1` signatures cannot name a custom type yet, so `gen_random_uuid()`
-//! returns the canonical text (parsed when assigned to or compared with a `uuid`) and
-//! `uuid_version` takes the storage bytes (or a text's bytes, which it parses).
+//! Their signatures name the `uuid` type (`phantomdb.functions/2`): `gen_random_uuid()` returns
+//! a `uuid`, and `uuid_version` takes one (its 16 storage bytes; text given there is parsed
+//! into a `uuid` by the host first).
 
 use phantomdb_plugin_sdk::prelude::*;
 
@@ -23,14 +23,9 @@ fn version(bytes: &[u8]) -> Option<i16> {
     (bytes.len() == text::LEN && bytes[8] & 0xc0 == 0x80).then(|| i16::from(bytes[6] >> 4))
 }
 
-/// A uuid argument: its 16 bytes, or the bytes of its text (a text value given where a uuid
-/// is expected arrives as its bytes, e.g. `uuid_version(gen_random_uuid())`).
-fn uuid_bytes(arg: &[u8]) -> Result<[u8; text::LEN], String> {
-    if let Ok(bytes) = <[u8; text::LEN]>::try_from(arg) {
-        return Ok(bytes);
-    }
-    let shown = String::from_utf8_lossy(arg);
-    text::parse(&shown).ok_or_else(|| format!("invalid input syntax for type uuid: \"{shown}\""))
+/// The `uuid` type in a signature.
+fn uuid() -> ValueType {
+    ValueType::custom("uuid", DataType::FixedSizeBinary(text::LEN as i32))
 }
 
 /// Every function of the plugin.
@@ -38,31 +33,24 @@ pub(crate) fn all() -> Vec<Box<dyn ScalarFunction>> {
     vec![
         scalar_fn(
             "gen_random_uuid",
-            Signature::exact(vec![], TypeCode::Utf8).with_volatility(Volatility::Volatile),
+            Signature::nullary(uuid()).with_volatility(Volatility::Volatile),
             |_args, rows| {
-                let mut out = StringBuilder::with_capacity(rows, rows * 36);
+                let mut out = FixedSizeBinaryBuilder::with_capacity(rows, text::LEN as i32);
                 for _ in 0..rows {
-                    let bytes = random_v4()?;
-                    out.append_value(text::format(&bytes).unwrap_or_default());
+                    out.append_value(random_v4()?)
+                        .map_err(|e| format!("cannot build a uuid: {e}"))?;
                 }
                 Ok(Arc::new(out.finish()) as ArrayRef)
             },
         ),
         scalar_fn(
             "uuid_version",
-            Signature::exact(vec![TypeCode::Binary], TypeCode::Int16),
+            Signature::exact(vec![uuid()], TypeCode::Int16),
             |args, _rows| {
                 let values = args[0]
-                    .as_binary_opt::<i32>()
+                    .as_fixed_size_binary_opt()
                     .ok_or_else(|| format!("expected a uuid, got {}", args[0].data_type()))?;
-                let out: Int16Array = values
-                    .iter()
-                    .map(|v| {
-                        v.map(uuid_bytes)
-                            .transpose()
-                            .map(|b| b.and_then(|b| version(&b)))
-                    })
-                    .collect::<Result<_, String>>()?;
+                let out: Int16Array = values.iter().map(|v| v.and_then(version)).collect();
                 Ok(Arc::new(out) as ArrayRef)
             },
         ),
@@ -91,8 +79,6 @@ mod tests {
         assert_eq!(version(&v1), Some(1));
         assert_eq!(version(&v7), Some(7));
         assert_eq!(version(&nil), None);
-        let from_text = uuid_bytes(b"017f22e2-79b0-7cc3-98c4-dc0c0c07398f").unwrap();
-        assert_eq!(version(&from_text), Some(7));
-        assert!(uuid_bytes(b"017f22e2").is_err());
+        assert_eq!(version(b"017f22e2"), None);
     }
 }

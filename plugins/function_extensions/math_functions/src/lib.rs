@@ -6,6 +6,9 @@
 //! * `fibonacci(n BIGINT) -> BIGINT` (NULL for n < 0 or n > 92)
 //! * `geometric_mean(x DOUBLE) -> DOUBLE` (aggregate; ignores NULLs, NULL if any value <= 0 or no
 //!   rows)
+//! * `cosine_similarity(a DOUBLE[], b DOUBLE[]) -> DOUBLE` (NULL when either is NULL, holds a
+//!   NULL or is all zeros; an error when their lengths differ): list arguments, declared
+//!   through `phantomdb.functions/2` as Arrow C schemas
 
 use phantomdb_plugin_sdk::prelude::*;
 
@@ -97,8 +100,12 @@ impl AggregateFunction for GeometricMean {
     fn signature(&self) -> Signature {
         Signature::exact(vec![TypeCode::Float64], TypeCode::Float64)
     }
-    fn state_types(&self) -> Vec<TypeCode> {
-        vec![TypeCode::Float64, TypeCode::Int64, TypeCode::Boolean]
+    fn state_types(&self) -> Vec<ValueType> {
+        vec![
+            TypeCode::Float64.into(),
+            TypeCode::Int64.into(),
+            TypeCode::Boolean.into(),
+        ]
     }
     fn create_accumulator(&self) -> Result<Box<dyn Accumulator>, String> {
         Ok(Box::new(GeoAcc::default()))
@@ -162,6 +169,46 @@ impl Accumulator for GeoAcc {
     }
 }
 
+/// A list of doubles, as `cosine_similarity` declares its arguments.
+fn double_list() -> ValueType {
+    ValueType::arrow(DataType::List(Arc::new(Field::new_list_field(
+        DataType::Float64,
+        true,
+    ))))
+}
+
+/// The cosine of the angle between two vectors (`None` when either holds a NULL or is all
+/// zeros).
+fn cosine(a: &Float64Array, b: &Float64Array) -> Result<Option<f64>, String> {
+    if a.len() != b.len() {
+        return Err(format!(
+            "cosine_similarity of vectors of different lengths ({} and {})",
+            a.len(),
+            b.len()
+        ));
+    }
+    if a.null_count() > 0 || b.null_count() > 0 {
+        return Ok(None);
+    }
+    let dot = |x: &[f64], y: &[f64]| -> f64 { x.iter().zip(y).map(|(p, q)| p * q).sum() };
+    let (a, b) = (a.values().as_ref(), b.values().as_ref());
+    let norms = (dot(a, a) * dot(b, b)).sqrt();
+    Ok((norms > 0.0).then(|| dot(a, b) / norms))
+}
+
+fn cosine_similarity(args: &[ArrayRef], _rows: usize) -> Result<ArrayRef, String> {
+    let (a, b) = (args[0].as_list::<i32>(), args[1].as_list::<i32>());
+    let out: Float64Array = a
+        .iter()
+        .zip(b.iter())
+        .map(|(x, y)| match (x, y) {
+            (Some(x), Some(y)) => cosine(x.as_primitive(), y.as_primitive()),
+            _ => Ok(None),
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(Arc::new(out) as ArrayRef)
+}
+
 #[derive(Default)]
 struct MathPlugin;
 
@@ -199,6 +246,11 @@ impl Plugin for MathPlugin {
                         Ok(Arc::new(out) as ArrayRef)
                     },
                 ),
+                scalar_fn(
+                    "cosine_similarity",
+                    Signature::exact(vec![double_list(), double_list()], TypeCode::Float64),
+                    cosine_similarity,
+                ),
             ]
         });
         registrar.aggregate_functions(vec![Box::new(GeometricMean)]);
@@ -208,7 +260,7 @@ impl Plugin for MathPlugin {
 phantomdb_plugin! {
     name: "math_functions",
     version: env!("CARGO_PKG_VERSION"),
-    description: "Number theory functions: gcd, lcm, factorial, is_prime, fibonacci, geometric_mean",
+    description: "Number theory functions: gcd, lcm, factorial, is_prime, fibonacci, geometric_mean, cosine_similarity",
     host_version: ">=0.1, <0.2",
     plugin: MathPlugin,
 }
@@ -216,6 +268,18 @@ phantomdb_plugin! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cosines() {
+        let a = Float64Array::from(vec![3.0, 4.0]);
+        let b = Float64Array::from(vec![4.0, 3.0]);
+        assert_eq!(cosine(&a, &b), Ok(Some(24.0 / 25.0)));
+        assert_eq!(cosine(&a, &a), Ok(Some(1.0)));
+        assert!(cosine(&a, &Float64Array::from(vec![1.0])).is_err());
+        let with_null = Float64Array::from(vec![Some(1.0), None]);
+        assert_eq!(cosine(&a, &with_null), Ok(None));
+        assert_eq!(cosine(&a, &Float64Array::from(vec![0.0, 0.0])), Ok(None));
+    }
 
     #[test]
     fn number_theory() {

@@ -81,7 +81,7 @@ impl TableFunction for Decisions {
     }
 
     fn signature(&self) -> Signature {
-        Signature::table(vec![])
+        Signature::table(Vec::<ValueType>::new())
     }
 
     fn call(&self, _args: &[Literal]) -> Result<TableOutput, String> {
