@@ -364,7 +364,7 @@ fn a_plugin_built_for_abi_1_1_loads_and_works() {
     // custom type): both kinds of function work in one statement, and the ABI 1.1 engine,
     // whose `phantomdb.storage/1` always carried Arrow C schemas, stores a column of the custom
     // type as its storage type.
-    let uuid = db.plugins().load_plugin(&library("uuid"), "{}").unwrap();
+    let uuid = db.plugins().load_plugin(library("uuid"), "{}").unwrap();
     assert_eq!(
         uuid.interfaces,
         ["phantomdb.functions/2", "phantomdb.types/1"]

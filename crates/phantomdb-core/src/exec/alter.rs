@@ -118,7 +118,8 @@ fn add_column(
             other => return Err(Error::Unsupported(format!("ADD COLUMN option {other}"))),
         }
     }
-    let custom = crate::types::declared(&planner.registry(), &column_def.data_type)?;
+    let registry = planner.registry();
+    let custom = crate::types::declared(registry.data_types(), &column_def.data_type)?;
     if let (Some(t), Some(_)) = (&custom, &default) {
         return Err(Error::Unsupported(format!(
             "ADD COLUMN with a DEFAULT for a column of type {}",

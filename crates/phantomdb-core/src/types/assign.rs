@@ -18,8 +18,9 @@ use datafusion::sql::sqlparser::ast::{
     TableObject,
 };
 
-use super::literals::{assign_to, identifier};
+use super::literals::assign_to;
 use super::logical_type;
+use super::planner::identifier;
 use crate::catalog::{Catalog, TableDef};
 use crate::plugins::Registry;
 

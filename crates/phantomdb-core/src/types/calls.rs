@@ -8,7 +8,7 @@ use datafusion::logical_expr::expr::{AggregateFunction, ScalarFunction};
 use datafusion::logical_expr::Expr;
 use phantomdb_plugin_host::FunctionDecl;
 
-use super::rewrite::{data_type, is_text, sql_name, type_of, Types};
+use super::typing::{data_type, is_text, sql_name, type_of, Types};
 use super::{udf, TypeInfo};
 use crate::error::{Error, Result, SqlState};
 use crate::plugins::{plugin_aggregate_decl, plugin_scalar_decl};

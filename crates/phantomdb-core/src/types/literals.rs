@@ -25,7 +25,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 use super::logical_type;
-use super::planner::CustomTypePlanner;
+use super::planner::{identifier, CustomTypePlanner};
 use crate::catalog::Catalog;
 use crate::plugins::Registry;
 
@@ -272,15 +272,6 @@ impl VisitorMut for Typer {
             _ => {}
         }
         ControlFlow::Continue(())
-    }
-}
-
-/// An identifier as the catalog names it (unquoted names are folded to lower case).
-pub(super) fn identifier(i: &Ident) -> String {
-    if i.quote_style.is_some() {
-        i.value.clone()
-    } else {
-        i.value.to_ascii_lowercase()
     }
 }
 

@@ -13,7 +13,8 @@
 //!   with text, INSERT's assignment casts, the missing-plugin check) and formatting results;
 //! * `assign`: what INSERT and UPDATE assign to typed columns, written as casts to their type;
 //! * `calls`: plugin functions whose signatures name custom types (arguments parsed and
-//!   checked, results typed).
+//!   checked, results typed);
+//! * `typing`: what type an expression has (shared by `rewrite` and `calls`).
 //!
 //! * `literals`: text literals beside typed values (`coalesce(v, '1.0.0')`), typed;
 //! * `order`: sort-key ordered types (comparisons, `ORDER BY`, `min`/`max` by the key).
@@ -24,6 +25,7 @@ pub(crate) mod literals;
 pub(crate) mod order;
 pub(crate) mod planner;
 pub(crate) mod rewrite;
+mod typing;
 pub(crate) mod udf;
 
 use std::collections::BTreeMap;
@@ -177,20 +179,21 @@ fn widens(from: &DataType, to: &DataType) -> bool {
     }
 }
 
-/// The registered type a SQL type name denotes, if it names one.
-pub(crate) fn declared(
-    registry: &crate::plugins::Registry,
+/// The type of `types` (a registry's loaded types) a SQL type name denotes, if it names one.
+pub(crate) fn declared<'a>(
+    types: impl Iterator<Item = &'a TypeInfo>,
     sql_type: &datafusion::sql::sqlparser::ast::DataType,
 ) -> Result<Option<TypeInfo>> {
     use datafusion::logical_expr::planner::TypePlanner;
-    let planner = planner::CustomTypePlanner::new(registry.data_types());
+    let types: Vec<&TypeInfo> = types.collect();
+    let planner = planner::CustomTypePlanner::new(types.iter().copied());
     let Some(field) = planner.plan_type_field(sql_type)? else {
         return Ok(None);
     };
     let Some((name, _)) = logical_type(&field) else {
         return Ok(None);
     };
-    Ok(registry.data_types().find(|t| t.name == name).cloned())
+    Ok(types.into_iter().find(|t| t.name == name).cloned())
 }
 
 /// The implementations of the types loaded in this process, by plugin and type name, for

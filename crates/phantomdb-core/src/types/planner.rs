@@ -10,7 +10,7 @@ use std::sync::Arc;
 use arrow::datatypes::FieldRef;
 use datafusion::common::Result;
 use datafusion::logical_expr::planner::TypePlanner;
-use datafusion::sql::sqlparser::ast::{DataType as SqlType, ObjectNamePart};
+use datafusion::sql::sqlparser::ast::{DataType as SqlType, Ident, ObjectNamePart};
 
 use super::TypeInfo;
 
@@ -44,7 +44,7 @@ impl TypePlanner for CustomTypePlanner {
             // The SQL parser knows `uuid` as a type of its own; DataFusion has none.
             SqlType::Uuid => ("uuid".to_string(), false),
             SqlType::Custom(name, modifiers) if modifiers.is_empty() => match name.0.as_slice() {
-                [ObjectNamePart::Identifier(ident)] => (super::literals::identifier(ident), false),
+                [ObjectNamePart::Identifier(ident)] => (identifier(ident), false),
                 [ObjectNamePart::Identifier(schema), ObjectNamePart::Identifier(ident)]
                     if schema.value == ASSIGNMENT_SCHEMA =>
                 {
@@ -64,5 +64,14 @@ impl TypePlanner for CustomTypePlanner {
                 field
             })
         }))
+    }
+}
+
+/// An identifier as the catalog names it (unquoted names are folded to lower case).
+pub(super) fn identifier(i: &Ident) -> String {
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_ascii_lowercase()
     }
 }

@@ -34,48 +34,10 @@ use datafusion::logical_expr::{
 };
 
 use super::planner::ASSIGNMENT_KEY;
-use super::{calls, logical_type, missing_type, order, udf, TypeInfo};
+use super::typing::{data_type, is_text, sql_name, type_of, Types};
+use super::{calls, logical_type, order, udf, TypeInfo};
 use crate::error::{Error, Result, SqlState};
 use crate::plugins::{plugin_scalar_decl, Registry};
-
-/// The registered types by name.
-pub(super) struct Types<'a>(BTreeMap<&'a str, &'a TypeInfo>);
-
-impl<'a> Types<'a> {
-    /// The loaded type named `name`.
-    pub(super) fn named(&self, name: &str) -> Option<&'a TypeInfo> {
-        self.0.get(name).copied()
-    }
-
-    fn of(registry: &'a Registry) -> Self {
-        Self(
-            registry
-                .data_types()
-                .map(|t| (t.name.as_str(), t))
-                .collect(),
-        )
-    }
-
-    /// The loaded type a field has, `Ok(None)` for a plain field, an error when its plugin is
-    /// not loaded.
-    fn of_field(&self, field: &Field, column: &str) -> Result<Option<&'a TypeInfo>> {
-        let Some((name, plugin)) = logical_type(field) else {
-            return Ok(None);
-        };
-        match self.0.get(name) {
-            Some(t) if t.plugin == plugin || plugin.is_empty() => Ok(Some(*t)),
-            _ => Err(missing_type(column, name, plugin)),
-        }
-    }
-}
-
-pub(super) fn is_text(t: &DataType) -> bool {
-    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
-}
-
-pub(super) fn sql_name(t: &DataType) -> String {
-    crate::pg_types::pg_type_of(t).name.to_string()
-}
 
 fn cannot_cast(from: &str, to: &str) -> Error {
     Error::Data(
@@ -244,22 +206,6 @@ fn column_field(schema: &DFSchema, c: &Column) -> Option<(String, Arc<Field>)> {
         None => field.name().clone(),
     };
     Some((name, field.clone()))
-}
-
-/// The custom type of `e`'s result, if it has one (errors: its plugin is not loaded).
-pub(super) fn type_of<'a>(
-    e: &Expr,
-    schema: &DFSchema,
-    types: &Types<'a>,
-) -> Result<Option<&'a TypeInfo>> {
-    let Ok((_, field)) = e.to_field(schema) else {
-        return Ok(None);
-    };
-    types.of_field(&field, field.name())
-}
-
-pub(super) fn data_type(e: &Expr, schema: &DFSchema) -> Option<DataType> {
-    e.get_type(schema).ok()
 }
 
 /// Text on one side of a comparison with a typed value is parsed into the type.
