@@ -120,15 +120,24 @@ pub(crate) struct StatCounters {
 const MAX_FUNCTIONS: usize = 100_000;
 const MAX_ARGS: usize = 1_000;
 
-unsafe fn type_list(p: *const u32, n: usize, what: &str) -> Result<Vec<DataType>, String> {
+/// Checks a declared list of `n` entries at `p`: `Ok(false)` when empty, an error when too
+/// long or null.
+fn check_list<T>(p: *const T, n: usize, what: &str) -> Result<bool, String> {
     if n == 0 {
-        return Ok(Vec::new());
+        return Ok(false);
     }
     if n > MAX_ARGS {
         return Err(format!("{what}: {n} entries is too many"));
     }
     if p.is_null() {
         return Err(format!("{what} is null"));
+    }
+    Ok(true)
+}
+
+unsafe fn type_list(p: *const u32, n: usize, what: &str) -> Result<Vec<DataType>, String> {
+    if !check_list(p, n, what)? {
+        return Ok(Vec::new());
     }
     // SAFETY: caller guarantees `n` readable u32s.
     let raw = unsafe { std::slice::from_raw_parts(p, n) };
@@ -194,14 +203,8 @@ unsafe fn schema_list(
     n: usize,
     what: &str,
 ) -> Result<Vec<Field>, String> {
-    if n == 0 {
+    if !check_list(p, n, what)? {
         return Ok(Vec::new());
-    }
-    if n > MAX_ARGS {
-        return Err(format!("{what}: {n} entries is too many"));
-    }
-    if p.is_null() {
-        return Err(format!("{what} is null"));
     }
     (0..n)
         .map(|i| {

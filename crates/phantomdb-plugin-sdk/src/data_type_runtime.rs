@@ -210,6 +210,17 @@ unsafe fn failure(e: TypeError, out_bad_row: *mut i64) -> Failure {
     }
 }
 
+/// Marks the host's bad-row slot (when there is one) as "no row" before a conversion.
+///
+/// # Safety
+/// `out_bad_row` is null or a writable host slot.
+unsafe fn no_bad_row(out_bad_row: *mut i64) {
+    if !out_bad_row.is_null() {
+        // SAFETY: non-null host slot.
+        unsafe { *out_bad_row = -1 };
+    }
+}
+
 unsafe extern "C" fn parse(
     index: usize,
     input: *mut FFI_ArrowArray,
@@ -219,10 +230,8 @@ unsafe extern "C" fn parse(
     out_bad_row: *mut i64,
     out_error: OutError,
 ) -> Status {
-    if !out_bad_row.is_null() {
-        // SAFETY: non-null host slot.
-        unsafe { *out_bad_row = -1 };
-    }
+    // SAFETY: forwarded contract of the call.
+    unsafe { no_bad_row(out_bad_row) };
     let work = || {
         let t = custom_type(index)?;
         // SAFETY: forwarded contract of the call.
@@ -308,10 +317,8 @@ unsafe extern "C" fn cast(
     out_bad_row: *mut i64,
     out_error: OutError,
 ) -> Status {
-    if !out_bad_row.is_null() {
-        // SAFETY: non-null host slot.
-        unsafe { *out_bad_row = -1 };
-    }
+    // SAFETY: forwarded contract of the call.
+    unsafe { no_bad_row(out_bad_row) };
     let work = || {
         let t = custom_type(index)?;
         let declared = tables::<TypeTables>("data types")?

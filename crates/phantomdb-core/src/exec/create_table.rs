@@ -45,6 +45,7 @@ pub(crate) async fn create_table(
         checks: Vec::new(),
         identity: Default::default(),
     };
+    check_typed_defaults(planner, &def)?;
     def.options = engine.create_table(&def, &scope.txns())?;
     let def = Arc::new(def);
     scope
@@ -57,6 +58,17 @@ pub(crate) async fn create_table(
     let df = DataFrame::new(planner.state(), create.input.as_ref().clone());
     let batches = df.collect().await?;
     ResultSet::count(insert_rows(planner, scope, &def, batches)?)
+}
+
+/// Evaluates each custom-typed column's DEFAULT once, so a value its type refuses is an error
+/// of `CREATE TABLE` (22P02, as in PostgreSQL), not of the first INSERT that uses it.
+fn check_typed_defaults(planner: &Planner, def: &TableDef) -> Result<()> {
+    for (i, field) in def.schema.fields().iter().enumerate() {
+        if crate::types::logical_type(field).is_some() && def.defaults.contains_key(field.name()) {
+            planner.default_array(def, i, 1)?;
+        }
+    }
+    Ok(())
 }
 
 /// Handles an existing table of that name: `IF NOT EXISTS` keeps it (returns false), `OR
